@@ -1,0 +1,203 @@
+/** The queue message: the one contract between the ingress half and the delivery half (DESIGN §3). */
+import { forwardedHeaders, type Headers, REQUIRED_FIELDS, shopifyHeader } from './headers';
+
+/** SQS's hard cap on one message, body plus attributes (the queue is configured to it). */
+export const MAX_MESSAGE_BYTES = 1_048_576;
+
+/** Message attribute names. SQS allows 10; everything optional travels inside `Headers`. */
+export const ATTR = {
+  hmac: 'Hmac',
+  topic: 'Topic',
+  shop: 'Shop',
+  webhookId: 'WebhookId',
+  apiVersion: 'ApiVersion',
+  target: 'Target',
+  receivedAt: 'ReceivedAt',
+  headers: 'Headers',
+  claimCheck: 'ClaimCheck',
+} as const;
+
+/** Body of a message whose real body is in S3 (SQS bodies cannot be empty). */
+export const CLAIM_CHECK_BODY = 'sluice:claim-check';
+
+/** How webhooks are grouped for ordering. Order holds within a group; groups are delivered side by side. */
+export type OrderingKey = 'shop' | 'shop-topic' | 'global' | 'none';
+export const ORDERING_KEYS: readonly OrderingKey[] = ['shop', 'shop-topic', 'global', 'none'];
+
+/** Everything Sluice knows about one webhook besides its body. */
+export interface Envelope {
+  readonly hmac: string;
+  readonly topic: string;
+  readonly shop: string;
+  readonly webhookId: string;
+  readonly apiVersion: string;
+  /** Original path and query, e.g. `/webhooks/products?app=1`; appended to the downstream base URL. */
+  readonly target: string;
+  /** When Sluice accepted it, epoch ms. */
+  readonly receivedAt: number;
+  /** The headers forwarded to the app, names lower-cased, values as received (Shopify's and content-type). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** S3 key of the body when it did not fit in the message. */
+  readonly claimCheck?: string;
+}
+
+/** A message ready for `SendMessage`. */
+export interface OutgoingMessage {
+  readonly body: string;
+  readonly groupId: string;
+  readonly dedupId: string;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** Why a queued message could not be read back; such a message goes to the DLQ with this code. */
+export class ContractError extends Error {
+  readonly code = 'contract';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContractError';
+  }
+}
+
+/** The part of a request the contract needs. Header names may come in any case or spelling. */
+export interface IncomingRequest {
+  readonly headers: Headers;
+  /** The path as received (API Gateway `rawPath`). */
+  readonly path: string;
+  /** The raw query string without `?`. */
+  readonly query?: string;
+  readonly receivedAt: number;
+}
+
+/** `/verified/webhooks/x` → `/webhooks/x`: the app sees the path it was subscribed under. */
+export function targetOf(path: string, query: string | undefined, stripPrefix?: string): string {
+  let p = path.length === 0 ? '/' : path;
+  if (stripPrefix && (p === stripPrefix || p.startsWith(`${stripPrefix}/`))) {
+    p = p.slice(stripPrefix.length) || '/';
+  }
+  return query ? `${p}?${query}` : p;
+}
+
+/** The envelope of a screened request. Throws ContractError when a required Shopify header is missing. */
+export function envelopeOf(req: IncomingRequest, stripPrefix?: string): Envelope {
+  const missing = REQUIRED_FIELDS.filter((f) => !shopifyHeader(req.headers, f));
+  if (missing.length > 0) throw new ContractError(`missing Shopify header(s): ${missing.join(', ')}`);
+  return {
+    hmac: shopifyHeader(req.headers, 'hmac')!,
+    topic: shopifyHeader(req.headers, 'topic')!,
+    shop: shopifyHeader(req.headers, 'shop')!,
+    webhookId: shopifyHeader(req.headers, 'webhookId')!,
+    apiVersion: shopifyHeader(req.headers, 'apiVersion')!,
+    target: targetOf(req.path, req.query, stripPrefix),
+    receivedAt: req.receivedAt,
+    headers: forwardedHeaders(req.headers),
+  };
+}
+
+/** The FIFO message group for a webhook under an ordering key. */
+export function groupIdOf(
+  ordering: OrderingKey,
+  env: Pick<Envelope, 'shop' | 'topic' | 'webhookId'>,
+): string {
+  switch (ordering) {
+    case 'shop':
+      return env.shop;
+    case 'shop-topic':
+      return `${env.shop}:${env.topic}`;
+    case 'global':
+      return 'all';
+    case 'none':
+      return env.webhookId;
+  }
+}
+
+/** The message attributes of an envelope, as plain strings (every value non-empty, as SQS requires). */
+export function attributesOf(env: Envelope): Record<string, string> {
+  const attrs: Record<string, string> = {
+    [ATTR.hmac]: env.hmac,
+    [ATTR.topic]: env.topic,
+    [ATTR.shop]: env.shop,
+    [ATTR.webhookId]: env.webhookId,
+    [ATTR.apiVersion]: env.apiVersion,
+    [ATTR.target]: env.target,
+    [ATTR.receivedAt]: String(env.receivedAt),
+    [ATTR.headers]: JSON.stringify(env.headers),
+  };
+  if (env.claimCheck) attrs[ATTR.claimCheck] = env.claimCheck;
+  return attrs;
+}
+
+/** Encodes a webhook for the queue. The body is carried as received, never parsed. */
+export function encode(env: Envelope, body: string, ordering: OrderingKey): OutgoingMessage {
+  return {
+    body: env.claimCheck ? CLAIM_CHECK_BODY : body,
+    groupId: groupIdOf(ordering, env),
+    dedupId: env.webhookId,
+    attributes: attributesOf(env),
+  };
+}
+
+/** Size as SQS counts it: body bytes plus each attribute's name, type and value bytes. */
+export function messageBytes(body: string, attributes: Readonly<Record<string, string>>): number {
+  let n = Buffer.byteLength(body, 'utf8');
+  for (const [name, value] of Object.entries(attributes)) {
+    n += Buffer.byteLength(name, 'utf8') + 'String'.length + Buffer.byteLength(value, 'utf8');
+  }
+  return n;
+}
+
+/** SQS stores only XML 1.0 characters and silently replaces the rest: such a body cannot travel inline. */
+export function isSqsSafe(body: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are the point.
+  return !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(
+    body,
+  );
+}
+
+/** A received message attribute as the AWS SDK returns it. */
+export interface AttributeValue {
+  readonly StringValue?: string;
+}
+
+/** Reads a queued message back. Throws ContractError when an attribute is missing or malformed. */
+export function decode(
+  body: string | undefined,
+  attributes: Readonly<Record<string, AttributeValue>> | undefined,
+): { envelope: Envelope; body: string } {
+  const a = attributes ?? {};
+  const get = (name: string): string => {
+    const v = a[name]?.StringValue;
+    if (v === undefined || v === '') throw new ContractError(`message attribute ${name} is missing`);
+    return v;
+  };
+  const receivedAt = Number(get(ATTR.receivedAt));
+  if (!Number.isFinite(receivedAt))
+    throw new ContractError(`message attribute ${ATTR.receivedAt} is not a number`);
+  let headers: unknown;
+  try {
+    headers = JSON.parse(get(ATTR.headers));
+  } catch {
+    throw new ContractError(`message attribute ${ATTR.headers} is not JSON`);
+  }
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new ContractError(`message attribute ${ATTR.headers} is not an object`);
+  }
+  const forwarded: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (typeof v !== 'string') throw new ContractError(`header ${k} in ${ATTR.headers} is not a string`);
+    forwarded[k] = v;
+  }
+  const claimCheck = a[ATTR.claimCheck]?.StringValue;
+  const envelope: Envelope = {
+    hmac: get(ATTR.hmac),
+    topic: get(ATTR.topic),
+    shop: get(ATTR.shop),
+    webhookId: get(ATTR.webhookId),
+    apiVersion: get(ATTR.apiVersion),
+    target: get(ATTR.target),
+    receivedAt,
+    headers: forwarded,
+    ...(claimCheck ? { claimCheck } : {}),
+  };
+  if (body === undefined) throw new ContractError('message has no body');
+  return { envelope, body };
+}

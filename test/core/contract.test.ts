@@ -1,0 +1,127 @@
+import {
+  ATTR,
+  type AttributeValue,
+  ContractError,
+  decode,
+  encode,
+  envelopeOf,
+  groupIdOf,
+  isSqsSafe,
+  messageBytes,
+  targetOf,
+} from '../../core/contract';
+import { normalizeHeaders } from '../../core/headers';
+import { authorizerContext, integrationParameters, renderIntegration } from '../../core/mapping';
+
+const BODY =
+  '{"id":788032119674292922,"title":"Café – ünïcode ✓ 🚲","handle":"x","admin_graphql_api_id":"gid:\\/\\/shopify\\/Product\\/788032119674292922","note":"line\\u2028sep"}';
+
+const headers = normalizeHeaders({
+  'X-Shopify-Hmac-Sha256': 'XN7opACoz7Ctu5WH5onaH2nmBos0StWk8P/zoBJr5PU=',
+  'X-Shopify-Topic': 'products/update',
+  'x-shopify-shop-domain': 'demo.myshopify.com',
+  'X-SHOPIFY-API-VERSION': '2026-01',
+  'X-Shopify-Webhook-Id': 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+  'X-Shopify-Triggered-At': '2023-03-29T18:00:27.877041743Z',
+  'X-Shopify-Event-Id': '98880550-7158-44d4-b7cd-2c97c8a091b5',
+  'Content-Type': 'application/json',
+  Authorization: 'Bearer never-forwarded',
+});
+
+const toSqs = (attrs: Readonly<Record<string, string>>): Record<string, AttributeValue> =>
+  Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { StringValue: v }]));
+
+describe('contract', () => {
+  it('keeps the exact body bytes and every Shopify header through encode and decode', () => {
+    const env = envelopeOf({
+      headers,
+      path: '/webhooks/products',
+      query: 'a=1',
+      receivedAt: 1_700_000_000_123,
+    });
+    const msg = encode(env, BODY, 'shop');
+    const back = decode(msg.body, toSqs(msg.attributes));
+    expect(Buffer.from(back.body, 'utf8').equals(Buffer.from(BODY, 'utf8'))).toBe(true);
+    expect(back.envelope).toEqual(env);
+    expect(back.envelope.headers['x-shopify-event-id']).toBe('98880550-7158-44d4-b7cd-2c97c8a091b5');
+    expect(back.envelope.headers.authorization).toBeUndefined();
+    expect(back.envelope.target).toBe('/webhooks/products?a=1');
+    expect(msg.dedupId).toBe('b54557e4-bdd9-4b37-8a5f-bf7d70bcd043');
+  });
+
+  it('keeps the exact bytes through the direct route mapping as local mode renders it', () => {
+    const env = envelopeOf({ headers, path: '/webhooks', receivedAt: 1 });
+    const msg = encode(env, BODY, 'shop-topic');
+    const sent = renderIntegration(integrationParameters('http://q'), {
+      body: BODY,
+      authorizer: authorizerContext(msg),
+    });
+    expect(sent.MessageBody).toBe(BODY);
+    expect(sent.MessageGroupId).toBe('demo.myshopify.com:products/update');
+    const back = decode(sent.MessageBody, sent.MessageAttributes);
+    expect(back.envelope).toEqual(env);
+  });
+
+  it('reads the shopify-* spellings without X- as the same headers', () => {
+    const events = normalizeHeaders({
+      'shopify-hmac-sha256': 'h',
+      'shopify-topic': 't/u',
+      'shopify-shop-domain': 's.myshopify.com',
+      'shopify-api-version': 'unstable',
+      'shopify-webhook-id': 'w',
+    });
+    const env = envelopeOf({ headers: events, path: '/', receivedAt: 0 });
+    expect([env.hmac, env.topic, env.shop, env.webhookId]).toEqual(['h', 't/u', 's.myshopify.com', 'w']);
+  });
+
+  it('names the missing headers when a required one is absent', () => {
+    expect(() =>
+      envelopeOf({ headers: normalizeHeaders({ 'x-shopify-topic': 'a/b' }), path: '/', receivedAt: 0 }),
+    ).toThrow(/hmac-sha256|hmac/);
+  });
+
+  it.each([
+    ['shop', 'demo.myshopify.com'],
+    ['shop-topic', 'demo.myshopify.com:products/update'],
+    ['global', 'all'],
+    ['none', 'w-1'],
+  ] as const)('groups by %s', (ordering, expected) => {
+    expect(
+      groupIdOf(ordering, { shop: 'demo.myshopify.com', topic: 'products/update', webhookId: 'w-1' }),
+    ).toBe(expected);
+  });
+
+  it.each([
+    ['/verified/webhooks', undefined, '/verified', '/webhooks'],
+    ['/verified', 'x=1', '/verified', '/?x=1'],
+    ['/verifiedx/a', undefined, '/verified', '/verifiedx/a'],
+    ['/a/b', '', undefined, '/a/b'],
+  ])('turns %s?%s into the app path', (path, query, prefix, expected) => {
+    expect(targetOf(path, query, prefix)).toBe(expected);
+  });
+
+  it('rejects a message whose attribute is missing or malformed with a ContractError', () => {
+    const env = envelopeOf({ headers, path: '/', receivedAt: 5 });
+    const msg = encode(env, BODY, 'shop');
+    const noTopic = toSqs({ ...msg.attributes });
+    delete noTopic[ATTR.topic];
+    expect(() => decode(BODY, noTopic)).toThrow(ContractError);
+    expect(() => decode(BODY, toSqs({ ...msg.attributes, [ATTR.headers]: '[1]' }))).toThrow(/not an object/);
+    expect(() => decode(BODY, toSqs({ ...msg.attributes, [ATTR.receivedAt]: 'soon' }))).toThrow(
+      /not a number/,
+    );
+  });
+
+  it('counts message size in UTF-8 bytes as SQS does', () => {
+    expect(messageBytes('é', { A: 'b' })).toBe(2 + 1 + 6 + 1);
+  });
+
+  it.each([
+    ['{"a":"b"}', true],
+    ['emoji 🚲 and \u2028', true],
+    ['nul \u0000', false],
+    ['lone \uD800 surrogate', false],
+  ])('judges %j SQS-safe: %s', (body, expected) => {
+    expect(isSqsSafe(body)).toBe(expected);
+  });
+});
