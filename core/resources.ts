@@ -1,0 +1,97 @@
+/**
+ * Names and settings shared by the stack, the Lambda functions, local mode and the operations CLI, so a
+ * queue created by `npm start` is the queue `cdk deploy` creates, and every reader agrees on every name.
+ */
+
+/** The webhook queue and its DLQ (both FIFO). */
+export const QUEUE = {
+  /** 14 days: the longest SQS keeps a message; a multi-day app outage loses nothing. */
+  retentionSeconds: 14 * 24 * 3600,
+  /** SQS's maximum (1 MiB). */
+  maxMessageBytes: 1_048_576,
+  /** Default invisibility after a receive; the drainer sets and extends its own. */
+  visibilityTimeoutSeconds: 60,
+  /**
+   * The drainer retries in place and moves failures to the DLQ itself, so SQS's redrive only catches a
+   * message that crashes every run. High, because each drainer run that releases a held message at its
+   * time budget adds one receive.
+   */
+  maxReceiveCount: 1000,
+} as const;
+
+/** The DynamoDB table: one item for the drainer's state, one per delivered webhook id. */
+export const TABLE = {
+  partitionKey: 'pk',
+  /** TTL attribute, epoch seconds. Emulators never expire items, so readers treat `expiresAt < now` as absent. */
+  ttlAttribute: 'expiresAt',
+  /** The single item holding the lease, the pacer state and the operator controls. */
+  stateKey: 'drainer#state',
+  /** Prefix of the per-webhook delivered records (`delivered#<webhook id>`). */
+  deliveredPrefix: 'delivered#',
+  /** How long a delivered webhook id is remembered (Shopify retries for up to 4 h). */
+  deliveredTtlSeconds: 24 * 3600,
+} as const;
+
+/** Attribute the drainer adds when it moves a message to the DLQ: JSON of `DeadLetterInfo`. */
+export const FAILURE_ATTRIBUTE = 'Failure';
+
+/** Why a message is in the DLQ. Stable codes: the CLI filters and the metrics dimension on them. */
+export type DeadLetterReason =
+  | 'signature' // the body does not match its signature under any configured secret
+  | 'rejected' // the app answered a permanent 4xx (400, 401, 404, 410 …)
+  | 'exhausted' // still failing after maxAttempts or maxRetryMinutes
+  | 'contract' // the queued message cannot be read (attribute missing or malformed)
+  | 'body-missing'; // the claim-checked body is gone from S3
+
+/** The content of the `Failure` attribute of a dead-lettered message. */
+export interface DeadLetterInfo {
+  readonly reason: DeadLetterReason;
+  /** The app's HTTP status, when it answered. */
+  readonly status?: number;
+  /** First bytes of the app's answer or the error text. */
+  readonly detail?: string;
+  readonly attempts: number;
+  /** Epoch ms. */
+  readonly failedAt: number;
+  /** The SQS message id in the main queue. */
+  readonly messageId: string;
+}
+
+/** CloudWatch metrics the functions emit (EMF) and the dashboard and alarms read. */
+export const METRICS = {
+  namespace: 'Sluice',
+  /** Dimension on every metric: the stack's service name. */
+  serviceDimension: 'service',
+  delivered: 'Delivered',
+  retried: 'Retried',
+  /** Dimension `Reason` = DeadLetterReason. */
+  deadLettered: 'DeadLettered',
+  duplicates: 'Duplicates',
+  signatureFailures: 'SignatureFailures',
+  /** Milliseconds, one sample per response. */
+  downstreamLatency: 'DownstreamLatency',
+  /** Dimension `StatusClass` = 2xx | 3xx | 4xx | 429 | 5xx | timeout | error. */
+  responses: 'Responses',
+  pacingRate: 'PacingRate',
+  pacingWindow: 'PacingWindow',
+  /** Milliseconds spent waiting out Retry-After or backoff. */
+  backoffTime: 'BackoffTime',
+  /** 1 per drainer run that started (the schedule's heartbeat). */
+  drainerRuns: 'DrainerRuns',
+  /** Webhooks accepted by the verify function. */
+  verifiedAccepted: 'VerifiedAccepted',
+  /** Bodies too large for the queue, stored in S3 (claim check). */
+  claimChecked: 'ClaimChecked',
+} as const;
+
+/** Paths of the two public routes. */
+export const ROUTES = {
+  /** Prefix of the verified route; stripped before forwarding. */
+  verifiedPrefix: '/verified',
+} as const;
+
+/** Headers Sluice adds to each delivery, besides the webhook's own. */
+export const SLUICE_HEADERS = {
+  attempt: 'x-sluice-attempt',
+  receivedAt: 'x-sluice-received-at',
+} as const;
