@@ -3,8 +3,11 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.tsx?$': ['@swc/jest'],
+    '^.+\\.(t|j)sx?$': ['@swc/jest'],
   },
+  // fauxqs ships ES modules only; Jest runs CommonJS, so it is compiled like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!(fauxqs|valibot|toad-cache)/)'],
+  moduleNameMapper: { '^fauxqs$': '<rootDir>/node_modules/fauxqs/dist/app.js' },
   setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
   testTimeout: 60000,
   maxWorkers: 2,

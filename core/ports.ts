@@ -1,0 +1,105 @@
+/**
+ * The drainer core's view of the outside world. The core imports no AWS SDK: Lambda and local mode plug
+ * the same SQS/DynamoDB/S3/HTTP adapters in here, tests and benchmarks may plug in-memory ones.
+ */
+import type { AttributeValue } from './contract';
+import type { PacerState } from './pacer';
+import type { DeadLetterInfo } from './resources';
+
+/** A message as received from the webhook queue. */
+export interface QueuedMessage {
+  readonly messageId: string;
+  readonly receiptHandle: string;
+  readonly groupId: string;
+  readonly body: string | undefined;
+  readonly attributes: Readonly<Record<string, AttributeValue>>;
+  /** SQS ApproximateReceiveCount. */
+  readonly receiveCount: number;
+  /** SQS SentTimestamp, epoch ms. */
+  readonly sentAt: number;
+}
+
+export interface QueuePort {
+  /** Long-polls for up to `maxMessages` (≤ 10); returns [] when `signal` aborts or nothing arrives. */
+  receive(
+    maxMessages: number,
+    waitSeconds: number,
+    visibilitySeconds: number,
+    signal?: AbortSignal,
+  ): Promise<QueuedMessage[]>;
+  /** Deletes delivered messages (batched by the adapter). */
+  deleteMessages(receiptHandles: readonly string[]): Promise<void>;
+  /** Sets the remaining invisibility of held messages; 0 hands them back to the queue. */
+  changeVisibility(receiptHandles: readonly string[], seconds: number): Promise<void>;
+  /** Moves a message to the DLQ with the failure attached, then deletes it from the queue. */
+  deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<void>;
+}
+
+/** What an operator set (CLI `pause`, `rate --floor/--ceiling`); absent values leave the config in force. */
+export interface OperatorControls {
+  readonly paused: boolean;
+  readonly floorPerSecond?: number;
+  readonly ceilingPerSecond?: number;
+}
+
+export interface StatePort {
+  /** Takes the single-drainer lease if it is free or expired. False: another drainer holds it. */
+  acquireLease(owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Extends the lease. False: it was lost (expired and taken), and the caller must stop. */
+  renewLease(owner: string, now: number, ttlMs: number): Promise<boolean>;
+  releaseLease(owner: string): Promise<void>;
+  /** The persisted pacer state (absent on a first run) and the operator controls. */
+  load(): Promise<{ readonly pacer?: PacerState; readonly controls: OperatorControls }>;
+  /** Persists the pacer state; only while `owner` holds the lease. */
+  savePacer(owner: string, pacer: PacerState, now: number): Promise<void>;
+  /** True when this webhook id was delivered within the dedup window (expired records count as absent). */
+  wasDelivered(webhookId: string, now: number): Promise<boolean>;
+  markDelivered(webhookId: string, now: number): Promise<void>;
+}
+
+/** One delivery to the app. */
+export interface DeliveryRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array;
+}
+
+export type DeliveryResult =
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      /** Response headers, names lower-cased. */
+      readonly headers: Readonly<Record<string, string>>;
+      /** The first bytes of the response body, for the DLQ. */
+      readonly snippet: string;
+      readonly rttMs: number;
+    }
+  | { readonly kind: 'timeout'; readonly rttMs: number }
+  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly rttMs: number };
+
+export interface DownstreamPort {
+  post(request: DeliveryRequest, timeoutMs: number): Promise<DeliveryResult>;
+}
+
+/** Bodies stored by the verify function when they did not fit in a message (claim check). */
+export interface BodyStorePort {
+  /** The stored bytes, or undefined when the object is gone. */
+  get(key: string): Promise<Uint8Array | undefined>;
+}
+
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or early when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Metrics sink (Powertools EMF in Lambda, counters in local mode). Names are `METRICS` values. */
+export interface MetricsPort {
+  add(
+    name: string,
+    unit: 'Count' | 'Milliseconds' | 'Count/Second',
+    value: number,
+    dimensions?: Readonly<Record<string, string>>,
+  ): void;
+  flush(): void;
+}
