@@ -1,0 +1,224 @@
+// Unit tests for the pure pacer: a simulated clock drives it against modelled downstreams.
+import {
+  configure,
+  createPacer,
+  earliestSend,
+  onSend,
+  onSignal,
+  type PacerOptions,
+  type PacerState,
+  pausedUntil,
+  ratePerSecond,
+  type Signal,
+  windowSize,
+} from '../../core/pacer';
+
+const OPTIONS: PacerOptions = { floorPerSecond: 1, ceilingPerSecond: 500, maxWindow: 8 };
+
+/** A downstream model: decides the answer to a request sent at `t` (ms) and how long it takes. */
+interface Downstream {
+  answer(t: number): { signal: Signal; rttMs: number };
+}
+
+/** Token bucket at `capacity(t)` rps with a small burst; 429 with an optional Retry-After. */
+function tokenBucket(capacity: (t: number) => number, retryAfterMs?: number): Downstream {
+  let tokens = Math.max(1, 0.1 * capacity(0));
+  let last = 0;
+  return {
+    answer(t) {
+      const c = capacity(t);
+      tokens = Math.min(Math.max(1, 0.1 * c), tokens + ((t - last) * c) / 1000);
+      last = t;
+      if (tokens >= 1) {
+        tokens -= 1;
+        return { signal: { kind: 'accepted', rttMs: 10 }, rttMs: 10 };
+      }
+      return { signal: { kind: 'overload', rttMs: 10, retryAfterMs }, rttMs: 10 };
+    },
+  };
+}
+
+interface Trace {
+  state: PacerState;
+  /** Per-second counts of accepted answers. */
+  acceptedPerSecond: number[];
+  overloads: number;
+  sends: number;
+  sendsDuringPause: number;
+  rates: number[];
+}
+
+/**
+ * Runs a window-limited paced sender against `downstream` for `durationMs` of simulated time,
+ * stepping the clock 1 ms at a time. Answers arrive `rttMs` after the send.
+ */
+function simulate(downstream: Downstream, durationMs: number, start?: PacerState, t0 = 0): Trace {
+  let state = start ?? createPacer(OPTIONS, t0);
+  const inFlight: { at: number; signal: Signal }[] = [];
+  const acceptedPerSecond = new Array<number>(Math.ceil(durationMs / 1000)).fill(0);
+  const rates: number[] = [];
+  let overloads = 0;
+  let sends = 0;
+  let sendsDuringPause = 0;
+  for (let t = t0; t < t0 + durationMs; t += 1) {
+    for (let i = inFlight.length - 1; i >= 0; i -= 1) {
+      if (inFlight[i].at <= t) {
+        const { signal } = inFlight[i];
+        inFlight.splice(i, 1);
+        state = onSignal(state, signal, t);
+        if (signal.kind === 'accepted') acceptedPerSecond[Math.floor((t - t0) / 1000)] += 1;
+        if (signal.kind === 'overload') overloads += 1;
+      }
+    }
+    if ((t - t0) % 1000 === 0) rates.push(ratePerSecond(state, t));
+    if (inFlight.length < windowSize(state, t) && earliestSend(state, t) <= t) {
+      if (t < pausedUntil(state)) sendsDuringPause += 1;
+      state = onSend(state, t);
+      sends += 1;
+      const { signal, rttMs } = downstream.answer(t);
+      inFlight.push({ at: t + rttMs, signal });
+    }
+  }
+  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+describe('pacer', () => {
+  describe('createPacer', () => {
+    it.each([
+      [{ floorPerSecond: 0, ceilingPerSecond: 10, maxWindow: 1 }, /floorPerSecond/],
+      [{ floorPerSecond: 5, ceilingPerSecond: 1, maxWindow: 1 }, /ceilingPerSecond/],
+      [{ floorPerSecond: 1, ceilingPerSecond: 10, maxWindow: 0 }, /maxWindow/],
+    ])('rejects invalid options %j', (options, message) => {
+      expect(() => createPacer(options, 0)).toThrow(message);
+    });
+
+    it('starts at the initial rate when nothing is persisted', () => {
+      const state = createPacer({ ...OPTIONS, initialRatePerSecond: 7 }, 1_000);
+      expect(ratePerSecond(state, 1_000)).toBeCloseTo(7);
+      expect(pausedUntil(state)).toBe(0);
+    });
+  });
+
+  describe('ratePerSecond', () => {
+    it.each([
+      ['a low ceiling', { floorPerSecond: 1, ceilingPerSecond: 3, maxWindow: 4 }, 1, 3],
+      ['a high floor', { floorPerSecond: 40, ceilingPerSecond: 100, maxWindow: 4 }, 40, 100],
+    ])('stays within floor and ceiling under %s', (_name, options, lo, hi) => {
+      const downstream = tokenBucket((t) => (t < 10_000 ? 20 : 5), 1_000);
+      let state = createPacer(options, 0);
+      const trace = simulate(downstream, 20_000, state);
+      state = trace.state;
+      for (const r of trace.rates) {
+        expect(r).toBeGreaterThanOrEqual(lo);
+        expect(r).toBeLessThanOrEqual(hi);
+      }
+    });
+  });
+
+  describe('onSignal', () => {
+    it.each([
+      ['a capacity drop', (t: number) => (t < 20_000 ? 50 : 20), 20],
+      ['a capacity rise', (t: number) => (t < 20_000 ? 20 : 50), 50],
+    ])('converges to the new capacity after %s', (_name, capacity, target) => {
+      const trace = simulate(tokenBucket(capacity, 1_000), 45_000);
+      // The last 15 s are well after the step: goodput close to the capacity, few rejections.
+      const tail = trace.acceptedPerSecond.slice(30, 45);
+      expect(mean(tail)).toBeGreaterThan(0.8 * target);
+      expect(mean(tail)).toBeLessThanOrEqual(1.1 * target);
+    });
+
+    it('never allows a send during an announced Retry-After', () => {
+      const trace = simulate(
+        tokenBucket((t) => (t < 10_000 ? 40 : 10), 1_000),
+        30_000,
+      );
+      expect(trace.overloads).toBeGreaterThan(0);
+      expect(trace.sendsDuringPause).toBe(0);
+    });
+
+    it('pauses until the announced Retry-After ends', () => {
+      let state = createPacer(OPTIONS, 0);
+      state = onSend(state, 0);
+      state = onSignal(state, { kind: 'overload', rttMs: 5, retryAfterMs: 2_000 }, 10);
+      expect(pausedUntil(state)).toBe(2_010);
+      expect(earliestSend(state, 10)).toBeGreaterThanOrEqual(2_010);
+      // A shorter Retry-After later does not shorten the pause.
+      state = onSignal(state, { kind: 'overload', retryAfterMs: 100 }, 500);
+      expect(earliestSend(state, 500)).toBeGreaterThanOrEqual(2_010);
+    });
+
+    it('cuts at most once per round trip when several overloads arrive together', () => {
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 50 }, 0);
+      for (let t = 0; t < 1_000; t += 20) {
+        state = onSend(state, t);
+        state = onSignal(state, { kind: 'accepted', rttMs: 20 }, t + 1);
+      }
+      state = onSignal(state, { kind: 'overload', rttMs: 20 }, 1_000);
+      const afterFirst = ratePerSecond(state, 1_000);
+      state = onSignal(state, { kind: 'overload', rttMs: 20 }, 1_010);
+      expect(ratePerSecond(state, 1_010)).toBeGreaterThanOrEqual(afterFirst * 0.99);
+    });
+
+    it('does not cut on a permanent rejection', () => {
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
+      const before = ratePerSecond(state, 0);
+      state = onSignal(state, { kind: 'rejected', rttMs: 10 }, 0);
+      expect(ratePerSecond(state, 0)).toBeGreaterThanOrEqual(before);
+    });
+  });
+
+  describe('windowSize', () => {
+    it.each([
+      [10, 100, 8, 3],
+      [50, 100, 8, 8],
+      [50, 100, 4, 4],
+      [1, 10, 8, 2],
+    ])(
+      'follows Little’s law at %d rps and %d ms capped at %d (expects %d)',
+      (rate, rtt, maxWindow, expected) => {
+        let state = createPacer({ ...OPTIONS, maxWindow, initialRatePerSecond: rate }, 0);
+        state = onSignal(state, { kind: 'accepted', rttMs: rtt }, 0);
+        expect(windowSize(state, 0)).toBe(expected);
+      },
+    );
+  });
+
+  describe('configure', () => {
+    it('applies a new ceiling at run time', () => {
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 50 }, 0);
+      state = configure(state, { ...OPTIONS, ceilingPerSecond: 10 }, 0);
+      expect(ratePerSecond(state, 0)).toBeLessThanOrEqual(10);
+    });
+  });
+
+  describe('persistence', () => {
+    it('round-trips through JSON and resumes at the learned rate', () => {
+      const trace = simulate(
+        tokenBucket(() => 30, 1_000),
+        30_000,
+      );
+      const json = JSON.stringify(trace.state);
+      const parsed = JSON.parse(json) as PacerState;
+      expect(parsed).toEqual(trace.state);
+      for (const value of Object.values(parsed)) {
+        expect(['number', 'string']).toContain(typeof value);
+      }
+      // A new run, a minute later, starts at the learned limit instead of the initial rate.
+      const restored = createPacer(OPTIONS, 90_000, parsed);
+      const resumed = ratePerSecond(restored, 90_000);
+      expect(resumed).toBeGreaterThan(0.8 * 30);
+      expect(resumed).toBeLessThanOrEqual(1.1 * 30);
+      const next = simulate(
+        tokenBucket(() => 30, 1_000),
+        10_000,
+        restored,
+        90_000,
+      );
+      expect(mean(next.acceptedPerSecond)).toBeGreaterThan(0.8 * 30);
+    });
+  });
+});
