@@ -95,3 +95,37 @@ export const SLUICE_HEADERS = {
   attempt: 'x-sluice-attempt',
   receivedAt: 'x-sluice-received-at',
 } as const;
+
+/** CloudFormation output keys of the stack; the operations CLI finds the stack's resources by them. */
+export const OUTPUTS = {
+  webhookUrl: 'WebhookUrl',
+  verifiedUrl: 'VerifiedUrl',
+  queueName: 'QueueName',
+  queueUrl: 'QueueUrl',
+  deadLetterQueueName: 'DeadLetterQueueName',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  secretName: 'SecretName',
+  tableName: 'TableName',
+  drainerFunctionName: 'DrainerFunctionName',
+  dashboardUrl: 'DashboardUrl',
+} as const;
+
+/**
+ * Where a running `npm start` writes its endpoints and resource names (JSON of `LocalEndpoints`), so that
+ * `sluice --local …` and the AWS CLI can reach the emulators.
+ */
+export const LOCAL_STATE_FILE = '.local/sluice.json';
+
+export interface LocalEndpoints {
+  readonly apiUrl: string;
+  readonly sqsEndpoint: string;
+  readonly s3Endpoint: string;
+  readonly dynamoEndpoint: string;
+  readonly region: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly tableName: string;
+  readonly bucketName: string;
+  /** Process id of the local mode that wrote the file. */
+  readonly pid: number;
+}
