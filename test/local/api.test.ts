@@ -1,0 +1,160 @@
+import { createServer } from 'node:net';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { decode } from '../../core/contract';
+import { OPEN_RULES } from '../../core/screening';
+import { makeAuthorizer } from '../../lambda/authorizer';
+import { type LocalApi, PortInUseError, startLocalApi } from '../../local/api';
+import {
+  createResources,
+  type Emulators,
+  type LocalClients,
+  localClients,
+  startEmulators,
+} from '../../local/emulators';
+import { BODY, shopifyHeaders } from '../helpers/webhooks';
+
+describe('local API', () => {
+  let emulators: Emulators;
+  let clients: LocalClients;
+  let api: LocalApi;
+  let queueUrl: string;
+  const verifyEvents: APIGatewayProxyEventV2[] = [];
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    clients = localClients(emulators);
+    queueUrl = (await createResources(clients, { queue: 'api-test' })).queueUrl;
+    api = await startLocalApi({
+      sqs: clients.sqs,
+      queueUrl,
+      authorizer: makeAuthorizer(OPEN_RULES, { log: () => {} }),
+      verify: async (event) => {
+        verifyEvents.push(event);
+        return { statusCode: 202, headers: { 'content-type': 'application/json' }, body: '{"queued":true}' };
+      },
+    });
+  });
+  afterAll(async () => {
+    await api.close();
+    await emulators.stop();
+  });
+
+  const post = (path: string, body: string | Buffer, headers: Record<string, string>) =>
+    fetch(`${api.url}${path}`, { method: 'POST', body, headers });
+
+  const receiveAll = async () => {
+    const got = await clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    return got.Messages ?? [];
+  };
+
+  it('queues a well-formed webhook byte-exact through the authorizer and the shared mapping', async () => {
+    const res = await post('/webhooks/products?app=1', BODY, shopifyHeaders());
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      MessageId: expect.any(String),
+      SequenceNumber: expect.any(String),
+    });
+    const [msg] = await receiveAll();
+    const { envelope, body } = decode(msg?.Body, msg?.MessageAttributes);
+    expect(body).toBe(BODY);
+    expect(envelope.target).toBe('/webhooks/products?app=1');
+    expect(envelope.shop).toBe('my-store.myshopify.com');
+    expect(msg?.Attributes).toBeUndefined();
+  });
+
+  it('answers 401 without calling the authorizer when a required header is missing', async () => {
+    const res = await post('/webhooks', BODY, shopifyHeaders(BODY, { 'x-shopify-webhook-id': undefined }));
+
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ message: 'Unauthorized' });
+  });
+
+  it('answers 403 when the authorizer denies a malformed signature', async () => {
+    const res = await post(
+      '/webhooks',
+      BODY,
+      shopifyHeaders(BODY, { 'x-shopify-hmac-sha256': 'not-base64!' }),
+    );
+
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ message: 'Forbidden' });
+  });
+
+  it('answers 405 to a method other than POST', async () => {
+    const res = await fetch(`${api.url}/webhooks`, { method: 'GET', headers: shopifyHeaders() });
+
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+  });
+
+  it('answers 500 when SQS refuses a body over its 1 MiB limit, as the direct integration does', async () => {
+    const big = `{"pad":"${'x'.repeat(1_100_000)}"}`;
+
+    const res = await post('/webhooks', big, shopifyHeaders(big, { 'x-shopify-webhook-id': 'big-1' }));
+
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ message: 'Internal Server Error' });
+  });
+
+  it('answers 413 to a body over API Gateway’s 10 MB limit', async () => {
+    const huge = Buffer.alloc(10 * 1024 * 1024 + 1, 0x61);
+
+    const res = await post('/webhooks', huge, shopifyHeaders(huge, { 'x-shopify-webhook-id': 'huge-1' }));
+
+    expect(res.status).toBe(413);
+  });
+
+  it('hands the verified route a v2 proxy event with the raw body and maps its result', async () => {
+    const res = await post('/verified/webhooks/gdpr?x=1', BODY, shopifyHeaders());
+
+    expect(res.status).toBe(202);
+    expect(await res.text()).toBe('{"queued":true}');
+    const event = verifyEvents.at(-1);
+    expect(event).toMatchObject({
+      version: '2.0',
+      rawPath: '/verified/webhooks/gdpr',
+      rawQueryString: 'x=1',
+      body: BODY,
+      isBase64Encoded: false,
+      pathParameters: { proxy: 'webhooks/gdpr' },
+      requestContext: { http: { method: 'POST' }, stage: '$default' },
+    });
+    expect(event?.headers['x-shopify-topic']).toBe('products/update');
+  });
+
+  it('base64-encodes a body that is not UTF-8 for the verified route', async () => {
+    const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+
+    await post('/verified/webhooks', bytes, shopifyHeaders(bytes));
+
+    expect(verifyEvents.at(-1)).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
+  });
+
+  it('rejects with PortInUseError naming the port when it is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+
+    const started = startLocalApi({
+      sqs: clients.sqs,
+      queueUrl,
+      port,
+      authorizer: async () => ({ isAuthorized: false }),
+      verify: async () => '',
+    });
+
+    await expect(started).rejects.toThrow(PortInUseError);
+    await expect(started).rejects.toThrow(`port ${port} is already in use`);
+    await new Promise<void>((r) => blocker.close(() => r()));
+  });
+});
