@@ -1,0 +1,367 @@
+/**
+ * StatePort over DynamoDB: the single-drainer lease, the persisted pacer, operator controls and the 24 h
+ * delivered-webhook records, plus the operator functions the CLI calls. Every write that depends on who
+ * holds the lease is conditional; a failed condition becomes a domain outcome, never a raw SDK error.
+ */
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { type PacerState, ratePerSecond, windowSize } from '../core/pacer';
+import type { OperatorControls, StatePort } from '../core/ports';
+import { TABLE } from '../core/resources';
+
+/** Attribute names of the state item, aliased in every expression (`#owner` …) so reserved words never bite. */
+const NAMES = {
+  '#pk': TABLE.partitionKey,
+  '#owner': 'leaseOwner',
+  '#leaseExpiresAt': 'leaseExpiresAt',
+  '#pacer': 'pacer',
+  '#pacerSavedAt': 'pacerSavedAt',
+  '#paused': 'paused',
+  '#floor': 'floorPerSecond',
+  '#ceiling': 'ceilingPerSecond',
+  '#controlsUpdatedAt': 'controlsUpdatedAt',
+  '#updatedAt': 'updatedAt',
+  '#ttl': TABLE.ttlAttribute,
+  '#deliveredAt': 'deliveredAt',
+} as const;
+type Alias = keyof typeof NAMES;
+
+/** Named condition fragments: each says one thing about the lease, and they compose with AND / OR. */
+const CONDITIONS = {
+  leaseFree: 'attribute_not_exists(#owner)',
+  leaseExpired: '#leaseExpiresAt < :now',
+  heldByMe: '#owner = :owner',
+} as const;
+
+/** Only the aliases an expression uses (DynamoDB rejects unused ones). */
+function namesFor(...expressions: string[]): Record<string, string> {
+  const text = expressions.join(' ');
+  const out: Record<string, string> = {};
+  for (const [alias, name] of Object.entries(NAMES)) {
+    if (new RegExp(`${alias}\\b`).test(text)) out[alias] = name;
+  }
+  return out;
+}
+
+const S = (v: string): AttributeValue => ({ S: v });
+const N = (v: number): AttributeValue => ({ N: String(v) });
+
+const isConditionFailed = (err: unknown): boolean =>
+  err instanceof ConditionalCheckFailedException ||
+  (err instanceof Error && err.name === 'ConditionalCheckFailedException');
+
+/** The drainer does not hold the lease any more: another run took it after it expired. */
+export class LeaseLostError extends Error {
+  readonly code = 'lease-lost';
+  constructor(readonly owner: string) {
+    super(`drainer ${owner} no longer holds the lease`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Operator input outside what the pacer accepts. */
+export class ControlsError extends Error {
+  readonly code = 'controls';
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly allowed: string,
+  ) {
+    super(`Invalid drainer control: ${field} = ${JSON.stringify(value)}; ${allowed}.`);
+    this.name = 'ControlsError';
+  }
+}
+
+export interface DynamoStateOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** How long a delivered webhook id is remembered, s. @default TABLE.deliveredTtlSeconds (24 h) */
+  readonly deliveredTtlSeconds?: number;
+}
+
+/** The drainer's state in the stack's table. */
+export class DynamoState implements StatePort {
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+  private readonly ttlSeconds: number;
+  private readonly key = { [TABLE.partitionKey]: S(TABLE.stateKey) };
+
+  constructor(options: DynamoStateOptions) {
+    this.client = options.client;
+    this.table = options.tableName;
+    this.ttlSeconds = options.deliveredTtlSeconds ?? TABLE.deliveredTtlSeconds;
+  }
+
+  async acquireLease(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    // Re-acquiring one's own lease is allowed, so a retried call after a lost response is harmless.
+    const condition = `${CONDITIONS.leaseFree} OR ${CONDITIONS.leaseExpired} OR ${CONDITIONS.heldByMe}`;
+    return this.leaseUpdate(owner, now, ttlMs, condition);
+  }
+
+  async renewLease(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    // Held by me, even if it expired meanwhile: nobody else took it, so nobody else is delivering.
+    return this.leaseUpdate(owner, now, ttlMs, CONDITIONS.heldByMe);
+  }
+
+  async releaseLease(owner: string): Promise<void> {
+    const update = 'REMOVE #owner, #leaseExpiresAt';
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: this.key,
+          UpdateExpression: update,
+          ConditionExpression: CONDITIONS.heldByMe,
+          ExpressionAttributeNames: namesFor(update, CONDITIONS.heldByMe),
+          ExpressionAttributeValues: { ':owner': S(owner) },
+        }),
+      );
+    } catch (err) {
+      // Not ours any more: the next holder's lease must stay untouched, and there is nothing to release.
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
+  async load(): Promise<{ readonly pacer?: PacerState; readonly controls: OperatorControls }> {
+    const item = await this.getState();
+    const pacer = parsePacer(item?.pacer?.S);
+    return { ...(pacer ? { pacer } : {}), controls: controlsOf(item) };
+  }
+
+  /** Throws LeaseLostError when another drainer holds the lease: its pacer state is not ours to overwrite. */
+  async savePacer(owner: string, pacer: PacerState, now: number): Promise<void> {
+    const update = 'SET #pacer = :pacer, #pacerSavedAt = :now, #updatedAt = :now';
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: this.key,
+          UpdateExpression: update,
+          ConditionExpression: CONDITIONS.heldByMe,
+          ExpressionAttributeNames: namesFor(update, CONDITIONS.heldByMe),
+          ExpressionAttributeValues: {
+            ':pacer': S(JSON.stringify(pacer)),
+            ':now': N(now),
+            ':owner': S(owner),
+          },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailed(err)) throw new LeaseLostError(owner);
+      throw err;
+    }
+  }
+
+  async wasDelivered(webhookId: string, now: number): Promise<boolean> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { [TABLE.partitionKey]: S(deliveredKey(webhookId)) },
+        ProjectionExpression: '#ttl',
+        ExpressionAttributeNames: namesFor('#ttl'),
+        ConsistentRead: true,
+      }),
+    );
+    const expiresAt = Number(out.Item?.[TABLE.ttlAttribute]?.N);
+    // DynamoDB deletes expired items only eventually (emulators never): an expired record is absent.
+    return Number.isFinite(expiresAt) && expiresAt * 1000 > now;
+  }
+
+  async markDelivered(webhookId: string, now: number): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: {
+          [TABLE.partitionKey]: S(deliveredKey(webhookId)),
+          [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + this.ttlSeconds),
+          deliveredAt: N(now),
+        },
+      }),
+    );
+  }
+
+  private async leaseUpdate(owner: string, now: number, ttlMs: number, condition: string): Promise<boolean> {
+    const update = 'SET #owner = :owner, #leaseExpiresAt = :expiresAt, #updatedAt = :now';
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: this.key,
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: namesFor(update, condition),
+          ExpressionAttributeValues: { ':owner': S(owner), ':expiresAt': N(now + ttlMs), ':now': N(now) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  private async getState(): Promise<Record<string, AttributeValue> | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: this.key, ConsistentRead: true }),
+    );
+    return out.Item;
+  }
+}
+
+const deliveredKey = (webhookId: string): string => `${TABLE.deliveredPrefix}${webhookId}`;
+
+function controlsOf(item: Record<string, AttributeValue> | undefined): OperatorControls {
+  const num = (name: string): number | undefined => {
+    const v = Number(item?.[name]?.N);
+    return item?.[name]?.N !== undefined && Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const floor = num(NAMES['#floor']);
+  const ceiling = num(NAMES['#ceiling']);
+  return {
+    paused: item?.[NAMES['#paused']]?.BOOL === true,
+    ...(floor !== undefined ? { floorPerSecond: floor } : {}),
+    ...(ceiling !== undefined ? { ceilingPerSecond: ceiling } : {}),
+  };
+}
+
+/** The persisted pacer, or undefined when absent or not a state this version understands (a fresh start). */
+function parsePacer(json: string | undefined): PacerState | undefined {
+  if (json === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (v.version !== 1 || (v.mode !== 'startup' && v.mode !== 'cubic')) return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== 'version' && k !== 'mode' && (typeof x !== 'number' || !Number.isFinite(x))) return undefined;
+  }
+  return value as PacerState;
+}
+
+/** What `sluice status` shows about the drainer. */
+export interface DrainerStateView {
+  /** The current lease, when one is held and not expired. */
+  readonly lease?: { readonly owner: string; readonly expiresAt: number };
+  /** The last persisted pacer, with the rate and window it had when it was saved. */
+  readonly pacer?: {
+    readonly state: PacerState;
+    readonly savedAt: number;
+    readonly ratePerSecond: number;
+    readonly windowSize: number;
+  };
+  readonly controls: OperatorControls;
+  /** When the drainer or an operator last wrote the item, epoch ms. */
+  readonly updatedAt?: number;
+}
+
+/** Reads the drainer's state item for the operations CLI (`sluice status`). */
+export async function readDrainerState(
+  client: DynamoDBClient,
+  tableName: string,
+  now: number = Date.now(),
+): Promise<DrainerStateView> {
+  const out = await client.send(
+    new GetItemCommand({
+      TableName: tableName,
+      Key: { [TABLE.partitionKey]: S(TABLE.stateKey) },
+      ConsistentRead: true,
+    }),
+  );
+  const item = out.Item;
+  const owner = item?.[NAMES['#owner']]?.S;
+  const expiresAt = Number(item?.[NAMES['#leaseExpiresAt']]?.N);
+  const pacer = parsePacer(item?.[NAMES['#pacer']]?.S);
+  const savedAt = Number(item?.[NAMES['#pacerSavedAt']]?.N);
+  const updatedAt = Number(item?.[NAMES['#updatedAt']]?.N);
+  const at = Number.isFinite(savedAt) ? savedAt : now;
+  return {
+    ...(owner !== undefined && Number.isFinite(expiresAt) && expiresAt >= now
+      ? { lease: { owner, expiresAt } }
+      : {}),
+    ...(pacer
+      ? {
+          pacer: {
+            state: pacer,
+            savedAt: at,
+            ratePerSecond: ratePerSecond(pacer, at),
+            windowSize: windowSize(pacer, at),
+          },
+        }
+      : {}),
+    controls: controlsOf(item),
+    ...(Number.isFinite(updatedAt) ? { updatedAt } : {}),
+  };
+}
+
+/**
+ * Changes the operator controls (`sluice pause`, `resume`, `rate --floor/--ceiling`) and returns them as
+ * stored. A field absent from `patch` is left alone; a field present with the value `undefined` is cleared,
+ * so the configured default applies again. The running drainer picks the change up on its next refresh.
+ */
+export async function setControls(
+  client: DynamoDBClient,
+  tableName: string,
+  patch: Partial<OperatorControls>,
+  now: number = Date.now(),
+): Promise<OperatorControls> {
+  const set: string[] = ['#controlsUpdatedAt = :now', '#updatedAt = :now'];
+  const remove: string[] = [];
+  const values: Record<string, AttributeValue> = { ':now': N(now) };
+  if ('paused' in patch) {
+    if (patch.paused === undefined) remove.push('#paused');
+    else if (typeof patch.paused !== 'boolean')
+      throw new ControlsError('paused', patch.paused, 'true or false');
+    else {
+      set.push('#paused = :paused');
+      values[':paused'] = { BOOL: patch.paused };
+    }
+  }
+  const rate = (field: 'floorPerSecond' | 'ceilingPerSecond', alias: Alias, placeholder: string): void => {
+    if (!(field in patch)) return;
+    const v = patch[field];
+    if (v === undefined) {
+      remove.push(alias);
+      return;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 10_000) {
+      throw new ControlsError(field, v, 'allowed: a number of requests/s above 0 and at most 10000');
+    }
+    set.push(`${alias} = ${placeholder}`);
+    values[placeholder] = N(v);
+  };
+  rate('floorPerSecond', '#floor', ':floor');
+  rate('ceilingPerSecond', '#ceiling', ':ceiling');
+  if (
+    patch.floorPerSecond !== undefined &&
+    patch.ceilingPerSecond !== undefined &&
+    patch.floorPerSecond > patch.ceilingPerSecond
+  ) {
+    throw new ControlsError(
+      'floorPerSecond',
+      patch.floorPerSecond,
+      `must not exceed ceilingPerSecond (${patch.ceilingPerSecond})`,
+    );
+  }
+  const update = `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`;
+  const out = await client.send(
+    new UpdateItemCommand({
+      TableName: tableName,
+      Key: { [TABLE.partitionKey]: S(TABLE.stateKey) },
+      UpdateExpression: update,
+      ExpressionAttributeNames: namesFor(update),
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return controlsOf(out.Attributes);
+}

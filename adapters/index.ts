@@ -1,0 +1,77 @@
+/**
+ * The drainer's real adapters, composed in one place so the Lambda handler and local mode wire the core
+ * identically: only the SDK clients (AWS or the emulators) and the metrics sink differ.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { BodyStorePort, Clock, DownstreamPort, MetricsPort, QueuePort, StatePort } from '../core/ports';
+import { systemClock } from './clock';
+import { DynamoState } from './dynamo-state';
+import { HttpDownstream } from './http-downstream';
+import { S3Bodies } from './s3-bodies';
+import { SqsQueue } from './sqs-queue';
+
+export { sleep, systemClock } from './clock';
+export {
+  ControlsError,
+  type DrainerStateView,
+  DynamoState,
+  LeaseLostError,
+  readDrainerState,
+  setControls,
+} from './dynamo-state';
+export { HttpDownstream } from './http-downstream';
+export { type Counter, CountingMetrics, EmfMetrics } from './metrics';
+export { S3Bodies } from './s3-bodies';
+export { DeadLetterError, QueueBatchError, SqsQueue } from './sqs-queue';
+
+export interface DrainerAdapterOptions {
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  /** Needed only with a claim-check bucket. */
+  readonly s3?: S3Client;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly tableName: string;
+  /** The claim-check bucket; without it a claim-checked message goes to the DLQ as `body-missing`. */
+  readonly bucketName?: string;
+  readonly metrics: MetricsPort;
+  /** The pacer's window cap (config `maxInFlight`); sizes the HTTP connection pool. */
+  readonly maxWindow: number;
+  /** @default the system clock */
+  readonly clock?: Clock;
+}
+
+/** The ports of `createDrainer`, plus `close()` for the resources the adapters own (the HTTP pool). */
+export interface DrainerAdapters {
+  readonly queue: QueuePort;
+  readonly state: StatePort;
+  readonly downstream: DownstreamPort;
+  readonly bodies?: BodyStorePort;
+  readonly clock: Clock;
+  readonly metrics: MetricsPort;
+  close(): Promise<void>;
+}
+
+/** Builds the drainer's dependencies over AWS SDK clients (real AWS or the local emulators). */
+export function buildDrainerDeps(options: DrainerAdapterOptions): DrainerAdapters {
+  const downstream = new HttpDownstream({ maxWindow: options.maxWindow });
+  const bodies =
+    options.bucketName && options.s3
+      ? new S3Bodies({ client: options.s3, bucketName: options.bucketName })
+      : undefined;
+  return {
+    queue: new SqsQueue({
+      client: options.sqs,
+      queueUrl: options.queueUrl,
+      deadLetterQueueUrl: options.dlqUrl,
+    }),
+    state: new DynamoState({ client: options.dynamo, tableName: options.tableName }),
+    downstream,
+    ...(bodies ? { bodies } : {}),
+    clock: options.clock ?? systemClock,
+    metrics: options.metrics,
+    close: () => downstream.close(),
+  };
+}

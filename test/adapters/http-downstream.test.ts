@@ -1,0 +1,96 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpDownstream } from '../../adapters/http-downstream';
+
+type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
+
+describe('HttpDownstream', () => {
+  let server: Server;
+  let base: string;
+  let handler: Handler;
+  const sockets = new Set<string>();
+  const downstream = new HttpDownstream({ maxWindow: 4 });
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      sockets.add(`${req.socket.remotePort}`);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => handler(req, Buffer.concat(chunks), res));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await downstream.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  beforeEach(() => sockets.clear());
+
+  it('posts the exact body bytes and headers, and returns status, lower-cased headers and the body', async () => {
+    let seen: { path?: string; headers?: IncomingMessage['headers']; body?: Buffer } = {};
+    handler = (req, body, res) => {
+      seen = { path: req.url, headers: req.headers, body };
+      res.writeHead(202, { 'X-Trace': 'abc' }).end('ok');
+    };
+    const body = '{"id":123456789012345678901,"s":"a\\/b ü"}';
+
+    const result = await downstream.post(
+      {
+        url: `${base}/webhooks/p?x=1`,
+        headers: { 'X-Shopify-Topic': 'products/update', host: 'evil', 'content-length': '1' },
+        body,
+      },
+      1_000,
+    );
+
+    expect(result).toMatchObject({ kind: 'response', status: 202, snippet: 'ok' });
+    expect(result.kind === 'response' && result.headers['x-trace']).toBe('abc');
+    expect(seen.path).toBe('/webhooks/p?x=1');
+    expect(seen.body?.equals(Buffer.from(body, 'utf8'))).toBe(true);
+    expect(seen.headers?.['x-shopify-topic']).toBe('products/update');
+    expect(seen.headers?.host).toBe(new URL(base).host);
+  });
+
+  it('keeps only the first KB of a long answer as the snippet and reuses the connection', async () => {
+    handler = (_req, _body, res) => res.writeHead(500).end('x'.repeat(10_000));
+
+    const results = [];
+    for (let i = 0; i < 4; i++)
+      results.push(await downstream.post({ url: `${base}/a`, headers: {}, body: 'a' }, 1_000));
+
+    expect(results.map((r) => r.kind === 'response' && r.snippet.length)).toEqual([1024, 1024, 1024, 1024]);
+    // Sequential requests on a keep-alive pool: sockets are reused, not one per request.
+    expect(sockets.size).toBeLessThan(4);
+  });
+
+  it('returns a timeout when the app does not answer within the timeout', async () => {
+    handler = (_req, _body, res) => {
+      setTimeout(() => res.writeHead(200).end(), 1_500).unref();
+    };
+
+    const result = await downstream.post({ url: `${base}/slow`, headers: {}, body: 'a' }, 200);
+
+    expect(result.kind).toBe('timeout');
+  });
+
+  it('returns an error with the socket code when nothing listens', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    const result = await downstream.post({ url: `http://127.0.0.1:${port}/`, headers: {}, body: 'a' }, 1_000);
+
+    expect(result).toMatchObject({ kind: 'error', code: 'ECONNREFUSED' });
+  });
+
+  it('returns an error when the app drops the connection without answering', async () => {
+    handler = (req) => req.socket.destroy();
+
+    const result = await downstream.post({ url: `${base}/drop`, headers: {}, body: 'a' }, 1_000);
+
+    expect(result).toMatchObject({ kind: 'error' });
+  });
+});

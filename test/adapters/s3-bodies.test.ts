@@ -1,0 +1,39 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { S3Bodies } from '../../adapters/s3-bodies';
+import {
+  createResources,
+  type Emulators,
+  type LocalClients,
+  localClients,
+  startEmulators,
+} from '../../local/emulators';
+
+describe('S3Bodies against fauxqs', () => {
+  let emulators: Emulators;
+  let clients: LocalClients;
+  let bodies: S3Bodies;
+  let bucket: string;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    clients = localClients(emulators);
+    bucket = (await createResources(clients)).bucketName;
+    bodies = new S3Bodies({ client: clients.s3, bucketName: bucket });
+  });
+  afterAll(async () => {
+    await emulators.stop();
+  });
+
+  it('returns the stored bytes exactly when the object exists', async () => {
+    const bytes = Buffer.from([0x7b, 0x00, 0xff, 0xc3, 0xbc, 0x7d]);
+    await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'bodies/w1', Body: bytes }));
+
+    const got = await bodies.get('bodies/w1');
+
+    expect(Buffer.from(got!).equals(bytes)).toBe(true);
+  });
+
+  it('returns undefined when the object is gone', async () => {
+    expect(await bodies.get('bodies/missing')).toBeUndefined();
+  });
+});

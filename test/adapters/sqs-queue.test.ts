@@ -1,0 +1,206 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { QueueBatchError, SqsQueue } from '../../adapters/sqs-queue';
+import { ATTR } from '../../core/contract';
+import type { QueuedMessage } from '../../core/ports';
+import { type DeadLetterInfo, FAILURE_ATTRIBUTE } from '../../core/resources';
+import {
+  createResources,
+  type Emulators,
+  type LocalClients,
+  localClients,
+  startEmulators,
+} from '../../local/emulators';
+import { drainAll, enqueue, webhook } from '../helpers/queue';
+
+const failure = (messageId: string): DeadLetterInfo => ({
+  reason: 'rejected',
+  status: 410,
+  detail: 'gone',
+  attempts: 1,
+  failedAt: 1_764_000_000_000,
+  messageId,
+});
+
+describe('SqsQueue against fauxqs', () => {
+  let emulators: Emulators;
+  let clients: LocalClients;
+  let n = 0;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    clients = localClients(emulators);
+  });
+  afterAll(async () => {
+    await emulators.stop();
+  });
+
+  const fresh = async () => {
+    n++;
+    const r = await createResources(clients, {
+      queue: `sqs-adapter-${n}`,
+      table: `table-${n}`,
+      bucket: `bucket-${n}`,
+    });
+    const queue = new SqsQueue({ client: clients.sqs, queueUrl: r.queueUrl, deadLetterQueueUrl: r.dlqUrl });
+    return { r, queue };
+  };
+
+  it('returns messages with group, receive count, sent time and every attribute when it receives', async () => {
+    const { r, queue } = await fresh();
+    await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'w1', shop: 'a.myshopify.com' }]);
+
+    const got = await queue.receive(10, 1, 30);
+
+    expect(got).toHaveLength(1);
+    const m = got[0]!;
+    expect(m.groupId).toBe('a.myshopify.com');
+    expect(m.receiveCount).toBe(1);
+    expect(m.sentAt).toBeGreaterThan(0);
+    expect(m.body).toBe(webhook({ webhookId: 'w1' }).body);
+    expect(m.attributes[ATTR.webhookId]?.StringValue).toBe('w1');
+    expect(Object.keys(m.attributes)).toHaveLength(8);
+  });
+
+  it('returns [] without throwing when the signal aborts a long poll', async () => {
+    const { queue } = await fresh();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+
+    const got = await queue.receive(10, 5, 30, controller.signal);
+
+    expect(got).toEqual([]);
+  });
+
+  it('deletes more than 10 messages in batches of 10', async () => {
+    const { r, queue } = await fresh();
+    const specs = Array.from({ length: 23 }, (_, i) => ({ webhookId: `d${i}`, shop: `s${i}.myshopify.com` }));
+    await enqueue(clients.sqs, r.queueUrl, specs);
+    const held: QueuedMessage[] = [];
+    for (let i = 0; i < 10 && held.length < 23; i++) held.push(...(await queue.receive(10, 0, 30)));
+
+    await queue.deleteMessages(held.map((m) => m.receiptHandle));
+
+    expect(held).toHaveLength(23);
+    await queue.changeVisibility([], 0);
+    expect(await queue.receive(10, 0, 30)).toEqual([]);
+  });
+
+  it('hands messages back at once when it sets their visibility to 0', async () => {
+    const { r, queue } = await fresh();
+    await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'v1' }]);
+    const [m] = await queue.receive(1, 0, 60);
+
+    await queue.changeVisibility([m!.receiptHandle], 0);
+
+    const again = await queue.receive(1, 1, 60);
+    expect(again[0]?.messageId).toBe(m!.messageId);
+    expect(again[0]?.receiveCount).toBe(2);
+  });
+
+  it('moves a message to the DLQ with its group, body, attributes and the failure, then deletes it', async () => {
+    const { r, queue } = await fresh();
+    await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'dl1', shop: 'g.myshopify.com' }]);
+    const [m] = await queue.receive(1, 0, 60);
+
+    await queue.deadLetter(m!, failure(m!.messageId));
+
+    const dlq = await drainAll(clients.sqs, r.dlqUrl);
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]!.Body).toBe(m!.body);
+    expect(dlq[0]!.Attributes?.MessageGroupId).toBe('g.myshopify.com');
+    expect(dlq[0]!.MessageAttributes?.[ATTR.webhookId]?.StringValue).toBe('dl1');
+    expect(JSON.parse(dlq[0]!.MessageAttributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}')).toEqual(
+      failure(m!.messageId),
+    );
+    expect(await drainAll(clients.sqs, r.queueUrl)).toEqual([]);
+  });
+
+  it('keeps the DLQ within 10 attributes when a foreign message already has 10', async () => {
+    const { r, queue } = await fresh();
+    const attributes = Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [`A${i}`, { DataType: 'String', StringValue: `v${i}` }]),
+    );
+    await clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: r.queueUrl,
+        MessageBody: 'foreign',
+        MessageGroupId: 'f',
+        MessageDeduplicationId: 'f1',
+        MessageAttributes: attributes,
+      }),
+    );
+    const [m] = await queue.receive(1, 0, 60);
+
+    await queue.deadLetter(m!, { ...failure(m!.messageId), reason: 'contract' });
+
+    const [d] = await drainAll(clients.sqs, r.dlqUrl);
+    expect(Object.keys(d!.MessageAttributes ?? {})).toHaveLength(10);
+    const info = JSON.parse(d!.MessageAttributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}');
+    expect(info).toMatchObject({ reason: 'contract', droppedAttributes: ['A9'] });
+  });
+});
+
+describe('SqsQueue batch retries', () => {
+  // Mock this one instance only: the fauxqs suite above uses real clients.
+  const client = new SQSClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  const sqs = mockClient(client);
+  const queue = new SqsQueue({
+    client,
+    queueUrl: 'https://sqs.example/q.fifo',
+    deadLetterQueueUrl: 'https://sqs.example/dlq.fifo',
+    retryDelayMs: 1,
+  });
+  afterEach(() => sqs.reset());
+
+  it('re-sends only the entries that failed on the server side, and succeeds when they pass', async () => {
+    sqs
+      .on(DeleteMessageBatchCommand)
+      .resolvesOnce({ Failed: [{ Id: '1', Code: 'InternalError', SenderFault: false }] })
+      .resolves({ Failed: [] });
+
+    await queue.deleteMessages(['h0', 'h1', 'h2']);
+
+    const calls = sqs.commandCalls(DeleteMessageBatchCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.args[0].input.Entries).toEqual([{ Id: '1', ReceiptHandle: 'h1' }]);
+  });
+
+  it('throws a non-retryable QueueBatchError when a receipt handle is invalid, without re-sending it', async () => {
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Failed: [{ Id: '0', Code: 'ReceiptHandleIsInvalid', SenderFault: true }],
+    });
+
+    const err = await queue.changeVisibility(['stale'], 30).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(QueueBatchError);
+    expect((err as QueueBatchError).retryable).toBe(false);
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(1);
+  });
+
+  it('gives up after the configured attempts when the server keeps failing', async () => {
+    sqs.on(DeleteMessageBatchCommand).resolves({
+      Failed: [{ Id: '0', Code: 'InternalError', SenderFault: false }],
+    });
+
+    await expect(queue.deleteMessages(['h'])).rejects.toMatchObject({ code: 'queue-batch', retryable: true });
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(3);
+  });
+
+  it('splits 25 handles into batches of 10, 10 and 5', async () => {
+    sqs.on(DeleteMessageBatchCommand).resolves({ Failed: [] });
+
+    await queue.deleteMessages(Array.from({ length: 25 }, (_, i) => `h${i}`));
+
+    const sizes = sqs.commandCalls(DeleteMessageBatchCommand).map((c) => c.args[0].input.Entries?.length);
+    expect(sizes).toEqual([10, 10, 5]);
+  });
+});
