@@ -1,0 +1,127 @@
+// `sluice cost` / `npm run cost`: cost per million webhooks and fixed monthly cost, itemised, with alternatives.
+import type { Command } from 'commander';
+import { type CostAssumptions, type CostReport, estimateCost } from '../core/cost';
+import { PRICES } from '../core/prices';
+import { type CliIo, emit, type GlobalOptions, numberIn, table, UsageError } from './io';
+
+const usd = (x: number): string => (x === 0 ? '$0' : x < 0.01 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`);
+
+/** The report as a person reads it. */
+export function costText(r: CostReport): string {
+  const a = r.assumptions;
+  const rows = r.lines.map((l) => [
+    l.service,
+    l.item,
+    l.perMillionUsd === 0 ? '' : usd(l.perMillionUsd),
+    l.monthlyFixedUsd === 0 ? '' : usd(l.monthlyFixedUsd),
+  ]);
+  rows.push(['TOTAL', '', usd(r.perMillionUsd), usd(r.monthlyFixedUsd)]);
+  const alt = r.alternatives.map((x) => [x.name, usd(x.perMillionUsd), x.tradeOff]);
+  return [
+    `Sluice cost estimate (${r.region}, prices as of ${r.pricesAsOf})`,
+    '',
+    table(['SERVICE', 'ITEM', 'PER MILLION', 'FIXED / MONTH'], rows),
+    '',
+    `At ${a.webhooksPerMonth.toLocaleString('en-US')} webhooks/month: ${usd(r.monthlyTotalUsd)}/month, ${usd(r.allInPerMillionUsd)} per million all-in.`,
+    '',
+    'Assumptions:',
+    ...r.notes.map((n) => `  - ${n}`),
+    '',
+    'AWS alternatives, per million webhooks (same price table):',
+    table(['ALTERNATIVE', 'PER MILLION', 'TRADE-OFF'], alt),
+    '',
+    `Sluice: ${usd(r.perMillionUsd)} per million + ${usd(r.monthlyFixedUsd)}/month fixed.`,
+  ].join('\n');
+}
+
+/** Registers `cost`. */
+export function registerCost(program: Command, io: CliIo): void {
+  program
+    .command('cost')
+    .description(
+      'estimate the cost per million webhooks and the fixed monthly cost of the stack, per service',
+    )
+    .option(
+      '--webhooks-per-month <n>',
+      'volume the fixed costs are spread over',
+      numberIn(1, 1e12),
+      1_000_000,
+    )
+    .option('--avg-body-kb <k>', 'average webhook body size, KB', numberIn(0.01, 1024), 8)
+    .option('--verified-share <s>', 'share (0–1) sent to the verified route', numberIn(0, 1), 0)
+    .option(
+      '--claim-check-share <s>',
+      'share (0–1) with bodies stored in S3 (verified route only)',
+      numberIn(0, 1),
+      0,
+    )
+    .option(
+      '--delivery-rate <r>',
+      'average delivery rate while draining, webhooks/s',
+      numberIn(0.01, 100_000),
+      20,
+    )
+    .option(
+      '--drainer-idle-hours <h>',
+      'hours/month the drainer polls with nothing to deliver (730 = always)',
+      numberIn(0, 730),
+      730,
+    )
+    .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)
+    .option('--receive-batch <n>', 'messages per receive/delete call while draining', numberIn(1, 10), 5)
+    .option(
+      '--log-bytes <b>',
+      'log bytes per webhook (access log, Lambda lines, EMF)',
+      numberIn(0, 1e6),
+      1_200,
+    )
+    .option('--x86', 'price the functions on x86_64 instead of arm64')
+    .option('--prices', 'print the price table with sources and exit')
+    .action(
+      (
+        opts: {
+          webhooksPerMonth: number;
+          avgBodyKb: number;
+          verifiedShare: number;
+          claimCheckShare: number;
+          deliveryRate: number;
+          drainerIdleHours: number;
+          drainerMemoryMb: number;
+          receiveBatch: number;
+          logBytes: number;
+          x86?: boolean;
+          prices?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        if (opts.prices) {
+          emit(io, g, PRICES, (p) =>
+            table(
+              ['PRICE', 'USD', 'UNIT', 'SOURCE'],
+              Object.entries(p).map(([k, v]) => [k, String(v.usd), v.unit, v.source]),
+            ),
+          );
+          return;
+        }
+        if (opts.claimCheckShare > opts.verifiedShare) {
+          throw new UsageError(
+            `--claim-check-share ${opts.claimCheckShare} exceeds --verified-share ${opts.verifiedShare}: only the verified route stores bodies in S3`,
+          );
+        }
+        const overrides: Partial<CostAssumptions> = {
+          webhooksPerMonth: opts.webhooksPerMonth,
+          avgBodyKb: opts.avgBodyKb,
+          verifiedShare: opts.verifiedShare,
+          claimCheckShare: opts.claimCheckShare,
+          deliveryRatePerSecond: opts.deliveryRate,
+          drainerIdleHours: opts.drainerIdleHours,
+          drainerMemoryMb: opts.drainerMemoryMb,
+          receiveBatch: opts.receiveBatch,
+          logBytesPerWebhook: opts.logBytes,
+          architecture: opts.x86 ? 'x86_64' : 'arm64',
+        };
+        emit(io, g, estimateCost(overrides), costText);
+      },
+    );
+}

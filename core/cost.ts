@@ -1,0 +1,410 @@
+// The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
+import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
+
+/** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
+export interface CostAssumptions {
+  /** Webhooks per month; fixed costs are spread over them for the all-in figure. */
+  readonly webhooksPerMonth: number;
+  /** Average body size, KB. Drives the 64 KB SQS chunks and the 512 KB API Gateway metering. */
+  readonly avgBodyKb: number;
+  /** Share (0–1) of webhooks sent to the verified route (verify-and-enqueue Lambda instead of the authorizer). */
+  readonly verifiedShare: number;
+  /** Share (0–1) of webhooks whose body goes to S3 (claim check; verified route, bodies over 1 MiB). */
+  readonly claimCheckShare: number;
+  /** Lambda architecture of the functions. */
+  readonly architecture: 'arm64' | 'x86_64';
+  readonly authorizerMemoryMb: number;
+  /** Billed ms per authorizer call (it screens headers only). */
+  readonly authorizerMs: number;
+  readonly verifyMemoryMb: number;
+  readonly verifyMs: number;
+  readonly drainerMemoryMb: number;
+  /** Hours per month the drainer runs even with nothing to deliver (730 = always polling). */
+  readonly drainerIdleHours: number;
+  /** Average delivery rate while draining, webhooks/s (drainer busy time when it is not always on). */
+  readonly deliveryRatePerSecond: number;
+  /** Average messages per ReceiveMessage and per DeleteMessageBatch while draining (≤ 10). */
+  readonly receiveBatch: number;
+  /** ChangeMessageVisibility requests per webhook (extensions of held messages, retries in place). */
+  readonly visibilityCallsPerWebhook: number;
+  /** Seconds of each idle long poll (20 is SQS's maximum). */
+  readonly idlePollSeconds: number;
+  /** Schedule ticks per month that invoke the drainer (once a minute). */
+  readonly scheduleTicksPerMonth: number;
+  /** Drainer runs per month (each reads the secret once and writes its state item). */
+  readonly drainerRunsPerMonth: number;
+  /** Writes of the drainer's state item (lease renewals, pacer saves) per minute it runs. */
+  readonly stateWritesPerMinute: number;
+  /** Log bytes per webhook: API access log, authorizer platform lines, drainer EMF. */
+  readonly logBytesPerWebhook: number;
+  /** Custom EMF metrics (name × dimension combinations) the functions emit. */
+  readonly customMetrics: number;
+  /** Metrics watched by the stack's alarms (a metric-math alarm pays for each metric it reads). */
+  readonly alarmMetrics: number;
+  readonly dashboards: number;
+  readonly secrets: number;
+}
+
+/** The stack's defaults (see lib/ and core/config.ts). */
+export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
+  webhooksPerMonth: 1_000_000,
+  avgBodyKb: 8,
+  verifiedShare: 0,
+  claimCheckShare: 0,
+  architecture: 'arm64',
+  authorizerMemoryMb: 128,
+  authorizerMs: 3,
+  verifyMemoryMb: 256,
+  verifyMs: 30,
+  drainerMemoryMb: 512,
+  drainerIdleHours: 730,
+  deliveryRatePerSecond: 20,
+  receiveBatch: 5,
+  visibilityCallsPerWebhook: 0.1,
+  idlePollSeconds: 20,
+  scheduleTicksPerMonth: 43_800,
+  drainerRunsPerMonth: 2_920,
+  stateWritesPerMinute: 12,
+  logBytesPerWebhook: 1_200,
+  customMetrics: 24,
+  alarmMetrics: 10,
+  dashboards: 1,
+  secrets: 1,
+};
+
+export type Service =
+  | 'API Gateway HTTP API'
+  | 'Lambda: authorizer'
+  | 'Lambda: verify'
+  | 'SQS FIFO'
+  | 'Lambda: drainer'
+  | 'DynamoDB'
+  | 'CloudWatch'
+  | 'Secrets Manager'
+  | 'S3 claim checks'
+  | 'EventBridge schedule';
+
+/** One itemised line: a variable part per million webhooks and a fixed part per month. */
+export interface CostLine {
+  readonly service: Service;
+  readonly item: string;
+  readonly perMillionUsd: number;
+  readonly monthlyFixedUsd: number;
+}
+
+/** Another way to buffer Shopify webhooks on AWS, priced with the same table. */
+export interface Alternative {
+  readonly name: string;
+  readonly perMillionUsd: number;
+  readonly how: string;
+  readonly tradeOff: string;
+}
+
+export interface CostReport {
+  readonly region: string;
+  readonly pricesAsOf: string;
+  readonly assumptions: CostAssumptions;
+  readonly lines: readonly CostLine[];
+  /** Variable cost per million webhooks. */
+  readonly perMillionUsd: number;
+  /** Cost per month that does not depend on volume. */
+  readonly monthlyFixedUsd: number;
+  /** Fixed + variable at `webhooksPerMonth`. */
+  readonly monthlyTotalUsd: number;
+  /** `monthlyTotalUsd` per million webhooks at that volume. */
+  readonly allInPerMillionUsd: number;
+  /** Assumptions in words, printed with the estimate. */
+  readonly notes: readonly string[];
+  readonly alternatives: readonly Alternative[];
+}
+
+/** An assumption outside its allowed range (the CLI maps it to a usage error). */
+export class CostInputError extends Error {
+  readonly code = 'cost-input';
+  constructor(
+    readonly field: keyof CostAssumptions,
+    readonly value: unknown,
+    readonly allowed: string,
+  ) {
+    super(`${field} = ${JSON.stringify(value)}; allowed: ${allowed}`);
+    this.name = 'CostInputError';
+  }
+}
+
+const MILLION = 1e6;
+const HOURS_PER_MONTH = 730;
+const gb = (mb: number): number => mb / 1024;
+
+function check(a: CostAssumptions): void {
+  const range = (field: keyof CostAssumptions, min: number, max: number): void => {
+    const v = a[field];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      throw new CostInputError(field, v, `a number from ${min} to ${max}`);
+    }
+  };
+  range('webhooksPerMonth', 1, 1e12);
+  range('avgBodyKb', 0.01, 1024);
+  range('verifiedShare', 0, 1);
+  range('claimCheckShare', 0, 1);
+  range('receiveBatch', 1, 10);
+  range('deliveryRatePerSecond', 0.01, 100_000);
+  range('drainerIdleHours', 0, HOURS_PER_MONTH);
+  for (const f of [
+    'authorizerMemoryMb',
+    'authorizerMs',
+    'verifyMemoryMb',
+    'verifyMs',
+    'drainerMemoryMb',
+    'visibilityCallsPerWebhook',
+    'idlePollSeconds',
+    'scheduleTicksPerMonth',
+    'drainerRunsPerMonth',
+    'stateWritesPerMinute',
+    'logBytesPerWebhook',
+    'customMetrics',
+    'alarmMetrics',
+    'dashboards',
+    'secrets',
+  ] as const) {
+    range(f, 0, 1e12);
+  }
+  if (a.claimCheckShare > a.verifiedShare) {
+    throw new CostInputError(
+      'claimCheckShare',
+      a.claimCheckShare,
+      `at most verifiedShare (${a.verifiedShare}): only the verified route stores bodies in S3`,
+    );
+  }
+  if (a.architecture !== 'arm64' && a.architecture !== 'x86_64') {
+    throw new CostInputError('architecture', a.architecture, 'arm64 or x86_64');
+  }
+}
+
+/** SQS bills each 64 KB chunk of a request's payload as one request. */
+const sqsChunks = (kb: number): number => Math.max(1, Math.ceil(kb / 64));
+
+/** Estimates the stack's cost. Pure: the same assumptions always give the same report. */
+export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostReport {
+  const a: CostAssumptions = { ...DEFAULT_ASSUMPTIONS, ...overrides };
+  check(a);
+  const gbSecond = a.architecture === 'arm64' ? PRICES.lambdaGbSecondArm.usd : PRICES.lambdaGbSecondX86.usd;
+  const sqs = PRICES.sqsFifoRequest.usd;
+  // The message carries ~1.5 KB of attributes besides the body (contract.ts: headers JSON, signature, ids).
+  const messageKb = a.avgBodyKb + 1.5;
+  const inlineShare = 1 - a.claimCheckShare;
+  const lines: CostLine[] = [];
+  const add = (service: Service, item: string, perMillionUsd: number, monthlyFixedUsd = 0): void => {
+    lines.push({ service, item, perMillionUsd, monthlyFixedUsd });
+  };
+
+  // Ingress.
+  add(
+    'API Gateway HTTP API',
+    `requests, metered per 512 KB (${Math.max(1, Math.ceil(a.avgBodyKb / 512))} per webhook)`,
+    MILLION * Math.max(1, Math.ceil(a.avgBodyKb / 512)) * PRICES.httpApiRequest.usd,
+  );
+  const direct = 1 - a.verifiedShare;
+  add(
+    'Lambda: authorizer',
+    `${Math.round(direct * 100)}% of webhooks × (invocation + ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms)`,
+    MILLION *
+      direct *
+      (PRICES.lambdaRequest.usd + gb(a.authorizerMemoryMb) * (a.authorizerMs / 1000) * gbSecond),
+  );
+  if (a.verifiedShare > 0) {
+    add(
+      'Lambda: verify',
+      `${Math.round(a.verifiedShare * 100)}% of webhooks × (invocation + ${a.verifyMemoryMb} MB × ${a.verifyMs} ms)`,
+      MILLION *
+        a.verifiedShare *
+        (PRICES.lambdaRequest.usd + gb(a.verifyMemoryMb) * (a.verifyMs / 1000) * gbSecond),
+    );
+  }
+
+  // The queue: one send per 64 KB chunk; the drainer's receives and deletes are batched.
+  const sendChunks = inlineShare * sqsChunks(messageKb) + a.claimCheckShare;
+  add(
+    'SQS FIFO',
+    `SendMessage: ${round(sendChunks, 2)} billed requests per webhook (64 KB chunks)`,
+    MILLION * sendChunks * sqs,
+  );
+  const receivePerWebhook = Math.max(
+    1 / a.receiveBatch,
+    (inlineShare * messageKb + a.claimCheckShare * 1.5) / 64,
+  );
+  add(
+    'SQS FIFO',
+    `ReceiveMessage while draining: ${a.receiveBatch} messages per call, 64 KB chunks`,
+    MILLION * receivePerWebhook * sqs,
+  );
+  add('SQS FIFO', `DeleteMessageBatch: ${a.receiveBatch} per call`, (MILLION / a.receiveBatch) * sqs);
+  add(
+    'SQS FIFO',
+    `ChangeMessageVisibility: ${a.visibilityCallsPerWebhook} per webhook`,
+    MILLION * a.visibilityCallsPerWebhook * sqs,
+  );
+  const idleReceives = ((a.drainerIdleHours * 3600) / Math.max(1, a.idlePollSeconds)) * 1;
+  add(
+    'SQS FIFO',
+    `idle long polls (${a.idlePollSeconds} s each over ${a.drainerIdleHours} h)`,
+    0,
+    idleReceives * sqs,
+  );
+
+  // The drainer: one long-running function. Its idle time is fixed; busy time only adds when it is not always on.
+  const drainerGb = gb(a.drainerMemoryMb);
+  const busyHours = a.webhooksPerMonth / a.deliveryRatePerSecond / 3600;
+  const totalHours = Math.min(HOURS_PER_MONTH, a.drainerIdleHours + busyHours);
+  const extraBusySeconds = (totalHours - a.drainerIdleHours) * 3600;
+  add(
+    'Lambda: drainer',
+    `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerRunsPerMonth + a.scheduleTicksPerMonth} invocations`,
+    0,
+    a.drainerIdleHours * 3600 * drainerGb * gbSecond +
+      (a.drainerRunsPerMonth + a.scheduleTicksPerMonth) * PRICES.lambdaRequest.usd,
+  );
+  add(
+    'Lambda: drainer',
+    `busy time beyond the idle hours at ${a.deliveryRatePerSecond} webhooks/s`,
+    ((extraBusySeconds * drainerGb * gbSecond) / a.webhooksPerMonth) * MILLION,
+  );
+
+  // DynamoDB: per webhook a dedup read and a delivered record; per running minute the state item.
+  add(
+    'DynamoDB',
+    'dedup check (1 RRU) + delivered record (1 WRU) per webhook',
+    MILLION * (PRICES.dynamoRead.usd + PRICES.dynamoWrite.usd),
+  );
+  add(
+    'DynamoDB',
+    `state item: ${a.stateWritesPerMinute} writes per running minute`,
+    0,
+    a.drainerIdleHours * 60 * a.stateWritesPerMinute * PRICES.dynamoWrite.usd,
+  );
+
+  // CloudWatch.
+  add(
+    'CloudWatch',
+    `logs: ${a.logBytesPerWebhook} bytes per webhook`,
+    ((MILLION * a.logBytesPerWebhook) / 1024 ** 3) * PRICES.logsIngestGb.usd,
+  );
+  add(
+    'CloudWatch',
+    `${a.customMetrics} custom metrics (EMF)`,
+    0,
+    a.customMetrics * PRICES.customMetricMonth.usd,
+  );
+  add('CloudWatch', `${a.dashboards} dashboard`, 0, a.dashboards * PRICES.dashboardMonth.usd);
+  add(
+    'CloudWatch',
+    `alarms reading ${a.alarmMetrics} metrics`,
+    0,
+    a.alarmMetrics * PRICES.alarmMetricMonth.usd,
+  );
+
+  add(
+    'Secrets Manager',
+    `${a.secrets} secret + one read per drainer run (functions cache it)`,
+    0,
+    a.secrets * PRICES.secretMonth.usd + a.drainerRunsPerMonth * PRICES.secretApiCall.usd,
+  );
+  add(
+    'S3 claim checks',
+    `${Math.round(a.claimCheckShare * 100)}% of webhooks: PUT + GET`,
+    MILLION * a.claimCheckShare * (PRICES.s3Put.usd + PRICES.s3Get.usd),
+  );
+  add(
+    'EventBridge schedule',
+    `rate(1 minute) rule: ${a.scheduleTicksPerMonth} ticks (scheduled rules are free)`,
+    0,
+    a.scheduleTicksPerMonth * PRICES.eventBridgeScheduledRule.usd,
+  );
+
+  const perMillionUsd = sum(lines.map((l) => l.perMillionUsd));
+  const monthlyFixedUsd = sum(lines.map((l) => l.monthlyFixedUsd));
+  const monthlyTotalUsd = monthlyFixedUsd + (perMillionUsd * a.webhooksPerMonth) / MILLION;
+  return {
+    region: PRICE_REGION,
+    pricesAsOf: PRICES_AS_OF,
+    assumptions: a,
+    lines,
+    perMillionUsd,
+    monthlyFixedUsd,
+    monthlyTotalUsd,
+    allInPerMillionUsd: (monthlyTotalUsd / a.webhooksPerMonth) * MILLION,
+    notes: notesOf(a),
+    alternatives: alternatives(a, gbSecond),
+  };
+}
+
+function notesOf(a: CostAssumptions): string[] {
+  return [
+    `Prices: ${PRICE_REGION}, list prices as of ${PRICES_AS_OF} (core/prices.ts names each source); free tiers ignored.`,
+    `Average body ${a.avgBodyKb} KB plus ~1.5 KB of message attributes; ${Math.round(a.verifiedShare * 100)}% via the verified route, ${Math.round(a.claimCheckShare * 100)}% claim-checked to S3.`,
+    `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, polling ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
+    `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
+    'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
+  ];
+}
+
+/** The AWS alternatives, priced per million webhooks with the same table and body size. */
+function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
+  const chunks64 = sqsChunks(a.avgBodyKb);
+  const logs = ((MILLION * a.logBytesPerWebhook) / 1024 ** 3) * PRICES.logsIngestGb.usd;
+  const sqsChunks3 = (2 * sqsChunks(a.avgBodyKb + 1.5) + 1) * PRICES.sqsFifoRequest.usd * MILLION;
+  // Plain SQS event-source mapping consumer: batch 1, the function waits on the app (aws-facts.md §8).
+  const consumer = MILLION * (PRICES.lambdaRequest.usd + gb(256) * 0.4 * gbSecond);
+  const dynamo = MILLION * (PRICES.dynamoRead.usd + 3 * PRICES.dynamoWrite.usd);
+  return [
+    {
+      name: 'Shopify → EventBridge partner source → API destination',
+      perMillionUsd:
+        MILLION * chunks64 * (PRICES.eventBridgePartnerEvent.usd + PRICES.eventBridgeApiDestination.usd),
+      how: '$1.00/M partner events + $0.20/M API-destination invocations (64 KB chunks)',
+      tradeOff:
+        'no public endpoint and no HMAC; but a fixed rate limit (not adaptive), no per-shop order, and the app must accept the EventBridge envelope instead of the Shopify request',
+    },
+    {
+      name: 'HTTP API → Lambda proxy (HMAC + SendMessage) → SQS FIFO → event-source-mapping Lambda',
+      perMillionUsd:
+        MILLION * PRICES.httpApiRequest.usd +
+        MILLION * (PRICES.lambdaRequest.usd + gb(128) * 0.03 * gbSecond) +
+        sqsChunks3 +
+        consumer +
+        dynamo +
+        logs,
+      how: 'HTTP API $1 + proxy 128 MB × 30 ms + 3 SQS requests + consumer 256 MB × 400 ms (batch 1) + pacing state and idempotency in DynamoDB + logs',
+      tradeOff:
+        'verifies before enqueueing; but reserved concurrency 1 with many groups throttles into the DLQ, and the consumer pays for every wait on the app',
+    },
+    {
+      name: 'HTTP API → SQS FIFO (direct) → event-source-mapping Lambda (aws-facts.md §8 model)',
+      perMillionUsd:
+        MILLION * PRICES.httpApiRequest.usd +
+        MILLION * (PRICES.lambdaRequest.usd + gb(128) * 0.01 * gbSecond) +
+        sqsChunks3 +
+        consumer +
+        dynamo +
+        logs,
+      how: 'same as Sluice at the edge; the consumer is a batch-1 event-source mapping',
+      tradeOff:
+        'drain-per-batch costs 30–45% of the app capacity and a slow app pushes valid messages to the DLQ',
+    },
+    {
+      name: 'REST API instead of HTTP API (either path above)',
+      perMillionUsd: MILLION * (PRICES.restApiRequest.usd - PRICES.httpApiRequest.usd),
+      how: 'extra per million over the HTTP API line ($3.50 vs $1.00)',
+      tradeOff: 'WAF, usage plans and request validation; 3.5× the request price',
+    },
+  ];
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((s, x) => s + x, 0);
+}
+
+/** Rounds for display. */
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

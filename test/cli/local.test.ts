@@ -1,0 +1,254 @@
+// The operations CLI against local mode: fauxqs + dynalite, the real drainer, and an app on loopback.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildDrainerDeps, CountingMetrics, type DrainerAdapters } from '../../adapters';
+import { createDrainer, type Drainer, type RunSummary } from '../../core/drainer';
+import {
+  createResources,
+  type Emulators,
+  type LocalClients,
+  type LocalResources,
+  localClients,
+  startEmulators,
+} from '../../local/emulators';
+import { sluice, writeStateFile } from '../helpers/cli';
+import { enqueue, QUEUE_SECRET } from '../helpers/queue';
+import { type Recorder, startRecorder, waitUntil } from '../helpers/recorder';
+
+/** A drainer run in the background, as local mode runs it. */
+interface Running {
+  readonly drainer: Drainer;
+  readonly done: Promise<RunSummary>;
+  stop(): Promise<void>;
+}
+
+function startDrainer(clients: LocalClients, r: LocalResources, appUrl: string): Running {
+  const adapters: DrainerAdapters = buildDrainerDeps({
+    sqs: clients.sqs,
+    dynamo: clients.dynamo,
+    queueUrl: r.queueUrl,
+    dlqUrl: r.dlqUrl,
+    tableName: r.tableName,
+    metrics: new CountingMetrics(),
+    maxWindow: 8,
+  });
+  const abort = new AbortController();
+  const now = Date.now();
+  const drainer = createDrainer(adapters, {
+    owner: `cli-test-${now}`,
+    downstreamUrl: appUrl,
+    secrets: [QUEUE_SECRET],
+    pacer: { floorPerSecond: 5, ceilingPerSecond: 500, maxWindow: 8, initialRatePerSecond: 100 },
+    maxAttempts: 3,
+    maxRetryMs: 60_000,
+    downstreamTimeoutMs: 2_000,
+    stopAt: now + 50_000,
+    deadline: now + 55_000,
+    receiveWaitSeconds: 1,
+    visibilitySeconds: 30,
+    controlsRefreshMs: 100,
+    signal: abort.signal,
+  });
+  const done = drainer.run();
+  return {
+    drainer,
+    done,
+    async stop() {
+      abort.abort();
+      await done;
+      await adapters.close();
+    },
+  };
+}
+
+describe('sluice CLI (local mode)', () => {
+  let emulators: Emulators;
+  let clients: LocalClients;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    clients = localClients(emulators);
+  });
+  afterAll(async () => {
+    await emulators.stop();
+  });
+
+  /** Fresh queue, DLQ and table per test, and a state file pointing at them. */
+  async function setUp(name: string): Promise<{ r: LocalResources; stateFile: string }> {
+    const r = await createResources(clients, {
+      queue: name,
+      table: `${name}-state`,
+      bucket: `${name}-bodies`,
+    });
+    const stateFile = writeStateFile({
+      apiUrl: 'http://127.0.0.1:1',
+      sqsEndpoint: emulators.sqsEndpoint,
+      s3Endpoint: emulators.s3Endpoint,
+      dynamoEndpoint: emulators.dynamoEndpoint,
+      region: 'us-east-1',
+      queueUrl: r.queueUrl,
+      dlqUrl: r.dlqUrl,
+      tableName: r.tableName,
+      bucketName: r.bucketName,
+    });
+    return { r, stateFile };
+  }
+
+  describe('pause and resume', () => {
+    let app: Recorder;
+    let running: Running | undefined;
+    afterEach(async () => {
+      await running?.stop();
+      await app.close();
+    });
+
+    it('holds delivery while intake continues when paused, and drains in order on resume', async () => {
+      const { r, stateFile } = await setUp('pause');
+      app = await startRecorder();
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+
+      const paused = await cli('pause', '--json');
+      expect(paused.code).toBe(0);
+      expect(JSON.parse(paused.stdout).controls.paused).toBe(true);
+
+      running = startDrainer(clients, r, app.url);
+      const specs = Array.from({ length: 6 }, (_, i) => ({
+        webhookId: `p${i}`,
+        shop: 'shop-1.myshopify.com',
+      }));
+      await enqueue(clients.sqs, r.queueUrl, specs);
+      await waitUntil(() => running!.drainer.status().operatorPaused, 10_000, 'the drainer to see the pause');
+
+      const status = JSON.parse((await cli('status', '--json')).stdout);
+      expect(status.controls.paused).toBe(true);
+      expect(status.queue.visible + status.queue.inFlight).toBe(6);
+      expect(status.lease.owner).toMatch(/^cli-test-/);
+      expect(app.attempts).toHaveLength(0);
+
+      expect((await cli('resume')).code).toBe(0);
+      await waitUntil(() => app.requests.length === 6, 20_000, 'six deliveries after resume');
+      expect(app.requests.map((q) => q.headers['x-shopify-webhook-id'])).toEqual(
+        specs.map((s) => s.webhookId),
+      );
+    });
+  });
+
+  describe('dlq', () => {
+    let app: Recorder;
+    let running: Running | undefined;
+    afterEach(async () => {
+      await running?.stop();
+      await app.close();
+    });
+
+    it('lists dead-lettered webhooks and redrives one reason back to the queue, in order, where they are delivered', async () => {
+      const { r, stateFile } = await setUp('redrive');
+      let accept = false;
+      app = await startRecorder(() => ({ status: accept ? 200 : 400 }));
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+      // One forgery first in the group, then three webhooks the app rejects (400: permanent).
+      await enqueue(clients.sqs, r.queueUrl, [
+        { webhookId: 'forged', hmac: Buffer.alloc(32, 7).toString('base64') },
+        { webhookId: 'r1' },
+        { webhookId: 'r2' },
+        { webhookId: 'r3' },
+      ]);
+      running = startDrainer(clients, r, app.url);
+      await waitUntil(
+        async () => JSON.parse((await cli('status', '--json')).stdout).dlq.depth === 4,
+        20_000,
+        'four webhooks in the DLQ',
+      );
+
+      const listed = await cli('dlq', 'list', '--json');
+      expect(listed.code).toBe(0);
+      const list = JSON.parse(listed.stdout);
+      expect(list.total).toBe(4);
+      expect(list.entries[0]).toMatchObject({
+        reason: 'signature',
+        webhookId: 'forged',
+        shop: 'shop-1.myshopify.com',
+      });
+      const human = await cli('dlq', 'list');
+      expect(human.stdout).toMatch(/ID\s+REASON\s+STATUS\s+AGE\s+TOPIC\s+SHOP/);
+
+      const shown = await cli('dlq', 'show', list.entries[0].messageId, '--json');
+      expect(JSON.parse(shown.stdout)).toMatchObject({ reason: 'signature', webhookId: 'forged' });
+
+      accept = true;
+      const redriven = await cli('dlq', 'redrive', '--reason', 'rejected', '--json');
+      expect(redriven.code).toBe(0);
+      const result = JSON.parse(redriven.stdout);
+      expect(result.redriven.map((e: { webhookId: string }) => e.webhookId)).toEqual(['r1', 'r2', 'r3']);
+      expect(result.kept).toBe(1);
+
+      await waitUntil(() => app.requests.length === 3, 20_000, 'the redriven webhooks to be delivered');
+      expect(app.requests.map((q) => q.headers['x-shopify-webhook-id'])).toEqual(['r1', 'r2', 'r3']);
+      // The forgery stays in the DLQ, with its reason.
+      const after = JSON.parse((await cli('dlq', 'list', '--json')).stdout);
+      expect(
+        after.entries.map((e: { reason: string; webhookId: string }) => [e.reason, e.webhookId]),
+      ).toEqual([['signature', 'forged']]);
+
+      expect((await cli('dlq', 'purge', '--yes')).code).toBe(0);
+      expect(JSON.parse((await cli('dlq', 'list', '--json')).stdout).total).toBe(0);
+    });
+  });
+
+  describe('bad arguments', () => {
+    it('prints a clear error and exits non-zero', async () => {
+      const { stateFile } = await setUp('args');
+      const cases: [string[], RegExp][] = [
+        [['rate', '--floor', 'fast'], /--floor <n>.*invalid.*number/],
+        [['rate'], /give --floor <n> and\/or --ceiling <n>, or --clear/],
+        [['rate', '--floor', '50', '--ceiling', '10'], /--floor 50 is above --ceiling 10/],
+        [['dlq', 'redrive', '--reason', 'bored'], /not a reason; allowed: signature, rejected/],
+        [['dlq', 'redrive', '--since', 'yesterday-ish'], /--since "yesterday-ish" is not a time/],
+        [['dlq', 'purge'], /refusing to purge without a terminal.*--yes/],
+        [['frobnicate'], /unknown command 'frobnicate'/],
+      ];
+      for (const [argv, message] of cases) {
+        const run = await sluice(['--state-file', stateFile, ...argv]);
+        expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+        expect(run.stderr).toMatch(message);
+      }
+    });
+
+    it('says how to pick a target when none is given', async () => {
+      const run = await sluice(['status']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/give --stack <name>.*or --local/);
+    });
+
+    it('refuses a state file whose local mode is not running', async () => {
+      const stateFile = writeStateFile({
+        apiUrl: 'http://127.0.0.1:1',
+        sqsEndpoint: 'http://127.0.0.1:1',
+        s3Endpoint: 'http://127.0.0.1:1',
+        dynamoEndpoint: 'http://127.0.0.1:1',
+        region: 'us-east-1',
+        queueUrl: 'http://127.0.0.1:1/000000000000/q.fifo',
+        dlqUrl: 'http://127.0.0.1:1/000000000000/q-dlq.fifo',
+        tableName: 't',
+        bucketName: 'b',
+        pid: 2_147_483_646,
+      });
+      const run = await sluice(['--state-file', stateFile, 'status']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/is not running; start it with `npm start`/);
+    });
+
+    it('runs as `npx sluice` through the bin shim, with --help on every command and exit 2 on bad input', async () => {
+      const bin = join(__dirname, '../../bin/sluice.js');
+      const run = promisify(execFile);
+      const help = await run(process.execPath, [bin, 'dlq', 'redrive', '--help']);
+      expect(help.stdout).toMatch(/--reason <reason>/);
+      const bad = await run(process.execPath, [bin, 'rate', '--ceiling', '-3']).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(bad).toMatchObject({ code: 2 });
+      expect((bad as { stderr: string }).stderr).toMatch(/--ceiling <n>.*invalid/);
+    });
+  });
+});
