@@ -29,6 +29,8 @@ export interface EmfMetricsOptions {
   readonly maxBufferedSamples?: number;
   /** The Powertools instance to write through (tests pass their own). @default a new one */
   readonly metrics?: Metrics;
+  /** Count metrics that are levels, not events: every sample is kept instead of summed. @default pacing window */
+  readonly gauges?: readonly string[];
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -43,6 +45,7 @@ export class EmfMetrics implements MetricsPort {
   private readonly flushEveryMs: number;
   private readonly maxBuffered: number;
   private readonly now: () => number;
+  private readonly gauges: ReadonlySet<string>;
   /** Dimension-set key → metric key → series. */
   private readonly sets = new Map<string, { dimensions: Dimensions; series: Map<string, Series> }>();
   private buffered = 0;
@@ -55,6 +58,7 @@ export class EmfMetrics implements MetricsPort {
     this.flushEveryMs = options.flushEveryMs ?? 60_000;
     this.maxBuffered = options.maxBufferedSamples ?? 5_000;
     this.now = options.now ?? Date.now;
+    this.gauges = new Set(options.gauges ?? [METRICS.pacingWindow]);
     this.lastFlush = this.now();
   }
 
@@ -71,7 +75,7 @@ export class EmfMetrics implements MetricsPort {
     if (!series) {
       set.series.set(seriesKey, { name, unit, dimensions: set.dimensions, values: [value] });
       this.buffered++;
-    } else if (unit === 'Count') {
+    } else if (unit === 'Count' && !this.gauges.has(name)) {
       series.values[0] = (series.values[0] ?? 0) + value;
     } else {
       series.values.push(value);
