@@ -1,0 +1,56 @@
+/** The webhook queue: SQS FIFO in high-throughput mode with a FIFO dead-letter queue (DESIGN §2). */
+import { Duration } from 'aws-cdk-lib';
+import {
+  DeduplicationScope,
+  FifoThroughputLimit,
+  type IQueue,
+  Queue,
+  QueueEncryption,
+  type QueueProps,
+} from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { QUEUE } from '../core/resources';
+
+export interface WebhookQueueProps {
+  /** Receives before SQS itself dead-letters a message (the drainer dead-letters failures on its own). @default QUEUE.maxReceiveCount (1000) */
+  readonly maxReceiveCount?: number;
+  /** How long a webhook may wait in the queue. @default 14 days (the SQS maximum) */
+  readonly retentionPeriod?: Duration;
+}
+
+/** A FIFO queue and its FIFO DLQ, encrypted (SSE-SQS), TLS-only, 1 MiB messages, high-throughput mode. */
+export class WebhookQueue extends Construct {
+  /** Where webhooks wait for the drainer. */
+  readonly queue: Queue;
+  /** Where the drainer (with a reason) or SQS's redrive puts webhooks that cannot be delivered. */
+  readonly deadLetterQueue: Queue;
+
+  constructor(scope: Construct, id: string, props: WebhookQueueProps = {}) {
+    super(scope, id);
+    const maxReceiveCount = props.maxReceiveCount ?? QUEUE.maxReceiveCount;
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      throw new Error(
+        `WebhookQueue: maxReceiveCount = ${maxReceiveCount}; allowed: an integer from 1 to 1000.`,
+      );
+    }
+    const common: QueueProps = {
+      fifo: true,
+      // High-throughput FIFO: the limit applies per message group, not per queue (research/aws-facts.md §4).
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      maxMessageSizeBytes: QUEUE.maxMessageBytes,
+      retentionPeriod: props.retentionPeriod ?? Duration.seconds(QUEUE.retentionSeconds),
+    };
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', common);
+    this.queue = new Queue(this, 'Queue', {
+      ...common,
+      visibilityTimeout: Duration.seconds(QUEUE.visibilityTimeoutSeconds),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+  }
+}
+
+/** Narrow view for consumers that only send or receive. */
+export type { IQueue };
