@@ -264,7 +264,9 @@ export function statusText(s: Status, now: number): string {
       'delivered',
       r.deliveredPerSecond5m !== undefined ? `${r.deliveredPerSecond5m.toFixed(1)}/s (last 5 min)` : '-',
     );
-    const mix = Object.entries(r.responses1h).map(([k, v]) => `${k} ${v}`);
+    const mix = STATUS_CLASSES.flatMap((c) =>
+      r.responses1h[c] === undefined ? [] : [`${c} ${r.responses1h[c]}`],
+    );
     add('responses 1h', mix.length > 0 ? mix.join(', ') : '-');
     const dead = Object.entries(r.deadLettered1h).map(([k, v]) => `${k} ${v}`);
     add('dead-lettered 1h', dead.length > 0 ? dead.join(', ') : 'none');

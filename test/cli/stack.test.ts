@@ -1,0 +1,197 @@
+// The operations CLI against a deployed stack: CloudFormation, SQS, DynamoDB and CloudWatch mocked at the SDK.
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  type GetMetricDataCommandInput,
+} from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createPacer } from '../../core/pacer';
+import { OUTPUTS } from '../../core/resources';
+import { sluice } from '../helpers/cli';
+
+const cfn = mockClient(CloudFormationClient);
+const cw = mockClient(CloudWatchClient);
+const sqs = mockClient(SQSClient);
+const ddb = mockClient(DynamoDBClient);
+
+const NOW = Date.parse('2026-11-25T13:00:30Z');
+const ENV = { AWS_REGION: 'eu-west-1' };
+const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Sluice-Queue.fifo';
+const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Sluice-Dlq.fifo';
+
+function stackOutputs(): { OutputKey: string; OutputValue: string }[] {
+  return [
+    { OutputKey: OUTPUTS.queueUrl, OutputValue: QUEUE_URL },
+    { OutputKey: OUTPUTS.queueName, OutputValue: 'Sluice-Queue.fifo' },
+    { OutputKey: OUTPUTS.deadLetterQueueUrl, OutputValue: DLQ_URL },
+    { OutputKey: OUTPUTS.tableName, OutputValue: 'Sluice-State' },
+    { OutputKey: OUTPUTS.drainerFunctionName, OutputValue: 'Sluice-Drainer' },
+    { OutputKey: OUTPUTS.dashboardUrl, OutputValue: 'https://console.example/dash' },
+  ];
+}
+
+describe('sluice CLI (deployed stack)', () => {
+  beforeEach(() => {
+    cfn.reset();
+    cw.reset();
+    sqs.reset();
+    ddb.reset();
+    cfn.on(DescribeStacksCommand, { StackName: 'Sluice' }).resolves({
+      Stacks: [
+        {
+          StackName: 'Sluice',
+          CreationTime: new Date(0),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: stackOutputs(),
+        },
+      ],
+    });
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: QUEUE_URL })
+      .resolves({
+        Attributes: { ApproximateNumberOfMessages: '1200', ApproximateNumberOfMessagesNotVisible: '8' },
+      })
+      .on(GetQueueAttributesCommand, { QueueUrl: DLQ_URL })
+      .resolves({
+        Attributes: { ApproximateNumberOfMessages: '2', ApproximateNumberOfMessagesNotVisible: '0' },
+      });
+    const pacer = createPacer(
+      { floorPerSecond: 1, ceilingPerSecond: 200, maxWindow: 32, initialRatePerSecond: 40 },
+      NOW - 5_000,
+    );
+    ddb.on(GetItemCommand).resolves({
+      Item: {
+        pk: { S: 'drainer#state' },
+        leaseOwner: { S: 'run-42' },
+        leaseExpiresAt: { N: String(NOW + 20_000) },
+        pacer: { S: JSON.stringify(pacer) },
+        pacerSavedAt: { N: String(NOW - 5_000) },
+        paused: { BOOL: false },
+        ceilingPerSecond: { N: '80' },
+      },
+    });
+    cw.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
+      MetricDataResults: (input.MetricDataQueries ?? []).map((q) => {
+        const values: Record<string, number[]> = {
+          oldest: [95, 80],
+          delivered: [9_000, 8_000],
+          sigfail: [3],
+          resp0: [30_000],
+          resp3: [12],
+          dead1: [2],
+          errors: [0],
+        };
+        return { Id: q.Id, Values: values[q.Id ?? ''] ?? [], Timestamps: [] };
+      }),
+    }));
+  });
+
+  it('finds the resources from the stack outputs in AWS_REGION and reports status from SQS, DynamoDB and CloudWatch', async () => {
+    const run = await sluice(['--stack', 'Sluice', 'status', '--json'], { env: ENV, now: () => NOW });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const s = JSON.parse(run.stdout);
+    expect(s).toMatchObject({
+      kind: 'stack',
+      queue: { visible: 1200, inFlight: 8, oldestAgeSeconds: 95 },
+      dlq: { depth: 2 },
+      lease: { owner: 'run-42' },
+      controls: { paused: false, ceilingPerSecond: 80 },
+      recent: {
+        deliveredPerSecond5m: 30,
+        signatureFailures1h: 3,
+        responses1h: { '2xx': 30_000, '429': 12 },
+        deadLettered1h: { rejected: 2 },
+        drainerErrors1h: 0,
+      },
+      dashboardUrl: 'https://console.example/dash',
+    });
+    expect(s.pacing.ratePerSecond).toBeGreaterThan(0);
+    expect(await cfn.call(0).args[0].input).toEqual({ StackName: 'Sluice' });
+    expect(await cfn.call(0).thisValue.config.region()).toBe('eu-west-1');
+  });
+
+  it('asks CloudWatch for the queue age and the Sluice metrics under the service dimension', async () => {
+    await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+    const input = cw.commandCalls(GetMetricDataCommand)[0]!.args[0].input;
+    const byId = new Map((input.MetricDataQueries ?? []).map((q) => [q.Id, q.MetricStat]));
+    expect(byId.get('oldest')).toMatchObject({
+      Metric: {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: 'Sluice-Queue.fifo' }],
+      },
+      Stat: 'Maximum',
+    });
+    expect(byId.get('delivered')).toMatchObject({
+      Metric: {
+        Namespace: 'Sluice',
+        MetricName: 'Delivered',
+        Dimensions: [{ Name: 'service', Value: 'sluice' }],
+      },
+      Stat: 'Sum',
+    });
+    expect(byId.get('errors')).toMatchObject({
+      Metric: {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: 'Sluice-Drainer' }],
+      },
+    });
+  });
+
+  it('prints a human status with the figures and the dashboard link', async () => {
+    const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/queue\s+1200 waiting, 8 in flight/);
+    expect(run.stdout).toMatch(/oldest\s+2 min/);
+    expect(run.stdout).toMatch(/responses 1h\s+2xx 30000, 429 12/);
+    expect(run.stdout).toMatch(/rate limits\s+ceiling 80\/s \(operator\)/);
+    expect(run.stdout).toMatch(/drainer\s+run-42, lease until/);
+    expect(run.stdout).toMatch(/dashboard\s+https:\/\/console\.example\/dash/);
+  });
+
+  it('writes the operator controls to the stack table on pause and rate', async () => {
+    ddb.on(UpdateItemCommand).resolves({ Attributes: { paused: { BOOL: true } } });
+    expect((await sluice(['--stack', 'Sluice', 'pause'], { env: ENV })).code).toBe(0);
+    expect(
+      (await sluice(['--stack', 'Sluice', 'rate', '--floor', '2', '--ceiling', '40'], { env: ENV })).code,
+    ).toBe(0);
+    const updates = ddb.commandCalls(UpdateItemCommand).map((c) => c.args[0].input);
+    expect(updates[0]).toMatchObject({
+      TableName: 'Sluice-State',
+      ExpressionAttributeValues: { ':paused': { BOOL: true } },
+    });
+    expect(updates[1]).toMatchObject({ TableName: 'Sluice-State' });
+    expect(JSON.stringify(updates[1]?.ExpressionAttributeValues)).toMatch(/"40"/);
+  });
+
+  it('exits 2 with a clear message when the stack does not exist', async () => {
+    cfn
+      .on(DescribeStacksCommand, { StackName: 'Nope' })
+      .rejects(new Error('Stack with id Nope does not exist'));
+    const run = await sluice(['--stack', 'Nope', 'status'], { env: ENV });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/stack Nope not found in eu-west-1/);
+  });
+
+  it('exits 2 when the stack is not a Sluice stack', async () => {
+    cfn.on(DescribeStacksCommand, { StackName: 'Other' }).resolves({
+      Stacks: [
+        { StackName: 'Other', CreationTime: new Date(0), StackStatus: 'CREATE_COMPLETE', Outputs: [] },
+      ],
+    });
+    const run = await sluice(['--stack', 'Other', 'status'], { env: ENV });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/has no output QueueUrl: is it a Sluice stack\?/);
+  });
+
+  it('exits 2 without a region', async () => {
+    const run = await sluice(['--stack', 'Sluice', 'status'], { env: {} });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/no AWS region: set AWS_REGION or give --region/);
+  });
+});

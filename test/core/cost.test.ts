@@ -1,0 +1,131 @@
+// Unit tests for the cost model and `sluice cost`.
+import { CostInputError, DEFAULT_ASSUMPTIONS, estimateCost } from '../../core/cost';
+import { PRICES, PRICES_AS_OF } from '../../core/prices';
+import { sluice } from '../helpers/cli';
+
+const line = (r: ReturnType<typeof estimateCost>, service: string, item: RegExp) =>
+  r.lines.find((l) => l.service === service && item.test(l.item));
+
+describe('estimateCost', () => {
+  it('itemises every service the stack uses and sums the lines into the totals', () => {
+    const r = estimateCost();
+    expect(new Set(r.lines.map((l) => l.service))).toEqual(
+      new Set([
+        'API Gateway HTTP API',
+        'Lambda: authorizer',
+        'SQS FIFO',
+        'Lambda: drainer',
+        'DynamoDB',
+        'CloudWatch',
+        'Secrets Manager',
+        'S3 claim checks',
+        'EventBridge schedule',
+      ]),
+    );
+    const per = r.lines.reduce((s, l) => s + l.perMillionUsd, 0);
+    const fixed = r.lines.reduce((s, l) => s + l.monthlyFixedUsd, 0);
+    expect(r.perMillionUsd).toBeCloseTo(per, 10);
+    expect(r.monthlyFixedUsd).toBeCloseTo(fixed, 10);
+    expect(r.monthlyTotalUsd).toBeCloseTo(fixed + per, 10);
+  });
+
+  it('prices the edge at $1.00 per million HTTP API requests and one FIFO send per webhook of a few KB', () => {
+    const r = estimateCost({ avgBodyKb: 8 });
+    expect(line(r, 'API Gateway HTTP API', /requests/)?.perMillionUsd).toBeCloseTo(1.0, 10);
+    expect(line(r, 'SQS FIFO', /SendMessage/)?.perMillionUsd).toBeCloseTo(0.5, 10);
+  });
+
+  it('bills one SQS request per 64 KB chunk when bodies are large', () => {
+    const r = estimateCost({ avgBodyKb: 200 });
+    // 200 KB + ~1.5 KB of attributes = 4 chunks.
+    expect(line(r, 'SQS FIFO', /SendMessage/)?.perMillionUsd).toBeCloseTo(4 * 0.5, 10);
+  });
+
+  it('adds the verify Lambda and S3 only for the share of webhooks that takes the verified route', () => {
+    const none = estimateCost();
+    expect(none.lines.some((l) => l.service === 'Lambda: verify')).toBe(false);
+    const half = estimateCost({ verifiedShare: 0.5, claimCheckShare: 0.1 });
+    expect(line(half, 'Lambda: verify', /50%/)?.perMillionUsd).toBeGreaterThan(0.1);
+    expect(line(half, 'Lambda: authorizer', /50%/)?.perMillionUsd).toBeCloseTo(
+      line(none, 'Lambda: authorizer', /100%/)!.perMillionUsd / 2,
+      10,
+    );
+    expect(line(half, 'S3 claim checks', /10%/)?.perMillionUsd).toBeCloseTo(
+      1e5 * (PRICES.s3Put.usd + PRICES.s3Get.usd),
+      10,
+    );
+  });
+
+  it('counts an always-polling drainer as a fixed cost and busy time only when it is not always on', () => {
+    const always = estimateCost({ drainerIdleHours: 730 });
+    expect(line(always, 'Lambda: drainer', /busy/)?.perMillionUsd).toBe(0);
+    const onDemand = estimateCost({ drainerIdleHours: 10, deliveryRatePerSecond: 50, drainerMemoryMb: 1024 });
+    // 1 M webhooks at 50/s = 20,000 s × 1 GB × the arm64 GB-s price.
+    expect(line(onDemand, 'Lambda: drainer', /busy/)?.perMillionUsd).toBeCloseTo(
+      20_000 * PRICES.lambdaGbSecondArm.usd,
+      8,
+    );
+  });
+
+  it('prices x86_64 above arm64', () => {
+    expect(estimateCost({ architecture: 'x86_64' }).monthlyFixedUsd).toBeGreaterThan(
+      estimateCost({ architecture: 'arm64' }).monthlyFixedUsd,
+    );
+  });
+
+  it('compares with the EventBridge partner source at $1.20 per million', () => {
+    const eb = estimateCost().alternatives.find((a) => /EventBridge/.test(a.name));
+    expect(eb?.perMillionUsd).toBeCloseTo(1.2, 10);
+  });
+
+  it('names its prices, date and assumptions', () => {
+    const r = estimateCost();
+    expect(r.pricesAsOf).toBe(PRICES_AS_OF);
+    expect(r.region).toBe('us-east-1');
+    expect(r.notes.join('\n')).toMatch(/free tiers ignored/);
+    for (const p of Object.values(PRICES)) expect(p.source).toMatch(/^https:\/\/aws\.amazon\.com\//);
+  });
+
+  it('rejects an assumption outside its range with the field, value and allowed range', () => {
+    expect(() => estimateCost({ verifiedShare: 1.5 })).toThrow(CostInputError);
+    expect(() => estimateCost({ verifiedShare: 1.5 })).toThrow(
+      /verifiedShare = 1\.5; allowed: a number from 0 to 1/,
+    );
+    expect(() => estimateCost({ verifiedShare: 0.1, claimCheckShare: 0.2 })).toThrow(/at most verifiedShare/);
+    expect(() => estimateCost({ receiveBatch: 11 })).toThrow(/receiveBatch/);
+  });
+
+  it('keeps the defaults in range', () => {
+    expect(() => estimateCost(DEFAULT_ASSUMPTIONS)).not.toThrow();
+  });
+});
+
+describe('sluice cost', () => {
+  it('prints the itemised table, the assumptions and the alternatives', async () => {
+    const run = await sluice(['cost', '--webhooks-per-month', '5000000']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/SERVICE\s+ITEM\s+PER MILLION\s+FIXED \/ MONTH/);
+    expect(run.stdout).toMatch(/At 5,000,000 webhooks\/month/);
+    expect(run.stdout).toMatch(/Assumptions:/);
+    expect(run.stdout).toMatch(/EventBridge partner source → API destination\s+\$1\.20/);
+  });
+
+  it('prints JSON that parses, with the options applied', async () => {
+    const run = await sluice(['cost', '--avg-body-kb', '100', '--verified-share', '0.2', '--x86', '--json']);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.assumptions).toMatchObject({ avgBodyKb: 100, verifiedShare: 0.2, architecture: 'x86_64' });
+    expect(r.perMillionUsd).toBeGreaterThan(0);
+  });
+
+  it('prints the price table with sources', async () => {
+    const run = await sluice(['cost', '--prices']);
+    expect(run.stdout).toMatch(/sqsFifoRequest\s+5e-7\s+FIFO request/);
+  });
+
+  it('exits 2 on a share above 1', async () => {
+    const run = await sluice(['cost', '--verified-share', '2']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--verified-share <s>.*invalid.*from 0 to 1/);
+  });
+});
