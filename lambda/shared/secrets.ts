@@ -1,6 +1,11 @@
 /** A cached Secrets Manager reader: one GetSecretValue per few minutes per warm container, not per webhook. */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { secretsOf } from '../../core/verify';
+
+/** The one call this reader makes; a `SecretsManagerClient` fits. */
+export interface SecretReader {
+  send(command: GetSecretValueCommand): Promise<{ readonly SecretString?: string | undefined }>;
+}
 
 export interface CachedSecretsOptions {
   /** How long a value is reused. @default 5 minutes */
@@ -15,7 +20,7 @@ export interface CachedSecretsOptions {
  * so a rotated secret takes effect within one TTL.
  */
 export function cachedSecrets(
-  client: Pick<SecretsManagerClient, 'send'>,
+  client: SecretReader,
   secretId: string,
   options: CachedSecretsOptions = {},
 ): () => Promise<readonly string[]> {

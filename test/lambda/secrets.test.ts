@@ -1,0 +1,56 @@
+import { SECRET_PLACEHOLDER, secretsOf } from '../../core/verify';
+import { cachedSecrets } from '../../lambda/shared/secrets';
+
+/** A Secrets Manager stand-in that answers with the queued values and counts calls. */
+function fakeClient(values: Array<string | Error>) {
+  const calls: unknown[] = [];
+  return {
+    calls,
+    send: async (command: unknown) => {
+      calls.push(command);
+      const next = values.shift();
+      if (next instanceof Error) throw next;
+      return { SecretString: next };
+    },
+  };
+}
+
+describe('secretsOf', () => {
+  it.each([
+    ['one secret', 'abc', ['abc']],
+    ['a rotation pair', 'new, old', ['new', 'old']],
+    ['the placeholder', SECRET_PLACEHOLDER, []],
+    ['nothing', undefined, []],
+  ])('reads %s', (_, value, expected) => {
+    expect(secretsOf(value)).toEqual(expected);
+  });
+});
+
+describe('cachedSecrets', () => {
+  it('reads once within the TTL and again after it', async () => {
+    let now = 0;
+    const client = fakeClient(['a', 'b']);
+    const secrets = cachedSecrets(client, 'arn', { ttlMs: 1000, now: () => now });
+
+    expect(await secrets()).toEqual(['a']);
+    now = 999;
+    expect(await secrets()).toEqual(['a']);
+    now = 1000;
+    expect(await secrets()).toEqual(['b']);
+    expect(client.calls).toHaveLength(2);
+  });
+
+  it('shares one request between concurrent callers', async () => {
+    const client = fakeClient(['a']);
+    const secrets = cachedSecrets(client, 'arn');
+    expect(await Promise.all([secrets(), secrets()])).toEqual([['a'], ['a']]);
+    expect(client.calls).toHaveLength(1);
+  });
+
+  it('rethrows a failed read and tries again on the next call', async () => {
+    const client = fakeClient([new Error('AccessDenied'), 'a']);
+    const secrets = cachedSecrets(client, 'arn');
+    await expect(secrets()).rejects.toThrow('AccessDenied');
+    expect(await secrets()).toEqual(['a']);
+  });
+});
