@@ -70,18 +70,28 @@ const json = (status: number, message: string, headers: Record<string, string> =
 
 class TooLarge extends Error {}
 
+// An oversized body is read on and discarded up to this much, so the client gets its 413 instead of a reset
+// connection mid-upload; beyond it the connection is simply closed.
+const DISCARD_LIMIT_BYTES = 8 * MAX_PAYLOAD_BYTES;
+
 /** Reads the body as bytes, never decoding it; stops at API Gateway's limit. */
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > MAX_PAYLOAD_BYTES) throw new TooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
+  let tooLarge = declared > MAX_PAYLOAD_BYTES;
   for await (const chunk of req) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > MAX_PAYLOAD_BYTES) throw new TooLarge();
+    if (size > MAX_PAYLOAD_BYTES) tooLarge = true;
+    if (tooLarge) {
+      chunks.length = 0;
+      if (size > DISCARD_LIMIT_BYTES) break;
+      continue;
+    }
     chunks.push(buf);
   }
+  if (tooLarge) throw new TooLarge();
   return Buffer.concat(chunks);
 }
 

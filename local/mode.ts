@@ -213,7 +213,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             maxAttempts: config.maxAttempts,
             maxRetryMs: config.maxRetryMinutes * 60_000,
             downstreamTimeoutMs: config.downstreamTimeoutMs,
-            stopAt: t0 + Math.max(1_000, runMs - STOP_MARGIN_MS),
+            stopAt: t0 + runMs - Math.min(STOP_MARGIN_MS, runMs / 5),
             deadline: t0 + runMs,
             signal: stopDrainer.signal,
           },
