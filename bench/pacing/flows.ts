@@ -1,0 +1,142 @@
+// Flow harness: drives one policy against its own downstream instance with its own undici connection pool.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import type { Outcome, Policy } from './policies';
+import { CLIENT_TIMEOUT_MS } from './scenarios';
+
+/** Everything a flow observed; times are ms since the benchmark's t0. */
+export interface FlowLog {
+  readonly sendAt: number[];
+  readonly doneAt: number[];
+  /** HTTP status, 0 for a timeout or connection error. */
+  readonly status: number[];
+  readonly rttMs: number[];
+  /** Announced Retry-After windows as [receivedAt, until] pairs. */
+  readonly pauses: [number, number][];
+  /** Controller snapshots every 250 ms. */
+  readonly snapshots: { t: number; rate: number; window: number }[];
+}
+
+export function emptyLog(): FlowLog {
+  return { sendAt: [], doneAt: [], status: [], rttMs: [], pauses: [], snapshots: [] };
+}
+
+/** Parses Retry-After (delta seconds or an HTTP date) into ms. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined || v.trim() === '') return undefined;
+  const seconds = Number(v);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** A keep-alive pool just big enough for the flow, so requests never queue client-side (pacing.md §4.1). */
+export function flowAgent(maxInFlight: number): Agent {
+  return new Agent({ connections: maxInFlight + 2, keepAliveTimeout: 30_000, pipelining: 1 });
+}
+
+/** Posts one webhook-sized body and records the outcome in `log`. */
+export async function post(url: string, agent: Agent, log: FlowLog, t0: number): Promise<Outcome> {
+  const sent = Date.now();
+  const i = log.sendAt.length;
+  log.sendAt.push(sent - t0);
+  log.doneAt.push(Number.NaN);
+  log.status.push(0);
+  log.rttMs.push(Number.NaN);
+  let outcome: Outcome;
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      body: '{"id":1,"topic":"orders/create"}',
+      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+    });
+    await res.body.dump();
+    const now = Date.now();
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
+    outcome = { status: res.statusCode, rttMs: now - sent, retryAfterMs };
+  } catch {
+    outcome = { rttMs: Date.now() - sent };
+  }
+  const done = Date.now();
+  log.doneAt[i] = done - t0;
+  log.status[i] = outcome.status ?? 0;
+  log.rttMs[i] = outcome.rttMs;
+  if (outcome.retryAfterMs !== undefined) log.pauses.push([done - t0, done - t0 + outcome.retryAfterMs]);
+  return outcome;
+}
+
+/** Runs `policy` until `endAt` (epoch ms), then waits for what is in flight. */
+export async function runFlow(
+  policy: Policy,
+  url: string,
+  maxInFlight: number,
+  t0: number,
+  endAt: number,
+  log: FlowLog,
+): Promise<void> {
+  const agent = flowAgent(maxInFlight);
+  const snap = setInterval(() => {
+    const now = Date.now();
+    log.snapshots.push({ t: now - t0, ...policy.snapshot(now) });
+  }, 250);
+  try {
+    if (policy.workers > 0) {
+      await Promise.all(
+        Array.from({ length: policy.workers }, async () => {
+          while (Date.now() < endAt) {
+            policy.onSend(Date.now());
+            const outcome = await post(url, agent, log, t0);
+            const delay = policy.onOutcome(outcome, Date.now());
+            if (delay > 0) await sleep(Math.min(delay, Math.max(0, endAt - Date.now())));
+          }
+        }),
+      );
+      return;
+    }
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    const pending = new Set<Promise<void>>();
+    while (Date.now() < endAt) {
+      const now = Date.now();
+      if (inFlight < Math.min(maxInFlight, policy.window(now))) {
+        const at = policy.nextSendAt(now);
+        if (at <= now) {
+          inFlight += 1;
+          policy.onSend(now);
+          const p = post(url, agent, log, t0).then((outcome) => {
+            inFlight -= 1;
+            policy.onOutcome(outcome, Date.now());
+            wake?.();
+          });
+          pending.add(p);
+          void p.finally(() => pending.delete(p));
+          continue;
+        }
+        // Sleep until the pacer allows the next send, or until an answer changes its mind.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(at - now, 100));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      } else {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 100);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      wake = undefined;
+    }
+    await Promise.all(pending);
+  } finally {
+    clearInterval(snap);
+    await agent.close();
+  }
+}

@@ -1,0 +1,281 @@
+// `npm run bench:pacing`: runs every scenario × policy in parallel against the loopback simulator and reports.
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { emptyLog, type FlowLog, runFlow } from './flows';
+import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
+import { faucet, netflixAimd, type Policy, sluicePacer, staticRate } from './policies';
+import { SCENARIOS, type Scenario } from './scenarios';
+import { runSluiceFlow, SLUICE_FLOWS } from './sluice';
+
+const ROOT = join(__dirname, '..', '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+/** A flow is one policy against its own instance of a scenario's downstream. */
+interface Flow {
+  readonly scenario: Scenario;
+  readonly key: string;
+  readonly label: string;
+  readonly sluice: boolean;
+  readonly log: FlowLog;
+  run(url: string, t0: number, endAt: number): Promise<void>;
+}
+
+function policyFlow(scenario: Scenario, key: string, policy: Policy): Flow {
+  const log = emptyLog();
+  return {
+    scenario,
+    key,
+    label: policy.name,
+    sluice: false,
+    log,
+    run: (url, t0, endAt) => runFlow(policy, url, scenario.maxInFlight, t0, endAt, log),
+  };
+}
+
+function flowsFor(scenario: Scenario, t0: number): Flow[] {
+  const lmax = scenario.maxInFlight;
+  const flows: Flow[] = [
+    policyFlow(scenario, 'static', staticRate(50, lmax)),
+    policyFlow(scenario, 'faucet', faucet(lmax)),
+    policyFlow(scenario, 'aimd', netflixAimd(lmax)),
+  ];
+  for (const variant of SLUICE_FLOWS) {
+    if (variant.groups > 1 && lmax === 1) continue;
+    if (variant.groups === 1 && lmax > 1 && !variant.alsoConcurrent.includes(scenario.id)) continue;
+    const log = emptyLog();
+    flows.push({
+      scenario,
+      key: `sluice-${variant.key}`,
+      label: variant.label,
+      sluice: true,
+      log,
+      run: (url, start, endAt) => runSluiceFlow(variant, scenario, url, start, endAt, log),
+    });
+  }
+  if (process.env.SLUICE_LOOP === '1') {
+    flows.push(
+      policyFlow(scenario, 'sluice-loop', { ...sluicePacer(lmax, t0), name: 'Sluice pacer (plain loop)' }),
+    );
+  }
+  return flows;
+}
+
+function startSimulator(): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(__dirname, 'downstream.ts'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (m: unknown) => {
+      const port = typeof m === 'object' && m !== null && 'port' in m ? Number(m.port) : Number.NaN;
+      if (Number.isNaN(port)) reject(new Error(`simulator sent ${JSON.stringify(m)}`));
+      else resolve({ child, port });
+    });
+  });
+}
+
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const cell = (xs: (number | null)[], fmt: (x: number) => string): string =>
+  xs.map((x) => (x === null || !Number.isFinite(x) ? '–' : fmt(x))).join(' / ');
+
+/** Markdown tables: one per scenario, one row per flow, then Sluice's targets. */
+function tables(results: { flow: Flow; metrics: FlowMetrics; checks: TargetCheck[] }[]): string {
+  const out: string[] = [];
+  for (const scenario of SCENARIOS) {
+    const rows = results.filter((r) => r.flow.scenario === scenario);
+    if (rows.length === 0) continue;
+    const caps = scenario.phases.map((p) => p.capacity).join(' → ');
+    out.push(`### ${scenario.id} — ${scenario.name}: ${scenario.description}; C = ${caps} rps`, '');
+    out.push(
+      '| Policy | Util. | Steady util. per phase | Rej% | RA viol. | Settle s per phase | p50× unloaded per phase | Targets |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const { flow, metrics, checks } of rows) {
+      const live = metrics.phases;
+      const extra =
+        metrics.outageAttempts !== undefined
+          ? ` (outage attempts ${metrics.outageAttempts}, recovery ${metrics.recoveryS ?? 'never'} s)`
+          : '';
+      const targets = flow.sluice
+        ? checks.every((c) => c.pass)
+          ? '**pass**'
+          : `**fail**: ${checks
+              .filter((c) => !c.pass)
+              .map((c) => `${c.target} (${c.measured})`)
+              .join('; ')}`
+        : '';
+      out.push(
+        `| ${flow.sluice ? `**${flow.label}**` : flow.label} | ${f2(metrics.utilization)} | ${cell(
+          live.map((p) => p.steadyUtilization),
+          f2,
+        )} | ${metrics.rejectedPct.toFixed(1)} | ${metrics.retryAfterViolations} | ${cell(
+          live.map((p) => p.settleS),
+          (x) => x.toFixed(0),
+        )}${extra} | ${cell(
+          live.map((p) => p.p50Inflation),
+          f2,
+        )} | ${targets} |`,
+      );
+    }
+    out.push('');
+  }
+  const sluice = results.filter((r) => r.flow.sluice);
+  out.push(
+    '### Sluice against the issue-6 targets',
+    '',
+    '| Scenario | Flow | Target | Measured | Pass |',
+    '|---|---|---|---|---|',
+  );
+  for (const { flow, checks } of sluice) {
+    for (const c of checks) {
+      out.push(
+        `| ${flow.scenario.id} | ${flow.label} | ${c.target} | ${c.measured} | ${c.pass ? 'pass' : '**FAIL**'} |`,
+      );
+    }
+  }
+  return out.join('\n');
+}
+
+async function plots(results: { flow: Flow; metrics: FlowMetrics }[]): Promise<string[]> {
+  const { renderPlot } = await import('./plot.mjs');
+  const files: string[] = [];
+  for (const scenario of SCENARIOS) {
+    const rows = results.filter((r) => r.flow.scenario === scenario);
+    if (rows.length === 0) continue;
+    const points: { series: string; t: number; value: number }[] = [];
+    for (const p of scenario.phases) points.push({ series: 'capacity', t: p.startS, value: p.capacity });
+    points.push({ series: 'capacity', t: scenario.durationS, value: scenario.phases.at(-1)?.capacity ?? 0 });
+    for (const { flow, metrics } of rows) {
+      metrics.goodputPerSecond.forEach((g, s) => {
+        points.push({ series: `${flow.label} goodput`, t: s + 0.5, value: g });
+      });
+      if (flow.sluice) {
+        for (const snap of flow.log.snapshots) {
+          if (snap.t >= 0 && snap.t <= scenario.durationS * 1000) {
+            points.push({
+              series: `${flow.label} pacing rate`,
+              t: snap.t / 1000,
+              value: Math.min(snap.rate, 2 * Math.max(...scenario.phases.map((p) => p.capacity))),
+            });
+          }
+        }
+      }
+    }
+    const svg = await renderPlot(
+      `${scenario.id} — ${scenario.name}: goodput and pacing rate vs capacity`,
+      points,
+    );
+    const file = `pacing-${scenario.id}-${scenario.name}.svg`;
+    writeFileSync(join(RESULTS, file), svg);
+    files.push(file);
+  }
+  return files;
+}
+
+async function main(): Promise<void> {
+  const only = process.env.SCENARIOS?.split(',').map((s) => s.trim().toUpperCase());
+  const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id));
+  const started = Date.now();
+  const { child, port } = await startSimulator();
+  const t0 = Date.now() + 500;
+  try {
+    await fetch(`http://127.0.0.1:${port}/start?t0=${t0}`, { method: 'POST' });
+    const flows = scenarios.flatMap((s) => flowsFor(s, t0));
+    console.log(`${flows.length} flows, ${scenarios.length} scenarios, simulator on 127.0.0.1:${port}`);
+    const cpuBefore = process.cpuUsage();
+    const progress = setInterval(() => {
+      const sends = flows.reduce((a, f) => a + f.log.sendAt.length, 0);
+      console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
+    }, 10_000);
+    await Promise.all(
+      flows.map((flow) => {
+        const url = `http://127.0.0.1:${port}/${flow.scenario.id}/${flow.key}`;
+        return flow.run(url, t0, t0 + flow.scenario.durationS * 1000);
+      }),
+    );
+    clearInterval(progress);
+    const cpu = process.cpuUsage(cpuBefore);
+    const wallS = (Date.now() - t0) / 1000;
+    const results = flows.map((flow) => {
+      const metrics = flowMetrics(flow.scenario, flow.log);
+      return { flow, metrics, checks: flow.sluice ? checkTargets(flow.scenario, metrics) : [] };
+    });
+    const md = tables(results);
+    console.log(md);
+    mkdirSync(RESULTS, { recursive: true });
+    const harnessCpu = (cpu.user + cpu.system) / 1e6 / wallS;
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}`;
+    const files = await plots(results);
+    writeFileSync(
+      join(RESULTS, 'pacing.json'),
+      `${JSON.stringify(
+        {
+          generatedAt: new Date().toISOString(),
+          machine,
+          command: 'npm run bench:pacing',
+          wallSeconds: (Date.now() - started) / 1000,
+          harnessCpuCores: harnessCpu,
+          scenarios: scenarios.map((s) => ({
+            ...s,
+            flows: results
+              .filter((r) => r.flow.scenario === s)
+              .map((r) => ({
+                key: r.flow.key,
+                label: r.flow.label,
+                sluice: r.flow.sluice,
+                metrics: r.metrics,
+                targets: r.checks,
+                pacingRate: r.flow.sluice
+                  ? r.flow.log.snapshots.map((x) => [x.t, Number(x.rate.toFixed(2)), x.window])
+                  : undefined,
+              })),
+          })),
+        },
+        null,
+        1,
+      )}\n`,
+    );
+    writeFileSync(join(RESULTS, 'pacing.md'), `${md}\n`);
+    updateBenchmarksMd(md, files, machine, (Date.now() - started) / 1000, harnessCpu);
+    console.log(
+      `\nwall ${((Date.now() - started) / 1000).toFixed(0)} s, harness CPU ${harnessCpu.toFixed(2)} cores`,
+    );
+  } finally {
+    child.send('stop');
+    child.disconnect();
+  }
+}
+
+/** Replaces the generated part of BENCHMARKS.md, leaving the hand-written prose alone. */
+function updateBenchmarksMd(md: string, files: string[], machine: string, wallS: number, cpu: number): void {
+  const path = join(ROOT, 'BENCHMARKS.md');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return;
+  }
+  const start = '<!-- pacing:results:start -->';
+  const end = '<!-- pacing:results:end -->';
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) return;
+  const generated = [
+    start,
+    '',
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}; wall ${wallS.toFixed(0)} s, harness ${cpu.toFixed(2)} cores.`,
+    '',
+    md,
+    '',
+    ...files.map((f) => `![${f}](bench/results/${f})`),
+    '',
+  ].join('\n');
+  writeFileSync(path, text.slice(0, i) + generated + text.slice(j));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
