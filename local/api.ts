@@ -32,6 +32,8 @@ export interface LocalApiOptions {
   readonly queueUrl: string;
   readonly authorizer: AuthorizerFn;
   readonly verify: VerifyFn;
+  /** Send every route through the verify function, as the stack does with `verifyAllRoutes`. @default false */
+  readonly verifyAllRoutes?: boolean;
   /** @default 0 (a free port) */
   readonly port?: number;
   /** Called after each request with its route and final status (for the status line). */
@@ -224,8 +226,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     }
   };
 
-  const verified = async (req: IncomingMessage, body: Buffer): Promise<Reply> => {
-    const p = parse(req, port, `POST ${ROUTES.verifiedPrefix}/{proxy+}`);
+  const verified = async (req: IncomingMessage, body: Buffer, routeKey: string): Promise<Reply> => {
+    const p = parse(req, port, routeKey);
     let text: string | undefined;
     try {
       text = utf8.decode(body);
@@ -234,14 +236,18 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     }
     const event: APIGatewayProxyEventV2 = {
       version: '2.0',
-      routeKey: `POST ${ROUTES.verifiedPrefix}/{proxy+}`,
+      routeKey,
       rawPath: p.rawPath,
       rawQueryString: p.rawQueryString,
       ...(p.cookies.length > 0 ? { cookies: p.cookies } : {}),
       headers: p.headers,
       ...(p.query ? { queryStringParameters: p.query } : {}),
       requestContext: p.context,
-      pathParameters: { proxy: p.rawPath.slice(ROUTES.verifiedPrefix.length + 1) },
+      pathParameters: {
+        proxy: routeKey.includes(ROUTES.verifiedPrefix)
+          ? p.rawPath.slice(ROUTES.verifiedPrefix.length + 1)
+          : p.rawPath.slice(1),
+      },
       ...(body.length > 0 ? { body: text ?? body.toString('base64') } : {}),
       isBase64Encoded: body.length > 0 && text === undefined,
       stageVariables: {},
@@ -266,8 +272,12 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       throw err;
     }
     if (which === 'none') return [json(404, 'Not Found'), which];
-    if (req.method !== 'POST') return [json(405, 'Method Not Allowed', { allow: 'POST' }), which];
-    return [which === 'verified' ? await verified(req, body) : await direct(req, body), which];
+    // The stack routes every other method (`ANY /{proxy+}`) to the verify function, which answers 405.
+    if (req.method !== 'POST') return [await verified(req, body, 'ANY /{proxy+}'), which];
+    if (which === 'verified')
+      return [await verified(req, body, `POST ${ROUTES.verifiedPrefix}/{proxy+}`), which];
+    if (options.verifyAllRoutes) return [await verified(req, body, 'POST /{proxy+}'), which];
+    return [await direct(req, body), which];
   };
 
   const send = (res: ServerResponse, reply: Reply) => {

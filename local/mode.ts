@@ -246,6 +246,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       sqs: clients.sqs,
       queueUrl: resources.queueUrl,
       port: options.port ?? 3000,
+      verifyAllRoutes: config.verifyAllRoutes,
       authorizer: makeAuthorizer(rules, { ordering: config.orderingKey, log: () => {} }),
       verify: makeVerifyHandler({
         sqs: clients.sqs,

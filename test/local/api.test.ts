@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { decode } from '../../core/contract';
 import { OPEN_RULES } from '../../core/screening';
 import { makeAuthorizer } from '../../lambda/authorizer';
+import { makeVerifyHandler } from '../../lambda/verify';
 import { type LocalApi, PortInUseError, startLocalApi } from '../../local/api';
 import {
   createResources,
@@ -12,7 +13,7 @@ import {
   localClients,
   startEmulators,
 } from '../../local/emulators';
-import { BODY, shopifyHeaders } from '../helpers/webhooks';
+import { BODY, SECRET, shopifyHeaders } from '../helpers/webhooks';
 
 describe('local API', () => {
   let emulators: Emulators;
@@ -24,14 +25,25 @@ describe('local API', () => {
   beforeAll(async () => {
     emulators = await startEmulators();
     clients = localClients(emulators);
-    queueUrl = (await createResources(clients, { queue: 'api-test' })).queueUrl;
+    const resources = await createResources(clients, { queue: 'api-test' });
+    queueUrl = resources.queueUrl;
+    const verify = makeVerifyHandler({
+      sqs: clients.sqs,
+      s3: clients.s3,
+      queueUrl,
+      bucketName: resources.bucketName,
+      secrets: async () => [SECRET],
+      rules: OPEN_RULES,
+      ordering: 'shop',
+      log: () => {},
+    });
     api = await startLocalApi({
       sqs: clients.sqs,
       queueUrl,
       authorizer: makeAuthorizer(OPEN_RULES, { log: () => {} }),
       verify: async (event) => {
         verifyEvents.push(event);
-        return { statusCode: 202, headers: { 'content-type': 'application/json' }, body: '{"queued":true}' };
+        return verify(event);
       },
     });
   });
@@ -89,7 +101,7 @@ describe('local API', () => {
     expect(await res.json()).toEqual({ message: 'Forbidden' });
   });
 
-  it('answers 405 to a method other than POST', async () => {
+  it('answers 405 from the verify function to a method other than POST, as the stack’s ANY route does', async () => {
     const res = await fetch(`${api.url}/webhooks`, { method: 'GET', headers: shopifyHeaders() });
 
     expect(res.status).toBe(405);
@@ -116,8 +128,8 @@ describe('local API', () => {
   it('hands the verified route a v2 proxy event with the raw body and maps its result', async () => {
     const res = await post('/verified/webhooks/gdpr?x=1', BODY, shopifyHeaders());
 
-    expect(res.status).toBe(202);
-    expect(await res.text()).toBe('{"queued":true}');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
     const event = verifyEvents.at(-1);
     expect(event).toMatchObject({
       version: '2.0',
@@ -134,9 +146,14 @@ describe('local API', () => {
   it('base64-encodes a body that is not UTF-8 for the verified route', async () => {
     const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
 
-    await post('/verified/webhooks', bytes, shopifyHeaders(bytes));
+    const res = await post(
+      '/verified/webhooks',
+      bytes,
+      shopifyHeaders(bytes, { 'x-shopify-webhook-id': 'bin-1' }),
+    );
 
     expect(verifyEvents.at(-1)).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
+    expect(res.status).toBe(200);
   });
 
   it('rejects with PortInUseError naming the port when it is taken', async () => {
