@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, HttpSqsIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { Metric, MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -202,5 +203,25 @@ export class Ingress extends Construct {
       });
     }
     this.webhookRoutes = [...routes, ...verified];
+  }
+
+  /** Requests to the API (AWS/ApiGateway `Count`). @default Sum over 1 minute */
+  metricRequests(options?: MetricOptions): Metric {
+    return this.httpApi.metricCount({ period: Duration.minutes(1), ...options });
+  }
+
+  /** Requests refused at the edge: missing or malformed Shopify headers (`4xx`). @default Sum over 1 minute */
+  metricClientErrors(options?: MetricOptions): Metric {
+    return this.httpApi.metricClientError({ period: Duration.minutes(1), ...options });
+  }
+
+  /** Requests the API failed (`5xx`): the webhook was not queued, Shopify retries it. @default Sum over 1 minute */
+  metricServerErrors(options?: MetricOptions): Metric {
+    return this.httpApi.metricServerError({ period: Duration.minutes(1), ...options });
+  }
+
+  /** Time the API took to answer, ms. @default p99 over 1 minute */
+  metricLatency(options?: MetricOptions): Metric {
+    return this.httpApi.metricLatency({ period: Duration.minutes(1), statistic: 'p99', ...options });
   }
 }

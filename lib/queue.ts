@@ -1,5 +1,6 @@
 /** The webhook queue: SQS FIFO in high-throughput mode with a FIFO dead-letter queue (DESIGN §2). */
 import { Duration } from 'aws-cdk-lib';
+import type { Metric, MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import {
   DeduplicationScope,
   FifoThroughputLimit,
@@ -50,7 +51,33 @@ export class WebhookQueue extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });
   }
+
+  /** Webhooks waiting (visible). @default Maximum over 1 minute */
+  metricQueueDepth(options?: MetricOptions): Metric {
+    return this.queue.metricApproximateNumberOfMessagesVisible(perMinuteMax(options));
+  }
+
+  /** Webhooks the drainer holds: received, not yet delivered or dead-lettered. @default Maximum over 1 minute */
+  metricInFlight(options?: MetricOptions): Metric {
+    return this.queue.metricApproximateNumberOfMessagesNotVisible(perMinuteMax(options));
+  }
+
+  /** Age of the oldest webhook in the queue, seconds. @default Maximum over 1 minute */
+  metricOldestAge(options?: MetricOptions): Metric {
+    return this.queue.metricApproximateAgeOfOldestMessage(perMinuteMax(options));
+  }
+
+  /** Webhooks in the dead-letter queue. @default Maximum over 1 minute */
+  metricDlqDepth(options?: MetricOptions): Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(perMinuteMax(options));
+  }
 }
+
+const perMinuteMax = (options?: MetricOptions): MetricOptions => ({
+  period: Duration.minutes(1),
+  statistic: 'Maximum',
+  ...options,
+});
 
 /** Narrow view for consumers that only send or receive. */
 export type { IQueue };

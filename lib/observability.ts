@@ -1,0 +1,437 @@
+/**
+ * The CloudWatch dashboard and alarms. They only lay out metrics that the queue, ingress and drainer
+ * constructs expose through their `metricXxx()` methods (STYLE §8), so names live in one place.
+ */
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  GraphWidgetView,
+  type HorizontalAnnotation,
+  type IAlarm,
+  type IMetric,
+  MathExpression,
+  type MetricOptions,
+  SingleValueWidget,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { DEFAULTS } from '../core/config';
+
+/** The webhook queue's metrics (AWS/SQS). */
+export interface QueueMetricSource {
+  /** Messages waiting (visible). */
+  metricQueueDepth(props?: MetricOptions): IMetric;
+  /** Messages the drainer holds (received, not deleted). */
+  metricInFlight(props?: MetricOptions): IMetric;
+  /** Age of the oldest message, seconds. */
+  metricOldestAge(props?: MetricOptions): IMetric;
+  /** Messages in the DLQ (visible). */
+  metricDlqDepth(props?: MetricOptions): IMetric;
+}
+
+/** The public API's metrics (AWS/ApiGateway, HTTP API names). */
+export interface IngressMetricSource {
+  metricRequests(props?: MetricOptions): IMetric;
+  metricClientErrors(props?: MetricOptions): IMetric;
+  metricServerErrors(props?: MetricOptions): IMetric;
+  metricLatency(props?: MetricOptions): IMetric;
+}
+
+/** Status classes of the drainer's `Responses` metric (`core/resources` METRICS.responses). */
+export type StatusClass = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'timeout' | 'error';
+export const STATUS_CLASSES: readonly StatusClass[] = ['2xx', '3xx', '4xx', '429', '5xx', 'timeout', 'error'];
+
+/** The drainer's metrics (Sluice EMF namespace, and AWS/Lambda for the function itself). */
+export interface DrainerMetricSource {
+  /** Webhooks the app accepted (count). */
+  metricDelivered(props?: MetricOptions): IMetric;
+  /** The pacer's rate, requests/s. */
+  metricPacingRate(props?: MetricOptions): IMetric;
+  /** The pacer's window, requests in flight allowed. */
+  metricPacingWindow(props?: MetricOptions): IMetric;
+  /** Time the app took to answer, ms (the statistic, e.g. `p50`, comes in `props`). */
+  metricDownstreamLatency(props?: MetricOptions): IMetric;
+  /** Answers of the app in one status class (count). */
+  metricResponses(statusClass: StatusClass, props?: MetricOptions): IMetric;
+  metricSignatureFailures(props?: MetricOptions): IMetric;
+  metricDuplicates(props?: MetricOptions): IMetric;
+  /** Webhooks moved to the DLQ, all reasons. */
+  metricDeadLetteredTotal(props?: MetricOptions): IMetric;
+  /** Drainer runs started. */
+  metricRuns(props?: MetricOptions): IMetric;
+  /** Drainer invocations that failed (AWS/Lambda Errors). */
+  metricErrors(props?: MetricOptions): IMetric;
+}
+
+/** The sources every observability construct reads. */
+export interface MetricSources {
+  readonly queue: QueueMetricSource;
+  readonly ingress: IngressMetricSource;
+  readonly drainer: DrainerMetricSource;
+}
+
+const FIVE_MIN = Duration.minutes(5);
+const ONE_MIN = Duration.minutes(1);
+
+/** Webhooks delivered per second: the Delivered count over its period. */
+function deliveredPerSecond(drainer: DrainerMetricSource, period: Duration): MathExpression {
+  return new MathExpression({
+    expression: 'FILL(d, 0) / PERIOD(d)',
+    usingMetrics: { d: drainer.metricDelivered({ period, statistic: 'Sum' }) },
+    label: 'delivered/s',
+    period,
+  });
+}
+
+/**
+ * Minutes until the queue is empty at the current delivery rate: (waiting + held) ÷ delivered per second.
+ * No data point while nothing is delivered (the "stalled" alarm covers that case).
+ */
+export function timeToDrain(
+  sources: Pick<MetricSources, 'queue' | 'drainer'>,
+  period: Duration = FIVE_MIN,
+): MathExpression {
+  return new MathExpression({
+    expression: 'IF(d > 0, (q + f) / (d / PERIOD(d)) / 60)',
+    usingMetrics: {
+      q: sources.queue.metricQueueDepth({ period, statistic: 'Maximum' }),
+      f: sources.queue.metricInFlight({ period, statistic: 'Maximum' }),
+      d: sources.drainer.metricDelivered({ period, statistic: 'Sum' }),
+    },
+    label: 'minutes to drain',
+    period,
+  });
+}
+
+/**
+ * 1 when webhooks wait (visible or held) but none was delivered in the period, else 0. While the drainer is
+ * paused by an operator this is 1 too, on purpose: held delivery is worth a look after the alarm's 15 minutes.
+ */
+export function stalled(
+  sources: Pick<MetricSources, 'queue' | 'drainer'>,
+  period: Duration = FIVE_MIN,
+): MathExpression {
+  return new MathExpression({
+    expression: 'IF((q + f) > 0 AND FILL(d, 0) == 0, 1, 0)',
+    usingMetrics: {
+      q: sources.queue.metricQueueDepth({ period, statistic: 'Maximum' }),
+      f: sources.queue.metricInFlight({ period, statistic: 'Maximum' }),
+      d: sources.drainer.metricDelivered({ period, statistic: 'Sum' }),
+    },
+    label: 'waiting but not delivering',
+    period,
+  });
+}
+
+export interface SluiceAlarmsProps extends MetricSources {
+  /** Alarm when the oldest queued webhook is older than this, minutes. @default 15 (config `oldestAgeAlarmMinutes`) */
+  readonly oldestAgeAlarmMinutes?: number;
+  /** Alarm when this many signature failures happen in 5 minutes. @default 10 (config `signatureFailureAlarmCount`) */
+  readonly signatureFailureAlarmCount?: number;
+  /** Alarm when the API answers this many 5xx in 5 minutes. @default 1 */
+  readonly intakeServerErrorCount?: number;
+  /** Minutes with webhooks waiting and none delivered before the stalled alarm fires. @default 15 */
+  readonly stalledMinutes?: number;
+  /** Subscribed to the alarm topic. @default no e-mail */
+  readonly alarmEmail?: string;
+  /** An existing topic to notify. @default a new topic when `alarmEmail` is set, else no notification */
+  readonly alarmTopicArn?: string;
+}
+
+/**
+ * Sluice's alarms: DLQ not empty, oldest webhook too old, waiting but not delivering, intake 5xx and a
+ * signature-failure spike. No alarm watches drainer throttles: the schedule re-invokes a running drainer
+ * every minute and reserved concurrency 1 throttles it by design.
+ */
+export class SluiceAlarms extends Construct {
+  readonly dlqNotEmpty: Alarm;
+  readonly oldestTooOld: Alarm;
+  readonly notDelivering: Alarm;
+  readonly intakeServerErrors: Alarm;
+  readonly signatureFailures: Alarm;
+  /** Where the alarms notify, when configured. */
+  readonly topic?: ITopic;
+
+  constructor(scope: Construct, id: string, props: SluiceAlarmsProps) {
+    super(scope, id);
+    const oldestMinutes = props.oldestAgeAlarmMinutes ?? DEFAULTS.oldestAgeAlarmMinutes;
+    const sigCount = props.signatureFailureAlarmCount ?? DEFAULTS.signatureFailureAlarmCount;
+    const intake5xx = props.intakeServerErrorCount ?? 1;
+    const stalledMinutes = props.stalledMinutes ?? 15;
+    positive('oldestAgeAlarmMinutes', oldestMinutes);
+    positive('signatureFailureAlarmCount', sigCount);
+    positive('intakeServerErrorCount', intake5xx);
+    positive('stalledMinutes', stalledMinutes);
+    if (stalledMinutes % 5 !== 0) {
+      throw new Error(`SluiceAlarms: stalledMinutes = ${stalledMinutes}; allowed: a multiple of 5.`);
+    }
+
+    this.dlqNotEmpty = new Alarm(this, 'DlqNotEmpty', {
+      alarmDescription:
+        'Webhooks are in the dead-letter queue. See why with `sluice dlq list`; send them back with `sluice dlq redrive`.',
+      metric: props.queue.metricDlqDepth({ period: ONE_MIN, statistic: 'Maximum' }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.oldestTooOld = new Alarm(this, 'OldestTooOld', {
+      alarmDescription: `The oldest queued webhook is older than ${oldestMinutes} min: delivery is slower than intake, paused, or stuck.`,
+      metric: props.queue.metricOldestAge({ period: ONE_MIN, statistic: 'Maximum' }),
+      threshold: oldestMinutes * 60,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.notDelivering = new Alarm(this, 'NotDelivering', {
+      alarmDescription: `Webhooks have been waiting for ${stalledMinutes} min and none was delivered: the drainer is down, paused, or every delivery fails. Check \`sluice status\`.`,
+      metric: stalled(props),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: stalledMinutes / 5,
+      datapointsToAlarm: stalledMinutes / 5,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.intakeServerErrors = new Alarm(this, 'IntakeServerErrors', {
+      alarmDescription: `The webhook API answered ${intake5xx} or more 5xx in 5 min: Shopify will retry, but webhooks are not being queued.`,
+      metric: props.ingress.metricServerErrors({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: intake5xx,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.signatureFailures = new Alarm(this, 'SignatureFailures', {
+      alarmDescription: `${sigCount} or more webhooks failed HMAC verification in 5 min: forged traffic, or the Shopify secret is wrong (rotation?).`,
+      metric: props.drainer.metricSignatureFailures({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: sigCount,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    const topic = props.alarmTopicArn
+      ? Topic.fromTopicArn(this, 'Topic', props.alarmTopicArn)
+      : props.alarmEmail
+        ? new Topic(this, 'Topic', { displayName: 'Sluice alarms', enforceSSL: true })
+        : undefined;
+    if (topic instanceof Topic) {
+      Validations.of(topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Alarm notifications carry no webhook data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer key costs $1/month for no gain here.',
+      });
+    }
+    if (topic && props.alarmEmail) topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    if (topic) {
+      const action = new SnsAction(topic);
+      for (const alarm of this.all) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+      this.topic = topic;
+    }
+  }
+
+  /** Every alarm, for the dashboard's status widget. */
+  get all(): Alarm[] {
+    return [
+      this.dlqNotEmpty,
+      this.oldestTooOld,
+      this.notDelivering,
+      this.intakeServerErrors,
+      this.signatureFailures,
+    ];
+  }
+}
+
+function positive(name: string, v: number): void {
+  if (!Number.isFinite(v) || v <= 0)
+    throw new Error(`SluiceAlarms: ${name} = ${v}; allowed: a number above 0.`);
+}
+
+export interface SluiceDashboardProps extends MetricSources {
+  /** @default generated by CloudFormation */
+  readonly dashboardName?: string;
+  /** Shown in an alarm-status widget at the top. @default none */
+  readonly alarms?: readonly IAlarm[];
+  /** Drawn as a line on the age-of-oldest graph. @default 15 */
+  readonly oldestAgeAlarmMinutes?: number;
+  /** @default Duration.hours(3) */
+  readonly defaultInterval?: Duration;
+}
+
+/**
+ * One dashboard, top to bottom in the order a webhook travels: intake, queue, delivery, drainer.
+ * Every widget reads a `metricXxx()` method; metric math adds delivered/s and the time to drain.
+ */
+export class SluiceDashboard extends Construct {
+  readonly dashboard: Dashboard;
+  /** The dashboard in the CloudWatch console. */
+  readonly dashboardUrl: string;
+
+  constructor(scope: Construct, id: string, props: SluiceDashboardProps) {
+    super(scope, id);
+    const { queue, ingress, drainer } = props;
+    const oldestMinutes = props.oldestAgeAlarmMinutes ?? DEFAULTS.oldestAgeAlarmMinutes;
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      ...(props.dashboardName ? { dashboardName: props.dashboardName } : {}),
+      defaultInterval: props.defaultInterval ?? Duration.hours(3),
+    });
+    const region = Stack.of(this).region;
+    this.dashboardUrl = `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`;
+    const h = 6;
+    const title = (markdown: string): TextWidget => new TextWidget({ markdown, width: 24, height: 1 });
+
+    if (props.alarms && props.alarms.length > 0) {
+      this.dashboard.addWidgets(
+        new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 2 }),
+      );
+    }
+
+    this.dashboard.addWidgets(title('## Intake — Shopify → API'));
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Requests, 4xx, 5xx',
+        left: [
+          ingress.metricRequests({ period: ONE_MIN, statistic: 'Sum', label: 'requests' }),
+          ingress.metricClientErrors({
+            period: ONE_MIN,
+            statistic: 'Sum',
+            label: '4xx (refused at the edge)',
+          }),
+          ingress.metricServerErrors({ period: ONE_MIN, statistic: 'Sum', label: '5xx' }),
+        ],
+        width: 12,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'API latency (ms)',
+        left: [
+          ingress.metricLatency({ period: ONE_MIN, statistic: 'p50', label: 'p50' }),
+          ingress.metricLatency({ period: ONE_MIN, statistic: 'p99', label: 'p99' }),
+        ],
+        width: 12,
+        height: h,
+      }),
+    );
+
+    this.dashboard.addWidgets(title('## Queue'));
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Waiting and in flight',
+        left: [
+          queue.metricQueueDepth({ period: ONE_MIN, statistic: 'Maximum', label: 'waiting (visible)' }),
+          queue.metricInFlight({
+            period: ONE_MIN,
+            statistic: 'Maximum',
+            label: 'in flight (held by the drainer)',
+          }),
+        ],
+        width: 8,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'Age of the oldest webhook (s)',
+        left: [queue.metricOldestAge({ period: ONE_MIN, statistic: 'Maximum', label: 'oldest' })],
+        leftAnnotations: [alarmLine(oldestMinutes * 60, `alarm: ${oldestMinutes} min`)],
+        width: 6,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'Time to drain (min)',
+        left: [timeToDrain(props)],
+        width: 6,
+        height: h,
+      }),
+      new SingleValueWidget({
+        title: 'Dead-letter queue',
+        metrics: [queue.metricDlqDepth({ period: ONE_MIN, statistic: 'Maximum', label: 'in the DLQ' })],
+        sparkline: true,
+        width: 4,
+        height: h,
+      }),
+    );
+
+    this.dashboard.addWidgets(title('## Delivery — Sluice → the app'));
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Delivered/s against the pacing rate',
+        left: [
+          deliveredPerSecond(drainer, ONE_MIN),
+          drainer.metricPacingRate({ period: ONE_MIN, statistic: 'Average', label: 'pacing rate (req/s)' }),
+        ],
+        right: [
+          drainer.metricPacingWindow({ period: ONE_MIN, statistic: 'Average', label: 'window (in flight)' }),
+        ],
+        width: 12,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'App response time (ms)',
+        left: [
+          drainer.metricDownstreamLatency({ period: ONE_MIN, statistic: 'p50', label: 'p50' }),
+          drainer.metricDownstreamLatency({ period: ONE_MIN, statistic: 'p99', label: 'p99' }),
+        ],
+        width: 12,
+        height: h,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'App answers by status class',
+        left: STATUS_CLASSES.map((c) =>
+          drainer.metricResponses(c, { period: ONE_MIN, statistic: 'Sum', label: c }),
+        ),
+        stacked: true,
+        view: GraphWidgetView.TIME_SERIES,
+        width: 12,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'Signature failures, duplicates, dead-lettered',
+        left: [
+          drainer.metricSignatureFailures({ period: ONE_MIN, statistic: 'Sum', label: 'signature failures' }),
+          drainer.metricDuplicates({
+            period: ONE_MIN,
+            statistic: 'Sum',
+            label: 'duplicates (already delivered)',
+          }),
+          drainer.metricDeadLetteredTotal({ period: ONE_MIN, statistic: 'Sum' }),
+        ],
+        width: 12,
+        height: h,
+      }),
+    );
+
+    this.dashboard.addWidgets(title('## Drainer'));
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        // The schedule starts one run a minute and each run ends before the next tick: 1/min is healthy.
+        title: 'Running (drainer runs started per minute)',
+        left: [drainer.metricRuns({ period: ONE_MIN, statistic: 'Sum', label: 'runs started' })],
+        leftAnnotations: [{ value: 1, label: 'healthy: one a minute', color: '#2ca02c' }],
+        width: 12,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'Errors',
+        left: [drainer.metricErrors({ period: ONE_MIN, statistic: 'Sum', label: 'failed invocations' })],
+        width: 12,
+        height: h,
+      }),
+    );
+  }
+}
+
+function alarmLine(value: number, label: string): HorizontalAnnotation {
+  return { value, label, color: '#d62728' };
+}
