@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sendWebhooks } from '../../local/sender';
+import { DEV_SECRET, makeFlood } from '../../local/webhooks';
+import { type LocalChild, startLocalChild } from '../helpers/local-mode';
+import { type Recorder, startRecorder, waitUntil } from '../helpers/recorder';
+
+describe('local mode with on-disk state (Ctrl-C during a flood, then npm start again)', () => {
+  let dir: string;
+  let app: Recorder;
+  const children: LocalChild[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-restart-'));
+    // A slow app: a backlog builds up, so the Ctrl-C lands while webhooks are queued and in flight.
+    app = await startRecorder(() => ({ status: 200, delayMs: 15 }));
+  });
+  afterAll(async () => {
+    for (const c of children) await c.stop('SIGKILL').catch(() => {});
+    await app?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loses nothing and keeps every shop in order across a graceful stop and restart', async () => {
+    const env = { DOWNSTREAM_URL: app.url, SLUICE_STATE_DIR: join(dir, 'state'), RATE_CEILING: '60' };
+    const endpoints = join(dir, 'endpoints.json');
+    const flood = makeFlood({ count: 300, shops: 3, topic: 'products/update', secret: DEV_SECRET });
+
+    const first = await startLocalChild(env, endpoints);
+    children.push(first);
+    const sent = await sendWebhooks(flood, { baseUrl: first.endpoints.apiUrl, concurrency: 3 });
+    expect(sent.accepted).toBe(300);
+    await waitUntil(() => app.requests.length >= 40, 30_000, '40 deliveries before Ctrl-C');
+    await first.stop('SIGINT');
+    const deliveredBefore = app.requests.length;
+
+    expect(first.output()).toMatch(/Saved \d+ queued webhook\(s\)/);
+    expect(existsSync(join(dir, 'state', 'queues.json'))).toBe(true);
+    expect(deliveredBefore).toBeLessThan(300);
+
+    const second = await startLocalChild(env, endpoints);
+    children.push(second);
+    expect(second.output()).toMatch(/Restored \d+ queued webhook\(s\)/);
+    await waitUntil(
+      () => new Set(app.requests.map((r) => r.headers['x-shopify-webhook-id'])).size >= 300,
+      60_000,
+      'all 300 delivered',
+    );
+    await second.stop('SIGINT');
+
+    const ids = app.requests.map((r) => r.headers['x-shopify-webhook-id']);
+    expect(new Set(ids).size).toBe(300);
+    expect(ids).toHaveLength(300);
+    const byId = new Map(flood.map((w) => [w.webhookId, w]));
+    for (const shop of new Set(flood.map((w) => w.shop))) {
+      const seqs = app.requests
+        .map((r) => byId.get(r.headers['x-shopify-webhook-id']!)!)
+        .filter((w) => w.shop === shop)
+        .map((w) => w.seq);
+      expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    }
+  });
+});
