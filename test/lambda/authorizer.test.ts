@@ -1,7 +1,9 @@
+import * as path from 'node:path';
 import { decode } from '../../core/contract';
 import { integrationParameters, renderIntegration } from '../../core/mapping';
 import { OPEN_RULES } from '../../core/screening';
 import { makeAuthorizer } from '../../lambda/authorizer';
+import { projectRoot } from '../../lib/function';
 import { authorizerEvent, BODY, eventsSpelling, RECEIVED_AT, shopifyHeaders } from '../helpers/webhooks';
 
 const quiet = { log: () => {} };
@@ -83,5 +85,23 @@ describe('makeAuthorizer', () => {
     const sent = renderIntegration(integrationParameters('q'), { body: BODY, authorizer: context });
 
     expect(decode(sent.MessageBody, sent.MessageAttributes).envelope.target).toBe(path);
+  });
+});
+
+describe('authorizer bundle', () => {
+  it('contains no AWS SDK module', async () => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      entryPoints: [path.join(projectRoot(), 'lambda/authorizer.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node24',
+      minify: true,
+      write: false,
+      metafile: true,
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.length).toBeGreaterThan(0);
+    expect(inputs.filter((i) => i.includes('@aws-sdk') || i.includes('@smithy'))).toEqual([]);
   });
 });

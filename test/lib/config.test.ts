@@ -1,0 +1,129 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { ConfigError, DEFAULTS, FIELDS, parseConfig } from '../../core/config';
+import { appConfig } from '../../lib/app-config';
+import { SluiceStack } from '../../lib/sluice-stack';
+import { fastApp } from '../helpers/stacks';
+
+const BASE = { downstreamUrl: 'https://app.example.com' };
+
+/** Every way a configuration can be wrong: [field, value, text the error must contain]. */
+const INVALID: ReadonlyArray<readonly [string, unknown, string]> = [
+  ['downstreamUrl', undefined, 'required'],
+  ['downstreamUrl', 'app.example.com', 'absolute http'],
+  ['downstreamUrl', 'ftp://app.example.com', 'absolute http'],
+  ['downstreamUrl', 'https://app.example.com/?a=1', 'without query'],
+  ['downstreamUrl', 42, 'URL is required'],
+  ['secretName', '   ', 'non-empty string'],
+  ['orderingKey', 'customer', 'shop, shop-topic, global, none'],
+  ['allowedShops', 'evil.example.com', 'myshopify.com'],
+  ['allowedShops', [1], 'list of strings'],
+  ['allowedTopics', 'products', 'products/update'],
+  ['rateFloorPerSecond', '0', 'from 0.1'],
+  ['rateFloorPerSecond', 'fast', 'a number'],
+  ['rateCeilingPerSecond', 20_000, 'to 10000'],
+  ['maxInFlight', 1.5, 'an integer'],
+  ['maxInFlight', 0, 'from 1'],
+  ['maxAttempts', 0, 'from 1'],
+  ['maxRetryMinutes', 30_000, 'to 20160'],
+  ['downstreamTimeoutMs', 50, 'from 100'],
+  ['verifyAllRoutes', 'yes', 'true or false'],
+  ['alarmEmail', 'ops-at-example', 'e-mail'],
+  ['alarmTopicArn', 'my-topic', 'SNS topic ARN'],
+  ['oldestAgeAlarmMinutes', 0, 'from 1'],
+  ['signatureFailureAlarmCount', 2.5, 'an integer'],
+  ['downstreamUrlTypo', 'x', 'unknown field'],
+];
+
+describe('parseConfig', () => {
+  it.each(INVALID)('rejects %s = %j with a ConfigError naming the field', (field, value, allowed) => {
+    const input = field === 'downstreamUrl' ? { [field]: value } : { ...BASE, [field]: value };
+    let error: unknown;
+    try {
+      parseConfig(input);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(field);
+    expect((error as ConfigError).message).toContain(allowed);
+  });
+
+  it('rejects a floor above the ceiling, naming the floor', () => {
+    expect(() => parseConfig({ ...BASE, rateFloorPerSecond: 50, rateCeilingPerSecond: 10 })).toThrow(
+      expect.objectContaining({ field: 'rateFloorPerSecond' }),
+    );
+  });
+
+  it('covers every field in the table above', () => {
+    const covered = new Set(INVALID.map(([f]) => f));
+    expect(FIELDS.map((f) => f.key).filter((k) => !covered.has(k))).toEqual([]);
+  });
+
+  it('fills the defaults', () => {
+    expect(parseConfig(BASE)).toEqual({ ...DEFAULTS, ...BASE });
+  });
+});
+
+describe('appConfig (CDK context and sluice.config.json)', () => {
+  const emptyDir = () => mkdtempSync(path.join(tmpdir(), 'sluice-config-'));
+
+  it.each(INVALID)('rejects -c %s=%j the same way', (field, value, allowed) => {
+    // -c always gives strings; a list or number given as a string must fail the same way.
+    const context: Record<string, unknown> = field === 'downstreamUrl' ? {} : { ...BASE };
+    if (value !== undefined) context[field] = Array.isArray(value) ? value : String(value);
+    if (field === 'allowedShops' && Array.isArray(value)) return; // not expressible with -c
+    // 42 given with -c is the string "42": not a URL rather than not a string.
+    const expected = allowed === 'URL is required' ? 'absolute http' : allowed;
+    expect(() => appConfig(context, emptyDir())).toThrow(expect.objectContaining({ field }));
+    expect(() => appConfig(context, emptyDir())).toThrow(expected);
+  });
+
+  it('fails plain `cdk synth` (no downstreamUrl) with a ConfigError naming downstreamUrl', () => {
+    expect(() => appConfig({}, emptyDir())).toThrow(
+      'Invalid Sluice configuration: downstreamUrl = undefined; this field is required.',
+    );
+  });
+
+  it('ignores CDK feature flags and CLI keys in the context', () => {
+    const config = appConfig(
+      { ...BASE, '@aws-cdk/core:enablePartitionLiterals': true, 'cli-telemetry': false, stackName: 'S' },
+      emptyDir(),
+    );
+    expect(config.downstreamUrl).toBe('https://app.example.com');
+  });
+
+  it('reads sluice.config.json and lets context override it', () => {
+    const dir = emptyDir();
+    writeFileSync(
+      path.join(dir, 'sluice.config.json'),
+      JSON.stringify({ ...BASE, orderingKey: 'global', maxInFlight: 8 }),
+    );
+    const config = appConfig({ maxInFlight: '4' }, dir);
+    expect([config.orderingKey, config.maxInFlight]).toEqual(['global', 4]);
+  });
+
+  it('rejects a config file that is not a JSON object, naming configFile', () => {
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'bad.json'), '[1,2]');
+    expect(() => appConfig({ configFile: 'bad.json' }, dir)).toThrow(
+      expect.objectContaining({ field: 'configFile' }),
+    );
+    expect(() => appConfig({ configFile: 'missing.json' }, dir)).toThrow(
+      expect.objectContaining({ field: 'configFile' }),
+    );
+  });
+
+  it('carries the validated values into the stack', () => {
+    const config = appConfig(
+      { ...BASE, orderingKey: 'shop-topic', allowedTopics: 'orders/create,orders/paid' },
+      emptyDir(),
+    );
+    const t = Template.fromStack(new SluiceStack(fastApp(), 'C', { config }));
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { ORDERING_KEY: 'shop-topic', ALLOWED_TOPICS: 'orders/create,orders/paid' } },
+    });
+  });
+});
