@@ -29,8 +29,8 @@ export type Responder = (req: Recorded) => {
   delayMs?: number;
 };
 
-/** Starts a recording server on 127.0.0.1 with a free port. */
-export async function startRecorder(respond?: Responder): Promise<Recorder> {
+/** Starts a recording server on 127.0.0.1 (a free port unless `port` is given). */
+export async function startRecorder(respond?: Responder, port = 0): Promise<Recorder> {
   const requests: Recorded[] = [];
   const attempts: Recorded[] = [];
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -58,10 +58,13 @@ export async function startRecorder(respond?: Responder): Promise<Recorder> {
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     requests,
     attempts,
     close: () =>

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** Runs `npm start` to its exit (bounded) and returns its exit code and output. */
+function runStart(env: Readonly<Record<string, string>>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SLUICE_LOCAL_FILE: join(ROOT, '.local', `cli-test-${process.pid}.json`),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`npm start did not exit within 30 s:\n${output}`));
+    }, 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('npm start errors', () => {
+  it('exits non-zero with one line naming the port and how to change it when the port is taken', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+
+    const { code, output } = await runStart({ PORT: String(port) });
+
+    await new Promise<void>((r) => blocker.close(() => r()));
+    expect(code).not.toBe(0);
+    expect(output).toContain(
+      `sluice: port ${port} is already in use; choose another with PORT=<n> or --port <n>`,
+    );
+  });
+
+  it('exits non-zero with the ConfigError text when DOWNSTREAM_URL is not a URL', async () => {
+    const { code, output } = await runStart({ PORT: '0', DOWNSTREAM_URL: 'localhost:8080/webhooks' });
+
+    expect(code).not.toBe(0);
+    expect(output).toContain(
+      'sluice: Invalid Sluice configuration: downstreamUrl = "localhost:8080/webhooks"',
+    );
+  });
+});
