@@ -25,7 +25,7 @@ export interface Target {
   readonly tableName: string;
   readonly drainerFunctionName?: string;
   readonly dashboardUrl?: string;
-  /** Value of the `service` dimension on Sluice's metrics. @default 'sluice' */
+  /** Value of the `service` dimension on Sluice's metrics (the stack name). @default 'sluice' */
   readonly serviceName?: string;
 }
 
@@ -161,5 +161,7 @@ async function stackTarget(stackName: string, region: string | undefined): Promi
       ? { drainerFunctionName: outputs[OUTPUTS.drainerFunctionName] }
       : {}),
     ...(outputs[OUTPUTS.dashboardUrl] ? { dashboardUrl: outputs[OUTPUTS.dashboardUrl] } : {}),
+    // lib/sluice.ts names the metrics' service after the stack.
+    serviceName: stackName,
   };
 }

@@ -29,12 +29,14 @@ export interface CostAssumptions {
   readonly visibilityCallsPerWebhook: number;
   /** Seconds of each idle long poll (20 is SQS's maximum). */
   readonly idlePollSeconds: number;
-  /** Schedule ticks per month that invoke the drainer (once a minute). */
-  readonly scheduleTicksPerMonth: number;
-  /** Drainer runs per month (each reads the secret once and writes its state item). */
-  readonly drainerRunsPerMonth: number;
-  /** Writes of the drainer's state item (lease renewals, pacer saves) per minute it runs. */
+  /** Drainer invocations per month: the schedule starts one run a minute, each ends before the next tick. */
+  readonly drainerInvocationsPerMonth: number;
+  /** Secret reads per month (each warm function re-reads it every 5 minutes). */
+  readonly secretReadsPerMonth: number;
+  /** Writes of the drainer's state item per running minute (lease renewal every 10 s, pacer save every 5 s). */
   readonly stateWritesPerMinute: number;
+  /** Reads of the state item per running minute (operator controls re-read every 2 s). */
+  readonly stateReadsPerMinute: number;
   /** Log bytes per webhook: API access log, authorizer platform lines, drainer EMF. */
   readonly logBytesPerWebhook: number;
   /** Custom EMF metrics (name × dimension combinations) the functions emit. */
@@ -62,12 +64,13 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   receiveBatch: 5,
   visibilityCallsPerWebhook: 0.1,
   idlePollSeconds: 20,
-  scheduleTicksPerMonth: 43_800,
-  drainerRunsPerMonth: 2_920,
-  stateWritesPerMinute: 12,
+  drainerInvocationsPerMonth: 43_800,
+  secretReadsPerMonth: 8_760,
+  stateWritesPerMinute: 18,
+  stateReadsPerMinute: 30,
   logBytesPerWebhook: 1_200,
-  customMetrics: 24,
-  alarmMetrics: 10,
+  customMetrics: 23,
+  alarmMetrics: 7,
   dashboards: 1,
   secrets: 1,
 };
@@ -157,9 +160,10 @@ function check(a: CostAssumptions): void {
     'drainerMemoryMb',
     'visibilityCallsPerWebhook',
     'idlePollSeconds',
-    'scheduleTicksPerMonth',
-    'drainerRunsPerMonth',
+    'drainerInvocationsPerMonth',
+    'secretReadsPerMonth',
     'stateWritesPerMinute',
+    'stateReadsPerMinute',
     'logBytesPerWebhook',
     'customMetrics',
     'alarmMetrics',
@@ -225,7 +229,7 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   const sendChunks = inlineShare * sqsChunks(messageKb) + a.claimCheckShare;
   add(
     'SQS FIFO',
-    `SendMessage: ${round(sendChunks, 2)} billed requests per webhook (64 KB chunks)`,
+    `SendMessage: ${round(sendChunks, 2)} billed request(s) per webhook (64 KB chunks)`,
     MILLION * sendChunks * sqs,
   );
   const receivePerWebhook = Math.max(
@@ -258,10 +262,10 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   const extraBusySeconds = (totalHours - a.drainerIdleHours) * 3600;
   add(
     'Lambda: drainer',
-    `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerRunsPerMonth + a.scheduleTicksPerMonth} invocations`,
+    `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerInvocationsPerMonth} invocations`,
     0,
     a.drainerIdleHours * 3600 * drainerGb * gbSecond +
-      (a.drainerRunsPerMonth + a.scheduleTicksPerMonth) * PRICES.lambdaRequest.usd,
+      a.drainerInvocationsPerMonth * PRICES.lambdaRequest.usd,
   );
   add(
     'Lambda: drainer',
@@ -277,9 +281,11 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   );
   add(
     'DynamoDB',
-    `state item: ${a.stateWritesPerMinute} writes per running minute`,
+    `state item: ${a.stateWritesPerMinute} writes + ${a.stateReadsPerMinute} reads per running minute`,
     0,
-    a.drainerIdleHours * 60 * a.stateWritesPerMinute * PRICES.dynamoWrite.usd,
+    a.drainerIdleHours *
+      60 *
+      (a.stateWritesPerMinute * PRICES.dynamoWrite.usd + a.stateReadsPerMinute * PRICES.dynamoRead.usd),
   );
 
   // CloudWatch.
@@ -290,7 +296,7 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   );
   add(
     'CloudWatch',
-    `${a.customMetrics} custom metrics (EMF)`,
+    `${a.customMetrics} custom metrics (EMF; at most: a metric is billed only in hours it is emitted)`,
     0,
     a.customMetrics * PRICES.customMetricMonth.usd,
   );
@@ -304,9 +310,9 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
 
   add(
     'Secrets Manager',
-    `${a.secrets} secret + one read per drainer run (functions cache it)`,
+    `${a.secrets} secret + ${a.secretReadsPerMonth} reads (cached 5 min per warm function)`,
     0,
-    a.secrets * PRICES.secretMonth.usd + a.drainerRunsPerMonth * PRICES.secretApiCall.usd,
+    a.secrets * PRICES.secretMonth.usd + a.secretReadsPerMonth * PRICES.secretApiCall.usd,
   );
   add(
     'S3 claim checks',
@@ -315,9 +321,9 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   );
   add(
     'EventBridge schedule',
-    `rate(1 minute) rule: ${a.scheduleTicksPerMonth} ticks (scheduled rules are free)`,
+    `rate(1 minute) rule: ${a.drainerInvocationsPerMonth} ticks (scheduled rules are free)`,
     0,
-    a.scheduleTicksPerMonth * PRICES.eventBridgeScheduledRule.usd,
+    a.drainerInvocationsPerMonth * PRICES.eventBridgeScheduledRule.usd,
   );
 
   const perMillionUsd = sum(lines.map((l) => l.perMillionUsd));

@@ -114,7 +114,7 @@ describe('sluice CLI (deployed stack)', () => {
     expect(await cfn.call(0).thisValue.config.region()).toBe('eu-west-1');
   });
 
-  it('asks CloudWatch for the queue age and the Sluice metrics under the service dimension', async () => {
+  it('asks CloudWatch for the queue age and the Sluice metrics under the stack name as service', async () => {
     await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
     const input = cw.commandCalls(GetMetricDataCommand)[0]!.args[0].input;
     const byId = new Map((input.MetricDataQueries ?? []).map((q) => [q.Id, q.MetricStat]));
@@ -130,7 +130,7 @@ describe('sluice CLI (deployed stack)', () => {
       Metric: {
         Namespace: 'Sluice',
         MetricName: 'Delivered',
-        Dimensions: [{ Name: 'service', Value: 'sluice' }],
+        Dimensions: [{ Name: 'service', Value: 'Sluice' }],
       },
       Stat: 'Sum',
     });
