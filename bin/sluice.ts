@@ -3,6 +3,9 @@
 import { processIo } from '../cli/io';
 import { runCli } from '../cli/program';
 
+// The AWS SDK's Node 20 end-of-support notice would top every command's output; the README states the Node plan.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 runCli(process.argv.slice(2), processIo()).then(
   (code) => {
     process.exitCode = code;

@@ -7,8 +7,10 @@ import {
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { readDrainerState } from '../adapters/dynamo-state';
+import { ATTR } from '../core/contract';
 import { pausedUntil } from '../core/pacer';
 import { type DeadLetterReason, METRICS } from '../core/resources';
+import { inspectQueue } from '../local/snapshot';
 import { type CliIo, emit, formatAge, type GlobalOptions } from './io';
 import { resolveTarget, type Target } from './target';
 
@@ -82,6 +84,9 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
   ]);
   const n = (a: Record<string, string>, k: string): number => Number(a[k] ?? 0);
   const cw = t.cloudwatch ? await recentMetrics(t.cloudwatch, t, serviceName, now) : undefined;
+  const oldestAgeSeconds =
+    cw?.oldestAgeSeconds ??
+    (t.sqsEndpoint ? await localOldestAge(t.sqsEndpoint, t.queueName, now) : undefined);
   const retryAfter = state.pacer ? pausedUntil(state.pacer.state) : 0;
   return {
     target: t.label,
@@ -90,7 +95,7 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
       visible: n(q, 'ApproximateNumberOfMessages'),
       inFlight: n(q, 'ApproximateNumberOfMessagesNotVisible'),
       delayed: n(q, 'ApproximateNumberOfMessagesDelayed'),
-      ...(cw?.oldestAgeSeconds !== undefined ? { oldestAgeSeconds: cw.oldestAgeSeconds } : {}),
+      ...(oldestAgeSeconds !== undefined ? { oldestAgeSeconds } : {}),
     },
     dlq: { depth: n(d, 'ApproximateNumberOfMessages') + n(d, 'ApproximateNumberOfMessagesNotVisible') },
     ...(state.pacer
@@ -108,6 +113,22 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
     ...(cw ? { recent: cw.recent } : {}),
     ...(t.dashboardUrl ? { dashboardUrl: t.dashboardUrl } : {}),
   };
+}
+
+/**
+ * Local mode has no CloudWatch: the age of the oldest webhook comes from the emulator's inspection API (it
+ * lists messages without receiving them) and their `ReceivedAt` attribute. Undefined when the queue is empty.
+ */
+async function localOldestAge(
+  sqsEndpoint: string,
+  queueName: string,
+  now: number,
+): Promise<number | undefined> {
+  const messages = await inspectQueue(sqsEndpoint, queueName);
+  const times = messages
+    .map((m) => Number(m.attributes[ATTR.receivedAt]?.StringValue))
+    .filter((x) => Number.isFinite(x));
+  return times.length === 0 ? undefined : Math.max(0, (now - Math.min(...times)) / 1000);
 }
 
 /** One GetMetricData call for every CloudWatch figure `status` shows. */
@@ -226,11 +247,7 @@ export function statusText(s: Status, now: number): string {
   );
   add(
     'oldest',
-    s.queue.oldestAgeSeconds !== undefined
-      ? formatAge(s.queue.oldestAgeSeconds * 1000)
-      : s.kind === 'local'
-        ? '- (CloudWatch only)'
-        : '- (no data)',
+    s.queue.oldestAgeSeconds !== undefined ? formatAge(s.queue.oldestAgeSeconds * 1000) : '- (empty)',
   );
   add('DLQ', `${s.dlq.depth}${s.dlq.depth > 0 ? '  (sluice dlq list)' : ''}`);
   add(

@@ -25,6 +25,8 @@ export interface Target {
   readonly tableName: string;
   readonly drainerFunctionName?: string;
   readonly dashboardUrl?: string;
+  /** Local mode only: the SQS emulator's endpoint (its inspection API shows messages without receiving them). */
+  readonly sqsEndpoint?: string;
   /** Value of the `service` dimension on Sluice's metrics (the stack name). @default 'sluice' */
   readonly serviceName?: string;
 }
@@ -77,6 +79,7 @@ function localTarget(path: string, env: GlobalEnv): Target {
     dlqUrl: state.dlqUrl,
     dlqName: queueNameOf(state.dlqUrl),
     tableName: state.tableName,
+    sqsEndpoint: state.sqsEndpoint,
   };
 }
 

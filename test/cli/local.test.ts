@@ -123,6 +123,8 @@ describe('sluice CLI (local mode)', () => {
       const status = JSON.parse((await cli('status', '--json')).stdout);
       expect(status.controls.paused).toBe(true);
       expect(status.queue.visible + status.queue.inFlight).toBe(6);
+      // No CloudWatch locally: the age comes from the emulator's inspection of the queued messages.
+      expect(status.queue.oldestAgeSeconds).toBeGreaterThan(0);
       expect(status.lease.owner).toMatch(/^cli-test-/);
       expect(app.attempts).toHaveLength(0);
 
