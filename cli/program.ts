@@ -19,6 +19,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--state-file <path>', 'local mode state file to read instead of .local/sluice.json')
     .option('--json', 'print JSON instead of text')
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerStatus(program, io);
