@@ -24,7 +24,7 @@ import {
   localClients,
   startEmulators,
 } from './emulators';
-import { readSnapshot, removeSnapshot, restoreSnapshot, takeSnapshot, writeSnapshot } from './snapshot';
+import { readSnapshot, restoreSnapshot, takeSnapshot, writeSnapshot } from './snapshot';
 import { formatStatus, type StatusOutput, StatusPrinter, type StatusSample } from './status';
 
 /** The built-in demo app's capacity. */
@@ -74,6 +74,8 @@ const STOP_MARGIN_MS = 10_000;
 // Between runs when a run returned at once (lease held elsewhere, error): wait, do not spin.
 const RESTART_PAUSE_MS = 1_000;
 const STATUS_EVERY_MS = 1_000;
+const SNAPSHOT_EVERY_MS = 5_000;
+const LOCAL_LEASE_TTL_MS = 5_000;
 
 // Errors that mean nothing is listening at the app's address.
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|UND_ERR_SOCKET/;
@@ -151,9 +153,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     if (snapshotFile) {
       const snapshot = await readSnapshot(snapshotFile);
       if (snapshot) {
+        // The file stays until the next snapshot replaces it: a crash before then restores the same set again
+        // into an empty queue, and the DynamoDB delivered records skip whatever was delivered meanwhile.
         const restored = await restoreSnapshot(clients.sqs, resources, snapshot);
-        // Gone once restored: a later crash must not restore the same messages twice.
-        await removeSnapshot(snapshotFile);
         printer.log(
           `Restored ${restored.queued} queued webhook(s) and ${restored.deadLetters} dead letter(s) from ${snapshotFile}`,
         );
@@ -215,6 +217,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             downstreamTimeoutMs: config.downstreamTimeoutMs,
             stopAt: t0 + runMs - Math.min(STOP_MARGIN_MS, runMs / 5),
             deadline: t0 + runMs,
+            // Only a crashed predecessor can hold the lease here (LevelDB locks the state directory to one
+            // process), so a short lease lets a restart after a hard kill resume within seconds.
+            leaseTtlMs: LOCAL_LEASE_TTL_MS,
             signal: stopDrainer.signal,
           },
         );
@@ -360,16 +365,41 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const timer = setInterval(() => void tick(), STATUS_EVERY_MS);
     cleanups.push(async () => clearInterval(timer));
 
+    // Periodic snapshots bound what a hard kill (SIGKILL, power loss) can lose to the last few seconds of
+    // intake; Ctrl-C writes a final one. Inspection does not receive, so the drainer is not disturbed.
+    let periodic: Promise<void> = Promise.resolve();
+    let periodicTimer: NodeJS.Timeout | undefined;
+    let periodicOn = snapshotFile !== undefined;
+    const schedule = (delayMs: number) => {
+      if (!periodicOn) return;
+      periodicTimer = setTimeout(() => {
+        periodic = (async () => {
+          const t0 = Date.now();
+          try {
+            await writeSnapshot(snapshotFile!, await takeSnapshot(emulators.sqsEndpoint, resources));
+          } catch (err) {
+            printer.log(`[state] snapshot failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          // A big queue is costly to copy: space the copies out so they take at most ~5% of the time.
+          schedule(Math.max(SNAPSHOT_EVERY_MS, 20 * (Date.now() - t0)));
+        })();
+      }, delayMs);
+    };
+    schedule(SNAPSHOT_EVERY_MS);
+
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
         clearInterval(timer);
+        periodicOn = false;
+        clearTimeout(periodicTimer);
         printer.done();
         printer.log('Stopping: intake closed, drainer releasing what it holds…');
         await api.close();
         stopDrainer.abort();
         await loop;
         await adapters.close();
+        await periodic;
         let failure: unknown;
         if (snapshotFile) {
           try {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,5 +61,55 @@ describe('local mode with on-disk state (Ctrl-C during a flood, then npm start a
         .map((w) => w.seq);
       expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
     }
+  });
+});
+
+describe('local mode with on-disk state after a hard kill (SIGKILL)', () => {
+  let dir: string;
+  let app: Recorder;
+  const children: LocalChild[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-kill-'));
+    app = await startRecorder(() => ({ status: 200, delayMs: 15 }));
+  });
+  afterAll(async () => {
+    for (const c of children) await c.stop('SIGKILL').catch(() => {});
+    await app?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('delivers everything accepted before the last periodic snapshot, at least once', async () => {
+    const env = { DOWNSTREAM_URL: app.url, SLUICE_STATE_DIR: join(dir, 'state'), RATE_CEILING: '20' };
+    const endpoints = join(dir, 'endpoints.json');
+    const flood = makeFlood({ count: 120, shops: 3, topic: 'products/update', secret: DEV_SECRET });
+    const snapshot = join(dir, 'state', 'queues.json');
+
+    const first = await startLocalChild(env, endpoints);
+    children.push(first);
+    expect((await sendWebhooks(flood, { baseUrl: first.endpoints.apiUrl, concurrency: 3 })).accepted).toBe(
+      120,
+    );
+    const sentAt = Date.now();
+    await waitUntil(
+      () => existsSync(snapshot) && statSync(snapshot).mtimeMs > sentAt,
+      15_000,
+      'a snapshot after the flood',
+    );
+    await first.stop('SIGKILL');
+    const before = app.requests.length;
+
+    const second = await startLocalChild(env, endpoints);
+    children.push(second);
+    await waitUntil(
+      () => new Set(app.requests.map((r) => r.headers['x-shopify-webhook-id'])).size >= 120,
+      60_000,
+      'all 120 delivered after the restart',
+    );
+
+    expect(before).toBeLessThan(120);
+    expect(new Set(app.requests.map((r) => r.headers['x-shopify-webhook-id'])).size).toBe(120);
+    // At least once: only requests in flight at the kill (at most the window, MAX_IN_FLIGHT 32) may repeat.
+    expect(app.requests.length - 120).toBeLessThanOrEqual(32);
   });
 });
