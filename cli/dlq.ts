@@ -252,29 +252,25 @@ export async function redrive(
 ): Promise<RedriveResult> {
   const deadline = limits.now() + limits.budgetMs;
   const moved = new Set<string>();
-  const held: Message[] = [];
-  const heldIds = new Set<string>();
+  /** Messages kept invisible until the pass ends (their groups stay blocked behind them), by message id. */
+  const held = new Map<string, Message>();
   const blockedGroups = new Set<string>();
   const redriven: DlqEntry[] = [];
   const failed: { messageId: string; error: string }[] = [];
   let kept = 0;
   let handled = 0;
   const hold = (m: Message): void => {
-    if (!heldIds.has(m.MessageId ?? '')) held.push(m);
-    heldIds.add(m.MessageId ?? '');
+    held.set(m.MessageId ?? '', m);
   };
   try {
     while (handled < limits.limit && limits.now() < deadline) {
       const got = await receive(sqs, target.dlqUrl, HOLD_VISIBILITY_S, limits.limit - handled);
-      const fresh = got.filter((m) => !heldIds.has(m.MessageId ?? ''));
-      if (fresh.length === 0) {
-        for (const m of got) hold(m);
-        break;
-      }
+      // Nothing new: the rest is held (a held message's visibility can run out during a long pass).
+      if (got.every((m) => held.has(m.MessageId ?? ''))) break;
       for (const m of got) {
         const entry = entryOf(m);
         // Behind a held message of its group: leave it where it is, in order.
-        if (blockedGroups.has(entry.groupId) || moved.has(entry.messageId) || heldIds.has(entry.messageId)) {
+        if (blockedGroups.has(entry.groupId) || moved.has(entry.messageId) || held.has(entry.messageId)) {
           blockedGroups.add(entry.groupId);
           hold(m);
           continue;
@@ -311,7 +307,7 @@ export async function redrive(
       }
     }
   } finally {
-    await release(sqs, target.dlqUrl, held);
+    await release(sqs, target.dlqUrl, [...held.values()]);
   }
   return { redriven, kept, failed, remaining: await depth(sqs, target.dlqUrl) };
 }
