@@ -1,0 +1,83 @@
+/** Response classification (DESIGN §4): what one downstream answer means for the message and the pacer. */
+import type { Signal } from './pacer';
+import type { DeliveryResult } from './ports';
+import { parseRetryAfter } from './retry-after';
+
+/** Low-cardinality label of an answer; the `StatusClass` dimension of the Responses metric. */
+export type StatusClass = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'timeout' | 'error';
+
+/** What to do with the message after one attempt. */
+export type Verdict =
+  /** 2xx: record it delivered and delete it. */
+  | { readonly kind: 'delivered'; readonly status: number; readonly statusClass: '2xx' }
+  /** Overload or transient failure: keep the message at the head of its group and try again in place. */
+  | {
+      readonly kind: 'retry';
+      readonly statusClass: StatusClass;
+      readonly status?: number;
+      /** The app's announced wait, ms from the answer (absent or unparseable: undefined). */
+      readonly retryAfterMs?: number;
+      /** Status line, error text or the first bytes of the body, for the DLQ if retries run out. */
+      readonly detail: string;
+    }
+  /** The app refused this webhook for good (3xx, most 4xx): DLQ with reason `rejected`. */
+  | {
+      readonly kind: 'permanent';
+      readonly status: number;
+      readonly statusClass: StatusClass;
+      readonly detail: string;
+    };
+
+/** Statuses in the 4xx range that say "not now" rather than "never". */
+const TRANSIENT_4XX: ReadonlySet<number> = new Set([408, 425, 429]);
+
+/** The status class of an HTTP status. */
+export function statusClassOf(status: number): StatusClass {
+  if (status === 429) return '429';
+  if (status >= 200 && status < 300) return '2xx';
+  if (status >= 300 && status < 400) return '3xx';
+  if (status >= 400 && status < 500) return '4xx';
+  if (status >= 500 && status < 600) return '5xx';
+  return 'error';
+}
+
+/**
+ * Classifies one delivery attempt. 2xx delivered; 408/425/429, every 5xx, timeouts and connection errors
+ * retry in place (honouring `Retry-After`); 3xx and other 4xx are permanent. A status outside 200–599 is a
+ * broken answer, retried like a connection error.
+ */
+export function classify(result: DeliveryResult, now: number): Verdict {
+  if (result.kind === 'timeout') return { kind: 'retry', statusClass: 'timeout', detail: 'timeout' };
+  if (result.kind === 'error') {
+    return { kind: 'retry', statusClass: 'error', detail: `${result.code}: ${result.message}` };
+  }
+  const { status } = result;
+  const statusClass = statusClassOf(status);
+  if (statusClass === '2xx') return { kind: 'delivered', status, statusClass };
+  const detail = result.snippet.length > 0 ? result.snippet : `HTTP ${status}`;
+  if (statusClass === '5xx' || statusClass === 'error' || TRANSIENT_4XX.has(status)) {
+    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], now);
+    return {
+      kind: 'retry',
+      statusClass,
+      status,
+      detail,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
+  }
+  return { kind: 'permanent', status, statusClass, detail };
+}
+
+/** The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate. */
+export function signalOf(verdict: Verdict, rttMs: number): Signal {
+  switch (verdict.kind) {
+    case 'delivered':
+      return { kind: 'accepted', rttMs };
+    case 'permanent':
+      return { kind: 'rejected', rttMs };
+    case 'retry':
+      return verdict.retryAfterMs !== undefined
+        ? { kind: 'overload', rttMs, retryAfterMs: verdict.retryAfterMs }
+        : { kind: 'overload', rttMs };
+  }
+}

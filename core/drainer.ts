@@ -1,0 +1,905 @@
+/** The drainer loop (DESIGN §4): lease, pipelined receive, group-fair paced delivery, retries in place, DLQ. */
+import { classify, signalOf, type Verdict } from './classify';
+import { ContractError, decode, type Envelope } from './contract';
+import { buildDelivery } from './delivery';
+import {
+  configure,
+  createPacer,
+  earliestSend,
+  onSend,
+  onSignal,
+  type PacerOptions,
+  type PacerState,
+  pausedUntil,
+  ratePerSecond,
+  windowSize,
+} from './pacer';
+import type {
+  BodyStorePort,
+  Clock,
+  DeliveryResult,
+  DownstreamPort,
+  MetricsPort,
+  OperatorControls,
+  QueuedMessage,
+  QueuePort,
+  StatePort,
+} from './ports';
+import { type DeadLetterInfo, type DeadLetterReason, METRICS } from './resources';
+import { Scheduler } from './scheduler';
+import { verify } from './signature';
+
+/** How one drainer run behaves. Times are epoch ms unless the name says otherwise. */
+export interface DrainerOptions {
+  /** Lease owner id (unique per run). */
+  readonly owner: string;
+  /** The app's base URL, e.g. `https://app.example.com`; the webhook's original path and query are appended. */
+  readonly downstreamUrl: string;
+  /** Shopify secrets to verify signatures with (at least one; two during a rotation). */
+  readonly secrets: readonly string[];
+  /** Pacer floor, ceiling, max window and initial rate; operator controls override floor and ceiling. */
+  readonly pacer: PacerOptions;
+  /** Attempts after which a still-failing message goes to the DLQ (`exhausted`). */
+  readonly maxAttempts: number;
+  /** Time since a message's first failure after which it goes to the DLQ (`exhausted`). */
+  readonly maxRetryMs: number;
+  /** Per-request timeout; a timeout counts as overload. */
+  readonly downstreamTimeoutMs: number;
+  /** Take no new work after this. */
+  readonly stopAt: number;
+  /** Everything released and the run returned by this. */
+  readonly deadline: number;
+  /** Lease time to live, renewed every third of it. @default 30000 */
+  readonly leaseTtlMs?: number;
+  /** Long-poll wait of each receive, seconds (≤ 20). @default 20 */
+  readonly receiveWaitSeconds?: number;
+  /** Visibility timeout of received messages, seconds; held messages are extended every third of it. @default 60 */
+  readonly visibilitySeconds?: number;
+  /** Exit (outcome `idle`) once nothing is held and the queue has been empty this long. @default never */
+  readonly idleExitMs?: number;
+  /** How often operator controls (pause, floor, ceiling) are re-read. @default 2000 */
+  readonly controlsRefreshMs?: number;
+  /** Graceful stop (Ctrl-C): stop intake, finish or release what is held, persist, return `aborted`. */
+  readonly signal?: AbortSignal;
+}
+
+/** Log sink; the core never writes to the console itself. */
+export type DrainerLog = (
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  data?: Record<string, unknown>,
+) => void;
+
+/** The ports a drainer runs against (AWS adapters in Lambda and local mode, in-memory ones in tests). */
+export interface DrainerDeps {
+  readonly queue: QueuePort;
+  readonly state: StatePort;
+  readonly downstream: DownstreamPort;
+  /** Claim-check body store; a claim-checked message without it goes to the DLQ (`body-missing`). */
+  readonly bodies?: BodyStorePort;
+  readonly clock: Clock;
+  readonly metrics: MetricsPort;
+  readonly log?: DrainerLog;
+}
+
+/** A snapshot of a drainer (local mode shows it live). Counters are for this run. */
+export interface DrainerStatus {
+  /** Messages received and not yet settled, including the ones in flight. */
+  held: number;
+  /** Requests to the app awaiting an answer. */
+  inFlight: number;
+  delivered: number;
+  /** Attempts that failed transiently and will be tried again in place. */
+  retried: number;
+  deadLettered: number;
+  duplicates: number;
+  ratePerSecond: number;
+  window: number;
+  /** End of an announced Retry-After wait, epoch ms (0: none). */
+  pausedUntil: number;
+  operatorPaused: boolean;
+  lastError?: string;
+  running: boolean;
+}
+
+/** Why a run returned. */
+export type RunOutcome = 'lease-held' | 'stopped' | 'idle' | 'aborted' | 'lease-lost';
+
+export interface RunSummary extends DrainerStatus {
+  readonly outcome: RunOutcome;
+}
+
+export interface Drainer {
+  /** Runs until `stopAt`, abort, idleness or loss of the lease. Never rejects for a message's failure. */
+  run(): Promise<RunSummary>;
+  status(): DrainerStatus;
+}
+
+/** Invalid drainer options (a programming or configuration error, not a message failure). */
+export class DrainerOptionsError extends Error {
+  readonly code = 'drainer-options';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DrainerOptionsError';
+  }
+}
+
+const DEFAULT_LEASE_TTL_MS = 30_000;
+const DEFAULT_RECEIVE_WAIT_S = 20;
+const DEFAULT_VISIBILITY_S = 60;
+const DEFAULT_CONTROLS_REFRESH_MS = 2_000;
+const PERSIST_EVERY_MS = 5_000;
+/** Never hold more than this many messages, whatever the rate. */
+const MAX_HELD = 1_000;
+/** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
+const RETRY_BASE_MS = 200;
+const RETRY_CAP_MS = 10_000;
+/** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
+const INFRA_BASE_MS = 500;
+const INFRA_CAP_MS = 10_000;
+/** What is kept of an app's answer or an error text in the DLQ record. */
+const DETAIL_CHARS = 1_000;
+/** Time kept back before `deadline` for releasing messages, saving the pacer and the lease. */
+const EXIT_RESERVE_MS = 2_000;
+
+type Prepared = { readonly envelope: Envelope; readonly body: string | Uint8Array };
+
+/** One received message while this run holds it. */
+interface Held {
+  readonly msg: QueuedMessage;
+  /** When its visibility should next be extended (epoch ms). */
+  extendAt: number;
+  prepared?: Prepared;
+  /** Delivery attempts this run. */
+  attempts: number;
+  /** Consecutive transient failures this run. */
+  failures: number;
+  firstFailureAt?: number;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function backoff(base: number, cap: number, failures: number): number {
+  return Math.min(cap, base * 2 ** Math.max(0, failures - 1));
+}
+
+function validate(o: DrainerOptions): void {
+  const fail = (field: string, value: unknown, allowed: string): never => {
+    throw new DrainerOptionsError(`drainer option ${field} is ${JSON.stringify(value)}; allowed: ${allowed}`);
+  };
+  if (o.owner.length === 0) fail('owner', o.owner, 'a non-empty string');
+  if (!/^https?:\/\//.test(o.downstreamUrl)) fail('downstreamUrl', o.downstreamUrl, 'an http(s) URL');
+  if (o.secrets.filter((s) => s.length > 0).length === 0) fail('secrets', '(none)', 'at least one secret');
+  if (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1)
+    fail('maxAttempts', o.maxAttempts, 'an integer ≥ 1');
+  if (!(o.maxRetryMs >= 0)) fail('maxRetryMs', o.maxRetryMs, 'a number ≥ 0');
+  if (!(o.downstreamTimeoutMs > 0)) fail('downstreamTimeoutMs', o.downstreamTimeoutMs, 'a number > 0');
+  if (!(o.deadline >= o.stopAt)) fail('deadline', o.deadline, `≥ stopAt (${o.stopAt})`);
+  const vis = o.visibilitySeconds ?? DEFAULT_VISIBILITY_S;
+  if (!Number.isInteger(vis) || vis < 3 || vis > 43_200)
+    fail('visibilitySeconds', vis, 'an integer in 3..43200');
+  const wait = o.receiveWaitSeconds ?? DEFAULT_RECEIVE_WAIT_S;
+  if (!Number.isInteger(wait) || wait < 0 || wait > 20)
+    fail('receiveWaitSeconds', wait, 'an integer in 0..20');
+  const ttl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (!(ttl >= 1_000)) fail('leaseTtlMs', ttl, 'a number ≥ 1000');
+}
+
+/**
+ * Creates a drainer. One `run()` is one Lambda invocation (or one local-mode session): it takes the lease or
+ * returns `lease-held` at once, then delivers until its time budget, and leaves nothing behind unreleased.
+ */
+export function createDrainer(deps: DrainerDeps, options: DrainerOptions): Drainer {
+  validate(options);
+  return new DrainerRun(deps, options);
+}
+
+class DrainerRun implements Drainer {
+  private readonly clock: Clock;
+  private readonly log: DrainerLog;
+  private readonly leaseTtlMs: number;
+  private readonly waitSeconds: number;
+  private readonly visibilitySeconds: number;
+  private readonly visibilityMs: number;
+  private readonly controlsRefreshMs: number;
+  private readonly secrets: readonly string[];
+
+  private readonly scheduler = new Scheduler<Held>();
+  /** Every async task this run started (sends, preparations, settlements, chores); awaited at exit. */
+  private readonly tasks = new Set<Promise<void>>();
+  /** Webhook ids delivered during this run: catches a duplicate held behind its twin in the same group. */
+  private readonly deliveredIds = new Set<string>();
+  private pendingDeletes: string[] = [];
+  private deleting = false;
+
+  private pacer: PacerState | undefined;
+  private effectiveLimits: PacerOptions;
+  private operatorPaused = false;
+  private sending = 0;
+  private started = false;
+  private running = false;
+  private stopping = false;
+  private outcome: RunOutcome = 'stopped';
+  private leaseLost = false;
+  private leaseExpiresAt = 0;
+  private emptySince: number | undefined;
+  private lastError: string | undefined;
+  private counters = { delivered: 0, retried: 0, deadLettered: 0, duplicates: 0 };
+
+  private nextRenewAt = 0;
+  private nextControlsAt = 0;
+  private nextPersistAt = 0;
+  private nextExtendAt = 0;
+  private chores = new Set<string>();
+
+  private wake = new AbortController();
+  private kicked = false;
+  private receiverWake = new AbortController();
+  private readonly receiveAbort = new AbortController();
+
+  constructor(
+    private readonly deps: DrainerDeps,
+    private readonly options: DrainerOptions,
+  ) {
+    this.clock = deps.clock;
+    this.log = deps.log ?? (() => {});
+    this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    this.waitSeconds = options.receiveWaitSeconds ?? DEFAULT_RECEIVE_WAIT_S;
+    this.visibilitySeconds = options.visibilitySeconds ?? DEFAULT_VISIBILITY_S;
+    this.visibilityMs = this.visibilitySeconds * 1000;
+    this.controlsRefreshMs = options.controlsRefreshMs ?? DEFAULT_CONTROLS_REFRESH_MS;
+    this.secrets = options.secrets.filter((s) => s.length > 0);
+    this.effectiveLimits = options.pacer;
+  }
+
+  status(): DrainerStatus {
+    const now = this.clock.now();
+    const p = this.pacer;
+    return {
+      held: this.scheduler.held,
+      inFlight: this.sending,
+      ...this.counters,
+      ratePerSecond: p ? ratePerSecond(p, now) : 0,
+      window: p ? windowSize(p, now) : 0,
+      pausedUntil: p ? pausedUntil(p) : 0,
+      operatorPaused: this.operatorPaused,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      running: this.running,
+    };
+  }
+
+  async run(): Promise<RunSummary> {
+    if (this.started) throw new DrainerOptionsError('a drainer runs once; create a new one for the next run');
+    this.started = true;
+    this.running = true;
+    const { state, metrics } = this.deps;
+    metrics.add(METRICS.drainerRuns, 'Count', 1);
+    const t0 = this.clock.now();
+    if (!(await state.acquireLease(this.options.owner, t0, this.leaseTtlMs))) {
+      this.log('info', 'lease held by another drainer; exiting', { owner: this.options.owner });
+      this.running = false;
+      metrics.flush();
+      return { ...this.status(), outcome: 'lease-held' };
+    }
+    this.leaseExpiresAt = t0 + this.leaseTtlMs;
+    try {
+      const loaded = await state.load();
+      const now = this.clock.now();
+      this.pacer = createPacer(this.options.pacer, now, loaded.pacer);
+      this.applyControls(loaded.controls, now);
+      this.nextRenewAt = now + this.leaseTtlMs / 3;
+      this.nextControlsAt = now + this.controlsRefreshMs;
+      this.nextPersistAt = now + PERSIST_EVERY_MS;
+      this.nextExtendAt = now + this.extendPeriod();
+      this.log('info', 'drainer started', {
+        owner: this.options.owner,
+        ratePerSecond: ratePerSecond(this.pacer, now),
+        resumed: loaded.pacer !== undefined,
+      });
+    } catch (e) {
+      // Without state there is nothing safe to do: give the lease back and let the schedule try again.
+      this.recordError('load', e);
+      await this.safely('releaseLease', () => state.releaseLease(this.options.owner));
+      this.running = false;
+      metrics.flush();
+      throw e;
+    }
+    const onAbort = (): void => this.kick();
+    this.options.signal?.addEventListener('abort', onAbort);
+    const receiver = this.receiveLoop();
+    try {
+      await this.mainLoop();
+    } finally {
+      this.options.signal?.removeEventListener('abort', onAbort);
+    }
+    await this.shutdown(receiver);
+    this.running = false;
+    return { ...this.status(), outcome: this.outcome };
+  }
+
+  // ---- the main loop ---------------------------------------------------------------------------------
+
+  private async mainLoop(): Promise<void> {
+    for (;;) {
+      this.kicked = false;
+      const now = this.clock.now();
+      if (this.checkStop(now)) return;
+      this.runChores(now);
+      this.dispatch(now);
+      const wakeAt = this.nextWake(now);
+      if (!this.kicked) await this.clock.sleep(Math.max(1, Math.ceil(wakeAt - now)), this.wake.signal);
+      if (this.wake.signal.aborted) this.wake = new AbortController();
+    }
+  }
+
+  /** Wakes the main loop: something finished, arrived or changed. */
+  private kick(): void {
+    this.kicked = true;
+    this.wake.abort();
+    this.receiverWake.abort();
+  }
+
+  private checkStop(now: number): boolean {
+    if (this.leaseLost) return this.stop('lease-lost');
+    if (this.options.signal?.aborted) return this.stop('aborted');
+    if (now >= this.options.stopAt) return this.stop('stopped');
+    if (now >= this.leaseExpiresAt) {
+      // Renewals kept failing until the lease ran out: another drainer may own it now.
+      this.leaseLost = true;
+      return this.stop('lease-lost');
+    }
+    const idle = this.options.idleExitMs;
+    if (
+      idle !== undefined &&
+      this.emptySince !== undefined &&
+      now - this.emptySince >= idle &&
+      this.scheduler.held === 0 &&
+      this.tasks.size === 0 &&
+      this.pendingDeletes.length === 0
+    ) {
+      return this.stop('idle');
+    }
+    return false;
+  }
+
+  private stop(outcome: RunOutcome): true {
+    this.stopping = true;
+    this.outcome = outcome;
+    this.receiveAbort.abort();
+    return true;
+  }
+
+  private nextWake(now: number): number {
+    let at = Math.min(
+      this.options.stopAt,
+      this.leaseExpiresAt,
+      this.nextRenewAt,
+      this.nextControlsAt,
+      this.nextPersistAt,
+      this.nextExtendAt,
+    );
+    const p = this.pacer!;
+    if (this.canSend(now) && this.scheduler.hasReady(now) && this.sending < windowSize(p, now)) {
+      at = Math.min(at, earliestSend(p, now));
+    }
+    const backoffEnd = this.scheduler.nextWakeAt(now);
+    if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
+    if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
+      at = Math.min(at, this.emptySince + this.options.idleExitMs);
+    }
+    return at;
+  }
+
+  private canSend(now: number): boolean {
+    return !this.stopping && !this.leaseLost && !this.operatorPaused && now < this.leaseExpiresAt;
+  }
+
+  /** Sends as many heads as the window and the pacer allow, round-robin across groups. */
+  private dispatch(now: number): void {
+    if (!this.canSend(now)) return;
+    for (;;) {
+      const p = this.pacer!;
+      if (this.sending >= windowSize(p, now) || earliestSend(p, now) > now) return;
+      const taken = this.scheduler.take(now);
+      if (!taken) return;
+      const item = taken.item;
+      const prepared = item.prepared!;
+      if (this.deliveredIds.has(prepared.envelope.webhookId)) {
+        // Its twin was delivered earlier in this run, after this one passed its dedup check.
+        this.scheduler.finish(taken.group, 'done');
+        this.duplicate(item);
+        continue;
+      }
+      this.send(item, prepared, now);
+    }
+  }
+
+  // ---- delivery ----------------------------------------------------------------------------------------
+
+  private send(item: Held, prepared: Prepared, now: number): void {
+    item.attempts++;
+    this.pacer = onSend(this.pacer!, now);
+    this.sending++;
+    const request = buildDelivery(
+      this.options.downstreamUrl,
+      prepared.envelope,
+      prepared.body,
+      item.attempts,
+    );
+    this.track(async () => {
+      let result: DeliveryResult;
+      try {
+        result = await this.deps.downstream.post(request, this.options.downstreamTimeoutMs);
+      } catch (e) {
+        // An adapter should map its failures to results; a throw is still a connection-level failure.
+        result = { kind: 'error', code: 'EXCEPTION', message: errorText(e), rttMs: this.clock.now() - now };
+      }
+      this.sending--;
+      await this.settle(item, result);
+    });
+  }
+
+  private async settle(item: Held, result: DeliveryResult): Promise<void> {
+    const now = this.clock.now();
+    const verdict = classify(result, now);
+    const { metrics } = this.deps;
+    metrics.add(METRICS.responses, 'Count', 1, { StatusClass: verdict.statusClass });
+    metrics.add(METRICS.downstreamLatency, 'Milliseconds', result.rttMs);
+    const pauseBefore = pausedUntil(this.pacer!);
+    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs), now);
+    const pauseAfter = pausedUntil(this.pacer);
+    if (pauseAfter > Math.max(pauseBefore, now)) {
+      metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));
+    }
+    const group = item.msg.groupId;
+    switch (verdict.kind) {
+      case 'delivered':
+        this.delivered(item);
+        this.scheduler.finish(group, 'done');
+        break;
+      case 'permanent':
+        await this.deadLetterHead(item, 'rejected', verdict.status, verdict.detail, now);
+        break;
+      case 'retry':
+        await this.retry(item, verdict, now);
+        break;
+    }
+    this.kick();
+  }
+
+  private delivered(item: Held): void {
+    const id = item.prepared!.envelope.webhookId;
+    this.deliveredIds.add(id);
+    this.counters.delivered++;
+    this.deps.metrics.add(METRICS.delivered, 'Count', 1);
+    // Record first, delete second: a crash in between re-delivers the message, and the record stops it.
+    this.track(async () => {
+      await this.safely('markDelivered', () => this.deps.state.markDelivered(id, this.clock.now()));
+      this.deleteLater(item.msg.receiptHandle);
+    });
+  }
+
+  private async retry(item: Held, verdict: Extract<Verdict, { kind: 'retry' }>, now: number): Promise<void> {
+    item.failures++;
+    item.firstFailureAt ??= now;
+    const exhausted =
+      item.attempts >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;
+    if (exhausted) {
+      await this.deadLetterHead(item, 'exhausted', verdict.status, verdict.detail, now);
+      return;
+    }
+    this.counters.retried++;
+    this.deps.metrics.add(METRICS.retried, 'Count', 1);
+    const wait = Math.max(backoff(RETRY_BASE_MS, RETRY_CAP_MS, item.failures), verdict.retryAfterMs ?? 0);
+    this.scheduler.finish(item.msg.groupId, 'retry', now + wait);
+  }
+
+  /** Moves the group's head (currently out) to the DLQ; the group then moves on. */
+  private async deadLetterHead(
+    item: Held,
+    reason: DeadLetterReason,
+    status: number | undefined,
+    detail: string,
+    now: number,
+  ): Promise<void> {
+    const moved = await this.deadLetter(item, reason, status, detail, now);
+    // If the DLQ stayed unreachable until shutdown, the message is released with the rest and retried next run.
+    this.scheduler.finish(item.msg.groupId, moved ? 'done' : 'retry', moved ? 0 : Number.POSITIVE_INFINITY);
+  }
+
+  /** Sends a message to the DLQ with its failure, retrying our own infrastructure errors until shutdown. */
+  private async deadLetter(
+    item: Held,
+    reason: DeadLetterReason,
+    status: number | undefined,
+    detail: string,
+    now: number,
+  ): Promise<boolean> {
+    const info: DeadLetterInfo = {
+      reason,
+      ...(status !== undefined ? { status } : {}),
+      detail: detail.slice(0, DETAIL_CHARS),
+      attempts: item.attempts,
+      failedAt: now,
+      messageId: item.msg.messageId,
+    };
+    const ok = await this.withRetry('deadLetter', () => this.deps.queue.deadLetter(item.msg, info));
+    if (!ok) return false;
+    this.counters.deadLettered++;
+    this.deps.metrics.add(METRICS.deadLettered, 'Count', 1, { Reason: reason });
+    if (reason === 'signature') this.deps.metrics.add(METRICS.signatureFailures, 'Count', 1);
+    this.log('warn', 'message dead-lettered', {
+      reason,
+      ...(status !== undefined ? { status } : {}),
+      messageId: item.msg.messageId,
+      attempts: item.attempts,
+    });
+    return true;
+  }
+
+  private duplicate(item: Held): void {
+    this.counters.duplicates++;
+    this.deps.metrics.add(METRICS.duplicates, 'Count', 1);
+    this.deleteLater(item.msg.receiptHandle);
+  }
+
+  // ---- intake and preparation --------------------------------------------------------------------------
+
+  /** How many messages may be held: what the pacer sends well within a third of the visibility timeout. */
+  private maxHeld(now: number): number {
+    const p = this.pacer!;
+    const byRate = Math.ceil((ratePerSecond(p, now) * this.visibilitySeconds) / 3);
+    return Math.min(MAX_HELD, Math.max(windowSize(p, now) + 10, byRate));
+  }
+
+  private async receiveLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const now = this.clock.now();
+      const room = this.maxHeld(now) - this.scheduler.held;
+      if (room <= 0) {
+        await this.waitForChange(this.waitSeconds * 1000 || 1000);
+        continue;
+      }
+      const wait = Math.min(this.waitSeconds, Math.max(0, Math.floor((this.options.stopAt - now) / 1000)));
+      if (wait === 0 && this.waitSeconds > 0) {
+        // Under a second before stopAt: a new batch could not be worked on; wait for the stop instead.
+        await this.clock.sleep(Math.max(1, this.options.stopAt - now), this.receiveAbort.signal);
+        continue;
+      }
+      let batch: QueuedMessage[];
+      try {
+        batch = await this.deps.queue.receive(
+          Math.min(10, room),
+          wait,
+          this.visibilitySeconds,
+          this.receiveAbort.signal,
+        );
+        failures = 0;
+      } catch (e) {
+        failures++;
+        this.recordError('receive', e);
+        await this.clock.sleep(backoff(INFRA_BASE_MS, INFRA_CAP_MS, failures), this.receiveAbort.signal);
+        continue;
+      }
+      const at = this.clock.now();
+      if (batch.length === 0) {
+        this.emptySince ??= now;
+      } else {
+        this.emptySince = undefined;
+      }
+      for (const msg of batch) {
+        // Messages that arrive after the stop was called are still held here, so shutdown releases them.
+        const item: Held = { msg, extendAt: at + this.visibilityMs / 3, attempts: 0, failures: 0 };
+        this.scheduler.add(msg.groupId, item, false);
+        this.track(() => this.prepare(item));
+      }
+      if (batch.length > 0) this.kick();
+      // Short polling (receiveWaitSeconds 0) must not spin on an empty queue.
+      else if (wait === 0) await this.clock.sleep(1000, this.receiveAbort.signal);
+    }
+  }
+
+  /** Sleeps until the main loop is kicked or `ms` passes (used by the receiver when it has no room). */
+  private waitForChange(ms: number): Promise<void> {
+    // A fresh controller each time: only a kick after this point wakes the receiver, so it cannot spin.
+    this.receiverWake = new AbortController();
+    return this.clock.sleep(ms, AbortSignal.any([this.receiverWake.signal, this.receiveAbort.signal]));
+  }
+
+  /**
+   * Decode → fetch a claim-checked body → verify the signature → dedup. A message that fails any of these
+   * never reaches the app: it goes to the DLQ with the reason, or is deleted as a duplicate.
+   */
+  private async prepare(item: Held): Promise<void> {
+    const { msg } = item;
+    let decoded: { envelope: Envelope; body: string };
+    try {
+      decoded = decode(msg.body, msg.attributes);
+    } catch (e) {
+      const detail = e instanceof ContractError ? e.message : errorText(e);
+      await this.dropUnsendable(item, 'contract', detail);
+      return;
+    }
+    const { envelope } = decoded;
+    let body: string | Uint8Array = decoded.body;
+    if (envelope.claimCheck !== undefined) {
+      const bodies = this.deps.bodies;
+      if (!bodies) {
+        await this.dropUnsendable(item, 'body-missing', 'no claim-check body store is configured');
+        return;
+      }
+      const key = envelope.claimCheck;
+      let stored: Uint8Array | undefined;
+      const got = await this.withRetry('bodies.get', async () => {
+        stored = await bodies.get(key);
+      });
+      if (!got) return; // shutting down: released with the rest
+      if (stored === undefined) {
+        await this.dropUnsendable(item, 'body-missing', `claim-checked body ${key} is gone`);
+        return;
+      }
+      body = stored;
+    }
+    if (!verify(body, envelope.hmac, this.secrets)) {
+      await this.dropUnsendable(item, 'signature', 'the body does not match its signature under any secret');
+      return;
+    }
+    let seen = this.deliveredIds.has(envelope.webhookId);
+    if (!seen) {
+      const ok = await this.withRetry('wasDelivered', async () => {
+        seen = await this.deps.state.wasDelivered(envelope.webhookId, this.clock.now());
+      });
+      if (!ok) return;
+    }
+    if (seen) {
+      if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item);
+      return;
+    }
+    item.prepared = { envelope, body };
+    this.scheduler.markReady(item);
+    this.kick();
+  }
+
+  /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
+  private async dropUnsendable(item: Held, reason: DeadLetterReason, detail: string): Promise<void> {
+    if (await this.deadLetter(item, reason, undefined, detail, this.clock.now())) {
+      this.scheduler.remove(item.msg.groupId, item);
+      this.kick();
+    }
+  }
+
+  // ---- chores: lease, controls, persistence, visibility, deletes ----------------------------------------
+
+  private runChores(now: number): void {
+    if (now >= this.nextRenewAt) {
+      this.nextRenewAt = now + this.leaseTtlMs / 3;
+      this.chore('renew', async () => {
+        const at = this.clock.now();
+        try {
+          if (await this.deps.state.renewLease(this.options.owner, at, this.leaseTtlMs)) {
+            this.leaseExpiresAt = at + this.leaseTtlMs;
+          } else {
+            this.log('warn', 'lease lost to another drainer; stopping', { owner: this.options.owner });
+            this.leaseLost = true;
+            this.kick();
+          }
+        } catch (e) {
+          // Keep going on the current lease; checkStop ends the run if it runs out before a renewal works.
+          this.recordError('renewLease', e);
+        }
+      });
+    }
+    if (now >= this.nextControlsAt) {
+      this.nextControlsAt = now + this.controlsRefreshMs;
+      this.chore('controls', async () => {
+        try {
+          const { controls } = await this.deps.state.load();
+          this.applyControls(controls, this.clock.now());
+          this.kick();
+        } catch (e) {
+          this.recordError('load', e);
+        }
+      });
+    }
+    if (now >= this.nextPersistAt) {
+      this.nextPersistAt = now + PERSIST_EVERY_MS;
+      this.chore('persist', () => this.persist());
+    }
+    if (now >= this.nextExtendAt) {
+      this.nextExtendAt = now + this.extendPeriod();
+      this.chore('extend', () => this.extendVisibility(now + this.extendPeriod()));
+    }
+    if (this.pendingDeletes.length > 0 && !this.deleting) this.flushDeletes();
+  }
+
+  /** Runs a background chore unless the same one is still running. */
+  private chore(name: string, fn: () => Promise<void>): void {
+    if (this.chores.has(name)) return;
+    this.chores.add(name);
+    this.track(async () => {
+      try {
+        await fn();
+      } finally {
+        this.chores.delete(name);
+      }
+    });
+  }
+
+  private extendPeriod(): number {
+    return this.visibilityMs / 6;
+  }
+
+  /** Extends every held message whose visibility would run low before `horizon`. */
+  private async extendVisibility(horizon: number): Promise<void> {
+    const due: Held[] = [];
+    for (const item of this.scheduler.items()) if (item.extendAt <= horizon) due.push(item);
+    if (due.length === 0) return;
+    const ok = await this.safely('changeVisibility', () =>
+      this.deps.queue.changeVisibility(
+        due.map((i) => i.msg.receiptHandle),
+        this.visibilitySeconds,
+      ),
+    );
+    if (!ok) return;
+    const next = this.clock.now() + this.visibilityMs / 3;
+    for (const item of due) item.extendAt = next;
+  }
+
+  private deleteLater(receiptHandle: string): void {
+    this.pendingDeletes.push(receiptHandle);
+    if (!this.deleting) this.flushDeletes();
+  }
+
+  /** Deletes in batches: whatever accumulated while the previous delete call was out goes in the next. */
+  private flushDeletes(): void {
+    const handles = this.pendingDeletes;
+    if (handles.length === 0) return;
+    this.pendingDeletes = [];
+    this.deleting = true;
+    this.track(async () => {
+      // A failed delete is not a loss: the message comes back, and its delivered record makes it a duplicate.
+      await this.safely('deleteMessages', () => this.deps.queue.deleteMessages(handles));
+      this.deleting = false;
+      if (this.pendingDeletes.length > 0) this.flushDeletes();
+      else this.kick();
+    });
+  }
+
+  private applyControls(controls: OperatorControls, now: number): void {
+    const base = this.options.pacer;
+    const limits: PacerOptions = {
+      ...base,
+      floorPerSecond: controls.floorPerSecond ?? base.floorPerSecond,
+      ceilingPerSecond: controls.ceilingPerSecond ?? base.ceilingPerSecond,
+    };
+    if (controls.paused !== this.operatorPaused) {
+      this.log('info', controls.paused ? 'paused by operator' : 'resumed by operator');
+      this.operatorPaused = controls.paused;
+    }
+    if (
+      limits.floorPerSecond === this.effectiveLimits.floorPerSecond &&
+      limits.ceilingPerSecond === this.effectiveLimits.ceilingPerSecond
+    ) {
+      return;
+    }
+    try {
+      this.pacer = configure(this.pacer!, limits, now);
+      this.effectiveLimits = limits;
+    } catch (e) {
+      this.recordError('operator controls rejected', e);
+    }
+  }
+
+  private async persist(): Promise<void> {
+    const p = this.pacer!;
+    const now = this.clock.now();
+    const { metrics } = this.deps;
+    metrics.add(METRICS.pacingRate, 'Count/Second', ratePerSecond(p, now));
+    metrics.add(METRICS.pacingWindow, 'Count', windowSize(p, now));
+    metrics.flush();
+    if (!this.leaseLost) {
+      await this.safely('savePacer', () => this.deps.state.savePacer(this.options.owner, p, now));
+    }
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------------------------
+
+  private async shutdown(receiver: Promise<void>): Promise<void> {
+    const now = this.clock.now();
+    const waitUntil = Math.max(
+      now,
+      this.options.deadline - Math.min(EXIT_RESERVE_MS, (this.options.deadline - now) / 2),
+    );
+    await this.until(receiver, waitUntil);
+    // Answers to requests already out are worth waiting for: a 2xx settled now is not re-delivered next run.
+    for (let rounds = 0; this.tasks.size > 0 && this.clock.now() < waitUntil && rounds < 100_000; rounds++) {
+      await this.until(Promise.race([...this.tasks]), waitUntil);
+    }
+    if (this.tasks.size > 0) {
+      this.log(
+        'warn',
+        'deadline reached with work outstanding; those messages reappear after their visibility',
+        {
+          outstanding: this.tasks.size,
+          inFlight: this.sending,
+        },
+      );
+    }
+    if (this.pendingDeletes.length > 0) {
+      const handles = this.pendingDeletes;
+      this.pendingDeletes = [];
+      await this.safely('deleteMessages', () => this.deps.queue.deleteMessages(handles));
+    }
+    const release = this.scheduler.drain();
+    if (release.length > 0) {
+      await this.safely('changeVisibility', () =>
+        this.deps.queue.changeVisibility(
+          release.map((i) => i.msg.receiptHandle),
+          0,
+        ),
+      );
+    }
+    if (!this.leaseLost) {
+      await this.persist();
+      await this.safely('releaseLease', () => this.deps.state.releaseLease(this.options.owner));
+    } else {
+      this.deps.metrics.flush();
+    }
+    this.log('info', 'drainer stopped', {
+      outcome: this.outcome,
+      released: release.length,
+      ...this.counters,
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------
+
+  /** Waits for `promise` or until `at` (epoch ms), whichever comes first, leaving no timer behind. */
+  private async until(promise: Promise<unknown>, at: number): Promise<void> {
+    const cancel = new AbortController();
+    try {
+      await Promise.race([promise, this.clock.sleep(Math.max(0, at - this.clock.now()), cancel.signal)]);
+    } finally {
+      cancel.abort();
+    }
+  }
+
+  private track(fn: () => Promise<void>): void {
+    const p: Promise<void> = fn()
+      .catch((e: unknown) => this.recordError('task', e))
+      .finally(() => {
+        this.tasks.delete(p);
+        this.kick();
+      });
+    this.tasks.add(p);
+  }
+
+  /** Calls our own infrastructure once; logs a failure and reports it as false. */
+  private async safely(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      this.recordError(what, e);
+      return false;
+    }
+  }
+
+  /** Retries our own infrastructure with backoff until it works or the run is stopping (then false). */
+  private async withRetry(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    for (let failures = 1; ; failures++) {
+      if (await this.safely(what, fn)) return true;
+      if (this.stopping) return false;
+      await this.clock.sleep(backoff(INFRA_BASE_MS, INFRA_CAP_MS, failures), this.receiveAbort.signal);
+      if (this.stopping) return false;
+    }
+  }
+
+  private recordError(what: string, e: unknown): void {
+    this.lastError = `${what}: ${errorText(e)}`;
+    this.log('error', `${what} failed`, { error: errorText(e) });
+  }
+}
