@@ -1,4 +1,14 @@
-// Adaptive pacer: explicit-signal CUBIC on a pacing rate with a Little's-law window (research/pacing.md §5).
+// Adaptive pacer: explicit-signal CUBIC on a pacing rate, a Little's-law window and a delay-based window cap.
+//
+// Design notes (research/pacing.md §5, measured in BENCHMARKS.md):
+// - The rate only ever drops on explicit overload (429, 5xx, timeouts), at most once per round trip, to just
+//   below the accepted rate measured at the time: that converges in about one step after a capacity drop.
+// - After a cut the rate returns to the learned limit on a concave curve, then probes above it on a convex
+//   one. When cuts keep landing at the same level the return is held longer, because every failed probe of
+//   an app that answers with Retry-After costs a whole pause (§4.3).
+// - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
+//   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
+//   round trip and grows while they do not (§5.3.1).
 
 /** Operator limits and the starting point of a pacer. */
 export interface PacerOptions {
@@ -40,19 +50,44 @@ export interface PacerState {
   readonly srttMs: number;
   /** End of an announced Retry-After wait (0 = none). */
   readonly pauseUntil: number;
-  /** When the last pause ended (or the pacer started), and answers counted since then. */
+  /** Start of the current measurement span (start, last cut or end of the last pause), answers since then. */
   readonly activeSince: number;
   readonly answeredSinceActive: number;
-  /** Sliding-window counter of answered requests: current and previous bucket. */
+  readonly sentSinceActive: number;
+  /** Sliding-window counters (1 s buckets) of answered and of sent requests: current and previous bucket. */
   readonly bucketStart: number;
   readonly bucketCount: number;
   readonly prevBucketCount: number;
+  readonly sentBucketCount: number;
+  readonly prevSentBucketCount: number;
   /** When the last request left (0 = never). */
   readonly lastSendAt: number;
   /** Consecutive overload signals without an answer in between (an outage detector). */
   readonly failStreak: number;
   /** Rate that was being accepted before the current failure streak (recovery target). */
   readonly lastGoodRate: number;
+  /** Requests sent and not answered yet, as far as this pacer knows. */
+  readonly inFlight: number;
+  /** Delay-based window cap (fractional; the window uses its floor). */
+  readonly delayWindow: number;
+  /** Unloaded round trip estimate, ms (0 = unknown): a leaky minimum of round means. */
+  readonly baseRttMs: number;
+  /** The current measurement round: start, sum and count of RTTs, most requests in flight seen. */
+  readonly roundStart: number;
+  readonly roundSumMs: number;
+  readonly roundCount: number;
+  readonly roundMaxInFlight: number;
+  /** Mean RTT of the round that shrank the window (0 = no shrink to verify). */
+  readonly meanBeforeShrinkMs: number;
+  /** Window before that shrink, restored if the shrink turns out not to lower the RTT. */
+  readonly windowBeforeShrink: number;
+  /** Rounds to let pass before judging the shrink (answers to requests sent before it still queue). */
+  readonly shrinkSkipRounds: number;
+  /** Consecutive rounds well above the base. */
+  readonly highRounds: number;
+  /** A window size that queued recently, and when: growth past it waits `GROW_PAST_BAD_MS`. */
+  readonly badWindow: number;
+  readonly badWindowAt: number;
 }
 
 /** What the downstream said about one request. */
@@ -64,17 +99,24 @@ export type Signal =
   /** Permanent 4xx: the app answered; not an overload signal. */
   | { kind: 'rejected'; rttMs: number };
 
-// Cut to this share of the measured accepted rate (pacing.md §5.1, β).
+// ---- rate law constants ----------------------------------------------------------------------------------
+// Restart at this share of the new limit after a cut at a new level (pacing.md §5.1, β).
 const BETA = 0.85;
-// Cut depth when the overload hits at the level already learned: the limit is known, a deep cut only wastes capacity.
+// Restart depth when the overload hits at the level already learned: the limit is known, a deep cut wastes.
 const BETA_SAME_LEVEL = 0.95;
-// Concave return time after a cut at a new level, and its cap after repeated cuts at the same level.
-// Each probe of a 429 + Retry-After app costs a pause, so probing less often is what lifts utilization (§4.3).
+// New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
+const PLATEAU = 0.97;
+// Overload within this long after a cut or a pause means the rate is still well above capacity: cut deeper.
+const QUICK_FAIL_MS = 1_000;
+const QUICK_FAIL_FACTOR = 0.85;
+// Concave return time after a cut at a new level, and its caps after repeated cuts at the same level:
+// a failed probe of an app that announces Retry-After costs a pause, so such probes are spaced further apart.
 const HOLD_MIN_MS = 2_000;
-const HOLD_MAX_MS = 12_000;
-// A cut is "at the same level" when the new limit is within this share of the old one.
-const SAME_LEVEL_TOLERANCE = 0.1;
-const SAME_LEVEL_CREEP = 0.97;
+const HOLD_MAX_PAUSED_MS = 14_000;
+const HOLD_MAX_MS = 6_000;
+// A cut is "at the same level" when the new estimate is within this share of the old limit.
+const SAME_LEVEL_TOLERANCE = 0.15;
+const SAME_LEVEL_CREEP = 0.98;
 // Convex probing above wMax: relative gain per s³ plus an absolute term so tiny rates still grow.
 const PROBE_GAIN = 0.15;
 const PROBE_ABS = 0.4;
@@ -82,15 +124,40 @@ const STARTUP_DOUBLING_MS = 500;
 const SRTT_GAIN = 0.2;
 const MIN_CUT_SPACING_MS = 100;
 const BUCKET_MS = 1_000;
-// The accepted rate since a pause ended is trusted only after this much sending.
+// A rate measured over less than this is not trusted.
 const MIN_MEASURE_MS = 300;
 const DEFAULT_INITIAL_RATE = 5;
 const DEFAULT_SRTT_MS = 100;
-// After this many overloads in a row the downstream is treated as down (recovery uses startup growth).
+// After this many overloads in a row the downstream is treated as down (recovery returns to lastGoodRate).
 const OUTAGE_STREAK = 3;
+
+// ---- delay window constants --------------------------------------------------------------------------------
+// A round ends after this many answers (or fewer once a second has passed).
+const ROUND_SAMPLES = 20;
+const ROUND_MIN_SAMPLES = 6;
+const ROUND_MAX_MS = 1_000;
+// RTT samples are clipped to this multiple of the base so one straggler does not decide a round.
+const SAMPLE_CLIP = 4;
+// The base follows round means asymmetrically (fast down, slowly up), so it settles on a low quantile of
+// unqueued rounds instead of their minimum: a running minimum of noisy means is biased low (pacing.md §5.3.1).
+const BASE_GAIN_DOWN = 0.5;
+const BASE_GAIN_UP = 0.05;
+// Round mean ÷ base above SHRINK_RATIO: we are queueing; below GROW_RATIO: room to grow.
+const SHRINK_RATIO = 1.5;
+const GROW_RATIO = 1.25;
+// After a verified queue the window is set so the RTT would be SHRINK_TARGET × base (the gradient law).
+const SHRINK_TARGET = 1.15;
+// The halved window must bring the round mean below this share of the round that triggered it.
+const VERIFY_DROP = 0.8;
+// Growing back past a window that just queued waits this long.
+const GROW_PAST_BAD_MS = 5_000;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
+}
+
+function finiteOr(x: unknown, fallback: number): number {
+  return typeof x === 'number' && Number.isFinite(x) ? x : fallback;
 }
 
 function validate(options: PacerOptions): void {
@@ -110,51 +177,71 @@ function validate(options: PacerOptions): void {
 
 /**
  * Creates a pacer, or restores one from persisted state. A restored pacer resumes at the rate it had
- * learned (on the plateau of its curve), with operator limits taken from `options`.
+ * learned (on the plateau of its curve) with its learned window, and takes operator limits from `options`.
  */
 export function createPacer(options: PacerOptions, now: number, persisted?: PacerState): PacerState {
   validate(options);
   const floor = options.floorPerSecond;
   const ceiling = options.ceilingPerSecond;
-  const base = {
+  const fresh = {
     version: 1 as const,
     floor,
     ceiling,
     maxWindow: options.maxWindow,
     activeSince: now,
     answeredSinceActive: 0,
+    sentSinceActive: 0,
     bucketStart: now,
     bucketCount: 0,
     prevBucketCount: 0,
+    sentBucketCount: 0,
+    prevSentBucketCount: 0,
     lastSendAt: 0,
     failStreak: 0,
+    inFlight: 0,
+    roundStart: now,
+    roundSumMs: 0,
+    roundCount: 0,
+    roundMaxInFlight: 0,
+    meanBeforeShrinkMs: 0,
+    windowBeforeShrink: 0,
+    shrinkSkipRounds: 0,
+    highRounds: 0,
+    badWindow: 0,
+    badWindowAt: 0,
   };
   if (persisted && persisted.version === 1) {
-    // Resume on the plateau: the learned limit is the best guess after a gap; probing restarts from there.
+    // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
     const learned = clamp(
-      persisted.mode === 'cubic' ? persisted.wMax : Math.max(persisted.lastGoodRate, persisted.startRate),
+      persisted.mode === 'cubic'
+        ? finiteOr(persisted.wMax, floor)
+        : Math.max(finiteOr(persisted.lastGoodRate, floor), finiteOr(persisted.startRate, floor)),
       floor,
       ceiling,
     );
-    const holdMs = clamp(persisted.holdMs, HOLD_MIN_MS, HOLD_MAX_MS);
+    const holdMs = clamp(finiteOr(persisted.holdMs, HOLD_MIN_MS), HOLD_MIN_MS, HOLD_MAX_PAUSED_MS);
+    const pauseUntil = finiteOr(persisted.pauseUntil, 0);
     return {
-      ...base,
+      ...fresh,
       mode: 'cubic',
       startRate: learned,
       startAt: now,
       wMax: learned,
-      cutAt: now - holdMs,
+      // Hold the learned rate for one hold period before probing above it again.
+      cutAt: now,
       cutRate: learned,
       holdMs,
-      sameLevelCuts: persisted.sameLevelCuts,
-      srttMs: persisted.srttMs,
-      pauseUntil: persisted.pauseUntil > now ? persisted.pauseUntil : 0,
+      sameLevelCuts: finiteOr(persisted.sameLevelCuts, 0),
+      srttMs: Math.max(0, finiteOr(persisted.srttMs, 0)),
+      pauseUntil: pauseUntil > now ? pauseUntil : 0,
       lastGoodRate: learned,
+      delayWindow: clamp(finiteOr(persisted.delayWindow, options.maxWindow), 1, options.maxWindow),
+      baseRttMs: Math.max(0, finiteOr(persisted.baseRttMs, 0)),
     };
   }
   const start = clamp(options.initialRatePerSecond ?? Math.max(floor, DEFAULT_INITIAL_RATE), floor, ceiling);
   return {
-    ...base,
+    ...fresh,
     mode: 'startup',
     startRate: start,
     startAt: now,
@@ -166,6 +253,8 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     srttMs: 0,
     pauseUntil: 0,
     lastGoodRate: start,
+    delayWindow: options.maxWindow,
+    baseRttMs: 0,
   };
 }
 
@@ -177,6 +266,7 @@ export function configure(state: PacerState, options: PacerOptions, now: number)
     floor: options.floorPerSecond,
     ceiling: options.ceilingPerSecond,
     maxWindow: options.maxWindow,
+    delayWindow: clamp(state.delayWindow, 1, options.maxWindow),
   };
   const raw = curveRate(next, now);
   if (raw >= next.floor && raw <= next.ceiling) {
@@ -188,7 +278,7 @@ export function configure(state: PacerState, options: PacerOptions, now: number)
   return { ...next, mode: 'cubic', wMax: r, cutAt: now - next.holdMs, cutRate: r };
 }
 
-/** Rolls the sliding-window counter forward to `now`. */
+/** Rolls the sliding-window counters forward to `now`. */
 function rollBuckets(state: PacerState, now: number): PacerState {
   const elapsed = now - state.bucketStart;
   if (elapsed < BUCKET_MS) return state;
@@ -198,20 +288,35 @@ function rollBuckets(state: PacerState, now: number): PacerState {
       bucketStart: state.bucketStart + BUCKET_MS,
       prevBucketCount: state.bucketCount,
       bucketCount: 0,
+      prevSentBucketCount: state.sentBucketCount,
+      sentBucketCount: 0,
     };
   }
-  return { ...state, bucketStart: now, prevBucketCount: 0, bucketCount: 0 };
+  return {
+    ...state,
+    bucketStart: now,
+    prevBucketCount: 0,
+    bucketCount: 0,
+    prevSentBucketCount: 0,
+    sentBucketCount: 0,
+  };
 }
 
-/** Answered requests per second over roughly the last second. */
-function answeredRate(state: PacerState, now: number): number {
+/**
+ * Events per second over the last second, or since the measurement span began if that is more recent
+ * (so a Retry-After pause or the time before a cut does not blur the measurement).
+ */
+function slidingRate(state: PacerState, now: number, which: 'answered' | 'sent'): number {
+  const span = now - state.activeSince;
+  if (span < MIN_MEASURE_MS) return Number.NaN;
+  if (span < BUCKET_MS) {
+    return ((which === 'answered' ? state.answeredSinceActive : state.sentSinceActive) * 1000) / span;
+  }
   const s = rollBuckets(state, now);
   const frac = clamp((now - s.bucketStart) / BUCKET_MS, 0, 1);
-  const count = s.prevBucketCount * (1 - frac) + s.bucketCount;
-  // Measure over the time actually spent sending, so a Retry-After pause does not read as low capacity.
-  const span = Math.min(BUCKET_MS, now - s.activeSince);
-  if (span < MIN_MEASURE_MS) return Number.NaN;
-  return (count * 1000) / span;
+  const [prev, cur] =
+    which === 'answered' ? [s.prevBucketCount, s.bucketCount] : [s.prevSentBucketCount, s.sentBucketCount];
+  return prev * (1 - frac) + cur;
 }
 
 /** The uncapped curve: startup growth, or CUBIC around wMax. */
@@ -234,17 +339,20 @@ function curveRate(state: PacerState, now: number): number {
 export function ratePerSecond(state: PacerState, now: number): number {
   let r = curveRate(state, now);
   // No run-away while the app or the window limits throughput: growth beyond the learned limit must be earned.
-  const measured = answeredRate(state, now);
+  const measured = slidingRate(state, now, 'answered');
   const earned = Math.max(2 * (Number.isNaN(measured) ? 0 : measured) + 5, state.wMax, state.startRate);
   r = Math.min(r, earned);
   return clamp(r, state.floor, state.ceiling);
 }
 
-/** Requests allowed in flight: W = min(maxWindow, ⌈1.5·r·srtt⌉ + 1), at least 1. */
+/**
+ * Requests allowed in flight: W = min(maxWindow, ⌈1.5·r·srtt⌉ + 1), further capped by the delay-based
+ * window learned from round-trip times; at least 1.
+ */
 export function windowSize(state: PacerState, now: number): number {
   const srtt = state.srttMs > 0 ? state.srttMs : DEFAULT_SRTT_MS;
   const littles = Math.ceil((1.5 * ratePerSecond(state, now) * srtt) / 1000) + 1;
-  return Math.max(1, Math.min(state.maxWindow, littles));
+  return Math.max(1, Math.min(state.maxWindow, littles, Math.floor(state.delayWindow)));
 }
 
 /** End of an announced Retry-After wait, epoch ms (0 if none). */
@@ -260,13 +368,28 @@ export function earliestSend(state: PacerState, now: number): number {
 
 /** Records that a request left at `now`. */
 export function onSend(state: PacerState, now: number): PacerState {
-  return { ...settlePause(state, now), lastSendAt: now };
+  const s = rollBuckets(settlePause(state, now), now);
+  const inFlight = s.inFlight + 1;
+  return {
+    ...s,
+    lastSendAt: now,
+    sentBucketCount: s.sentBucketCount + 1,
+    sentSinceActive: s.sentSinceActive + 1,
+    inFlight,
+    roundMaxInFlight: Math.max(s.roundMaxInFlight, inFlight),
+  };
 }
 
 /** When a pause has ended, restart the "accepted since the pause" measurement. */
 function settlePause(state: PacerState, now: number): PacerState {
   if (state.pauseUntil === 0 || now < state.pauseUntil) return state;
-  return { ...state, pauseUntil: 0, activeSince: state.pauseUntil, answeredSinceActive: 0 };
+  return {
+    ...state,
+    pauseUntil: 0,
+    activeSince: state.pauseUntil,
+    answeredSinceActive: 0,
+    sentSinceActive: 0,
+  };
 }
 
 function recordAnswer(state: PacerState, now: number, rttMs: number): PacerState {
@@ -282,10 +405,13 @@ function recordAnswer(state: PacerState, now: number, rttMs: number): PacerState
 
 /** Feeds one downstream answer (or its absence) into the pacer. */
 export function onSignal(state: PacerState, signal: Signal, now: number): PacerState {
+  const answered = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
   if (signal.kind === 'accepted' || signal.kind === 'rejected') {
-    let s = recordAnswer(state, now, Math.max(0, signal.rttMs));
-    if (signal.kind === 'accepted' && s.failStreak >= OUTAGE_STREAK) {
-      // First answer after an outage: climb back exponentially towards the rate that worked before.
+    const rttMs = Math.max(0, signal.rttMs);
+    let s = recordAnswer(answered, now, rttMs);
+    if (signal.kind === 'rejected') return s;
+    if (s.failStreak >= OUTAGE_STREAK) {
+      // First answer after an outage: climb straight back towards the rate that worked before.
       const from = Math.max(s.floor, ratePerSecond(s, now));
       s = {
         ...s,
@@ -297,10 +423,91 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
         sameLevelCuts: 0,
       };
     }
-    return signal.kind === 'accepted' ? { ...s, failStreak: 0 } : s;
+    // Remember what a healthy app accepted: an outage is only noticed a timeout later, when that rate is gone.
+    const accepted = slidingRate(s, now, 'answered');
+    const lastGoodRate = Number.isNaN(accepted) ? s.lastGoodRate : Math.max(s.floor, accepted);
+    return delayRound({ ...s, failStreak: 0, lastGoodRate }, rttMs, now);
   }
-  return onOverload(state, signal, now);
+  return onOverload(answered, signal, now);
 }
+
+// ---- the delay-based window ------------------------------------------------------------------------------
+
+/**
+ * Adds one RTT sample to the current round and, when the round is complete, adjusts the delay window:
+ * grow by one while rounds stay near the base RTT and the window is in use; when a round is well above the
+ * base, halve the window for one verification round. If the RTT then drops, the queue was ours: the
+ * verification round is a fresh unloaded base, and the window is set from it. If it does not drop, the
+ * app itself got slower: the base moves up and the window is restored.
+ */
+function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
+  const clipped = state.baseRttMs > 0 ? Math.min(rttMs, SAMPLE_CLIP * state.baseRttMs) : rttMs;
+  const s = { ...state, roundSumMs: state.roundSumMs + clipped, roundCount: state.roundCount + 1 };
+  const elapsed = now - s.roundStart;
+  // After a halving, the round that drains the old queue ends once that many answers are in.
+  const draining = s.meanBeforeShrinkMs > 0 && s.shrinkSkipRounds > 0;
+  const complete = draining
+    ? s.roundCount >= s.windowBeforeShrink
+    : s.roundCount >= ROUND_SAMPLES || (s.roundCount >= ROUND_MIN_SAMPLES && elapsed >= ROUND_MAX_MS);
+  if (!complete) return s;
+  const mean = s.roundSumMs / s.roundCount;
+  const next: PacerState = {
+    ...s,
+    roundStart: now,
+    roundSumMs: 0,
+    roundCount: 0,
+    roundMaxInFlight: s.inFlight,
+  };
+  if (s.baseRttMs <= 0) return { ...next, baseRttMs: mean };
+  const window = Math.floor(s.delayWindow);
+
+  if (s.meanBeforeShrinkMs > 0) {
+    // Answers to requests sent before the halving still carry the old queue: let one round pass.
+    if (s.shrinkSkipRounds > 0) return { ...next, shrinkSkipRounds: s.shrinkSkipRounds - 1 };
+    const before = s.meanBeforeShrinkMs;
+    const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
+    if (mean < VERIFY_DROP * before) {
+      // Our queue: size the window so the RTT would sit near the target over the fresh base.
+      const target = Math.round((s.windowBeforeShrink * SHRINK_TARGET * mean) / before);
+      const w = clamp(target, Math.max(1, window), Math.max(1, Math.floor(s.windowBeforeShrink) - 1));
+      return { ...verified, delayWindow: w, badWindow: w + 1, badWindowAt: now };
+    }
+    // The app got slower, not our queue: keep the new RTT as the base and restore the window.
+    return { ...verified, delayWindow: s.windowBeforeShrink };
+  }
+
+  const ratio = mean / s.baseRttMs;
+  // Fast down, slowly up: the base settles on a low quantile of unqueued rounds. Queued rounds say nothing.
+  const base =
+    mean < s.baseRttMs
+      ? s.baseRttMs + BASE_GAIN_DOWN * (mean - s.baseRttMs)
+      : ratio < GROW_RATIO
+        ? s.baseRttMs + BASE_GAIN_UP * (mean - s.baseRttMs)
+        : s.baseRttMs;
+  // Two high rounds in a row before halving: one noisy round is not a queue.
+  const high = ratio > SHRINK_RATIO && s.roundMaxInFlight > 1;
+  if (high && s.highRounds < 1) return { ...next, baseRttMs: base, highRounds: s.highRounds + 1 };
+  if (high) {
+    const inUse = Math.min(window, s.roundMaxInFlight);
+    return {
+      ...next,
+      baseRttMs: base,
+      delayWindow: Math.max(1, Math.floor(inUse / 2)),
+      meanBeforeShrinkMs: mean,
+      windowBeforeShrink: inUse,
+      shrinkSkipRounds: 1,
+      highRounds: 0,
+    };
+  }
+  let w = s.delayWindow;
+  if (ratio < GROW_RATIO && s.roundMaxInFlight >= window && window < s.maxWindow) {
+    const blocked = window + 1 >= s.badWindow && s.badWindow > 0 && now - s.badWindowAt < GROW_PAST_BAD_MS;
+    if (!blocked) w = window + 1;
+  }
+  return { ...next, baseRttMs: base, delayWindow: clamp(w, 1, s.maxWindow), highRounds: 0 };
+}
+
+// ---- overload --------------------------------------------------------------------------------------------
 
 function onOverload(
   state: PacerState,
@@ -308,10 +515,6 @@ function onOverload(
   now: number,
 ): PacerState {
   let s = rollBuckets(settlePause(state, now), now);
-  if (s.failStreak === 0) {
-    const measured = answeredRate(s, now);
-    s = { ...s, lastGoodRate: Number.isNaN(measured) ? ratePerSecond(s, now) : Math.max(s.floor, measured) };
-  }
   s = { ...s, failStreak: s.failStreak + 1 };
   const retryAfter = signal.retryAfterMs !== undefined && signal.retryAfterMs > 0 ? signal.retryAfterMs : 0;
   const wasPaused = s.pauseUntil > now;
@@ -321,49 +524,45 @@ function onOverload(
   if (wasPaused || (s.mode === 'cubic' && now - s.cutAt < spacing)) return s;
 
   const r = ratePerSecond(s, now);
-  const measured = acceptedForCut(s, now);
-  const probing = s.mode === 'cubic' && now - s.cutAt >= s.holdMs;
-  let wMax: number;
-  let sameLevel = false;
-  if (
+  const sent = slidingRate(s, now, 'sent');
+  // What actually left, not what the curve allowed: the window or the backlog may have held sending back.
+  const actual = Number.isNaN(sent) ? r : Math.min(r, sent);
+  const accepted = slidingRate(s, now, 'answered');
+  let estimate = Number.isNaN(accepted) ? 0.8 * actual : Math.min(accepted, actual);
+  const quick = s.mode === 'cubic' && now - s.activeSince < QUICK_FAIL_MS && !Number.isNaN(accepted);
+  if (quick) estimate *= QUICK_FAIL_FACTOR;
+  const sameLevel =
     s.mode === 'cubic' &&
-    !Number.isNaN(measured) &&
-    measured >= (1 - SAME_LEVEL_TOLERANCE) * s.wMax &&
-    measured <= (1 + SAME_LEVEL_TOLERANCE) * s.wMax &&
-    r <= (1 + 3 * SAME_LEVEL_TOLERANCE) * s.wMax &&
-    s.failStreak === 1
-  ) {
-    // The overload came at the level we already knew: the limit has not moved. Creep down a little,
-    // because the plateau itself may sit a burst above the sustainable rate; a later probe lifts it back.
-    wMax = SAME_LEVEL_CREEP * s.wMax;
-    sameLevel = true;
-  } else if (probing && !Number.isNaN(measured) && measured > 0) {
-    // The probe climbed above the old limit before failing; the 1 s average lags that climb, so split the difference.
-    wMax = Math.min(r, Math.max(measured, s.wMax + 0.5 * (r - s.wMax)));
-  } else if (!Number.isNaN(measured) && measured > 0) {
-    wMax = Math.min(r, measured);
+    !quick &&
+    s.failStreak === 1 &&
+    estimate >= (1 - SAME_LEVEL_TOLERANCE) * s.wMax &&
+    estimate <= (1 + SAME_LEVEL_TOLERANCE) * s.wMax;
+  let wMax: number;
+  let holdMs: number;
+  let cutRate: number;
+  if (sameLevel) {
+    // The overload came at the level already known: the limit has not moved. Creep down a little, because
+    // the plateau itself may sit above the sustainable rate, and probe less often.
+    wMax = SAME_LEVEL_CREEP * Math.min(s.wMax, Math.max(estimate, (1 - SAME_LEVEL_TOLERANCE) * s.wMax));
+    holdMs = Math.min(retryAfter > 0 ? HOLD_MAX_PAUSED_MS : HOLD_MAX_MS, s.holdMs * 2);
+    cutRate = BETA_SAME_LEVEL * wMax;
   } else {
-    wMax = 0.8 * r;
+    wMax = PLATEAU * estimate;
+    holdMs = HOLD_MIN_MS;
+    cutRate = BETA * wMax;
   }
   wMax = clamp(wMax, s.floor, s.ceiling);
-  const sameLevelCuts = sameLevel ? s.sameLevelCuts + 1 : 0;
-  const holdMs = sameLevel ? Math.min(HOLD_MAX_MS, s.holdMs * 2) : HOLD_MIN_MS;
   return {
     ...s,
     mode: 'cubic',
     wMax,
     cutAt: now,
-    cutRate: clamp((sameLevel ? BETA_SAME_LEVEL : BETA) * wMax, s.floor, s.ceiling),
+    cutRate: clamp(cutRate, s.floor, s.ceiling),
     holdMs,
-    sameLevelCuts,
+    sameLevelCuts: sameLevel ? s.sameLevelCuts + 1 : 0,
+    // Measure afresh from here, so a failure soon after this cut is recognised as "still too fast".
+    activeSince: Math.max(now, s.pauseUntil),
+    answeredSinceActive: 0,
+    sentSinceActive: 0,
   };
-}
-
-/** The accepted rate to cut to: since the last pause ended if that is recent, else the last second. */
-function acceptedForCut(state: PacerState, now: number): number {
-  const sinceActive = now - state.activeSince;
-  if (sinceActive >= MIN_MEASURE_MS && sinceActive < 2 * BUCKET_MS) {
-    return (state.answeredSinceActive * 1000) / sinceActive;
-  }
-  return answeredRate(state, now);
 }

@@ -23,8 +23,9 @@ interface Model {
 let t0 = Date.now();
 const elapsedS = (): number => (Date.now() - t0) / 1000;
 
-function overload(scenario: Scenario, reply: Reply): void {
-  reply(scenario.overloadStatus, scenario.retryAfterS);
+/** An overload answer; like a real app it takes a little while to say no (`ms`), which also bounds hammering. */
+function overload(scenario: Scenario, reply: Reply, ms: number): void {
+  setTimeout(() => reply(scenario.overloadStatus, scenario.retryAfterS), ms);
 }
 
 /** Token bucket at C(t) with a burst of 0.1·C; a 2xx takes a short lognormal service time. */
@@ -38,7 +39,7 @@ function tokenBucket(scenario: Scenario): Model {
       const burst = Math.max(1, 0.1 * phase.capacity);
       tokens = Math.min(burst, tokens + ((now - last) * phase.capacity) / 1000);
       last = now;
-      if (tokens < 1) return overload(scenario, reply);
+      if (tokens < 1) return overload(scenario, reply, lognormal(phase.serviceMs, scenario.serviceCv));
       tokens -= 1;
       setTimeout(() => reply(200), lognormal(phase.serviceMs, scenario.serviceCv));
     },
@@ -100,7 +101,7 @@ function workers(scenario: Scenario): Model {
       }
       const c = phase.workers ?? 1;
       if (busy < c && room.length === 0) return serve(reply, phase.serviceMs);
-      if (room.length >= 2 * c) return overload(scenario, reply);
+      if (room.length >= 2 * c) return overload(scenario, reply, 2);
       room.push({ reply, at: Date.now() });
       startNext();
     },
@@ -117,7 +118,8 @@ function asyncBacklog(scenario: Scenario): Model {
       const now = Date.now();
       backlog = Math.max(0, backlog - ((now - last) * phase.capacity) / 1000);
       last = now;
-      if (backlog + 1 > phase.capacity) return overload(scenario, reply);
+      if (backlog + 1 > phase.capacity)
+        return overload(scenario, reply, lognormal(phase.serviceMs, scenario.serviceCv));
       backlog += 1;
       setTimeout(() => reply(200), lognormal(phase.serviceMs, scenario.serviceCv));
     },

@@ -25,7 +25,7 @@ export interface FlowMetrics {
   readonly utilization: number;
   readonly rejectedPct: number;
   readonly retryAfterViolations: number;
-  /** Scenario E: attempts while the app was down, and seconds until back at ≥ 0.9·C. */
+  /** Scenario E: attempts while the app was down, and seconds until a second with goodput ≥ 0.9·C ended. */
   readonly outageAttempts?: number;
   readonly recoveryS?: number | null;
   /** Per-second goodput (2xx completions). */
@@ -148,11 +148,15 @@ export function flowMetrics(scenario: Scenario, log: FlowLog): FlowMetrics {
   if (outageIndex > 0 && outageIndex + 1 < scenario.phases.length) {
     const after = scenario.phases[outageIndex + 1];
     const endS = outageIndex + 2 < scenario.phases.length ? scenario.phases[outageIndex + 2].startS : n;
-    return {
-      ...metrics,
-      outageAttempts: phases[outageIndex].attempts,
-      recoveryS: settle(good, bad, after.capacity, after.startS, endS, 0.9),
-    };
+    // "Back to ≥ 0.9": the end of the first second after the outage with goodput ≥ 0.9·C.
+    let recoveryS: number | null = null;
+    for (let t = after.startS; t < endS; t += 1) {
+      if (good[t] >= 0.9 * after.capacity) {
+        recoveryS = t + 1 - after.startS;
+        break;
+      }
+    }
+    return { ...metrics, outageAttempts: phases[outageIndex].attempts, recoveryS };
   }
   return metrics;
 }

@@ -7,7 +7,7 @@ import { emptyLog, type FlowLog, runFlow } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
 import { faucet, netflixAimd, type Policy, sluicePacer, staticRate } from './policies';
 import { SCENARIOS, type Scenario } from './scenarios';
-import { runSluiceFlow, SLUICE_FLOWS } from './sluice';
+import { type OrderCheck, runSluiceFlow, SLUICE_FLOWS } from './sluice';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -19,6 +19,8 @@ interface Flow {
   readonly label: string;
   readonly sluice: boolean;
   readonly log: FlowLog;
+  /** Sluice flows: per-group order as the app saw it. */
+  readonly order?: OrderCheck;
   run(url: string, t0: number, endAt: number): Promise<void>;
 }
 
@@ -45,13 +47,17 @@ function flowsFor(scenario: Scenario, t0: number): Flow[] {
     if (variant.groups > 1 && lmax === 1) continue;
     if (variant.groups === 1 && lmax > 1 && !variant.alsoConcurrent.includes(scenario.id)) continue;
     const log = emptyLog();
+    const order: OrderCheck = { delivered: 0, outOfOrder: 0, deadLettered: 0 };
     flows.push({
       scenario,
       key: `sluice-${variant.key}`,
       label: variant.label,
       sluice: true,
       log,
-      run: (url, start, endAt) => runSluiceFlow(variant, scenario, url, start, endAt, log),
+      order,
+      run: async (url, start, endAt) => {
+        await runSluiceFlow(variant, scenario, url, start, endAt, log, order);
+      },
     });
   }
   if (process.env.SLUICE_LOOP === '1') {
@@ -122,6 +128,13 @@ function tables(results: { flow: Flow; metrics: FlowMetrics; checks: TargetCheck
     out.push('');
   }
   const sluice = results.filter((r) => r.flow.sluice);
+  const order = sluice
+    .map(
+      (r) =>
+        `${r.flow.scenario.id} ${r.flow.label}: ${r.flow.order?.delivered ?? 0} delivered, ${r.flow.order?.outOfOrder ?? 0} out of order, ${r.flow.order?.deadLettered ?? 0} dead-lettered`,
+    )
+    .join('; ');
+  out.push(`Per-group order as the app saw it (Sluice flows run the real drainer core): ${order}.`, '');
   out.push(
     '### Sluice against the issue-6 targets',
     '',
@@ -227,6 +240,7 @@ async function main(): Promise<void> {
                 sluice: r.flow.sluice,
                 metrics: r.metrics,
                 targets: r.checks,
+                order: r.flow.order,
                 pacingRate: r.flow.sluice
                   ? r.flow.log.snapshots.map((x) => [x.t, Number(x.rate.toFixed(2)), x.window])
                   : undefined,
