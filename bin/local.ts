@@ -96,15 +96,16 @@ async function main(): Promise<LocalMode> {
 
 main().then(
   (mode) => {
-    let signals = 0;
+    let firstAt = 0;
     const onSignal = (name: string) => {
-      signals++;
-      if (signals > 1) {
-        console.error(
-          `\n${name} again: exiting now (held messages reappear after their visibility timeout).`,
-        );
+      // One Ctrl-C can arrive more than once (the terminal signals the whole process group, and a parent
+      // may forward it too): only a second press, a moment later, forces.
+      if (firstAt > 0 && Date.now() - firstAt < 1_000) return;
+      if (firstAt > 0) {
+        console.error(`\n${name} again: exiting now, without a final save.`);
         process.exit(130);
       }
+      firstAt = Date.now();
       mode.stop().then(
         () => process.exit(0),
         (err: unknown) => {
