@@ -139,6 +139,10 @@ const INFRA_BASE_MS = 500;
 const INFRA_CAP_MS = 10_000;
 /** What is kept of an app's answer or an error text in the DLQ record. */
 const DETAIL_CHARS = 1_000;
+/** How far behind a late timer the pacer's send slots may be booked (see dispatch). */
+const CATCH_UP_MS = 10;
+/** Delivered ids remembered in memory; only twins held at the same time need it (held ≤ MAX_HELD). */
+const RECENT_IDS = 10 * MAX_HELD;
 /** Time kept back before `deadline` for releasing messages, saving the pacer and the lease. */
 const EXIT_RESERVE_MS = 2_000;
 
@@ -155,6 +159,22 @@ interface Held {
   /** Consecutive transient failures this run. */
   failures: number;
   firstFailureAt?: number;
+}
+
+/** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
+class RecentSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly limit: number) {}
+  has(id: string): boolean {
+    return this.items.has(id);
+  }
+  add(id: string): void {
+    this.items.add(id);
+    if (this.items.size > this.limit) {
+      const oldest = this.items.values().next();
+      if (!oldest.done) this.items.delete(oldest.value);
+    }
+  }
 }
 
 function errorText(e: unknown): string {
@@ -210,7 +230,7 @@ class DrainerRun implements Drainer {
   /** Every async task this run started (sends, preparations, settlements, chores); awaited at exit. */
   private readonly tasks = new Set<Promise<void>>();
   /** Webhook ids delivered during this run: catches a duplicate held behind its twin in the same group. */
-  private readonly deliveredIds = new Set<string>();
+  private readonly deliveredIds = new RecentSet(RECENT_IDS);
   private pendingDeletes: string[] = [];
   private deleting = false;
 
@@ -401,7 +421,8 @@ class DrainerRun implements Drainer {
     if (!this.canSend(now)) return;
     for (;;) {
       const p = this.pacer!;
-      if (this.sending >= windowSize(p, now) || earliestSend(p, now) > now) return;
+      const slot = earliestSend(p, now);
+      if (this.sending >= windowSize(p, now) || slot > now) return;
       const taken = this.scheduler.take(now);
       if (!taken) return;
       const item = taken.item;
@@ -412,15 +433,18 @@ class DrainerRun implements Drainer {
         this.duplicate(item);
         continue;
       }
-      this.send(item, prepared, now);
+      // Book the send at its slot, not at `now`: a timer that fires late must not lower the average rate
+      // below the pacer's. The slot is never before earliestSend, so no send falls inside a Retry-After
+      // wait; CATCH_UP_MS bounds the burst after a late wake.
+      this.send(item, prepared, now, Math.max(slot, now - CATCH_UP_MS));
     }
   }
 
   // ---- delivery ----------------------------------------------------------------------------------------
 
-  private send(item: Held, prepared: Prepared, now: number): void {
+  private send(item: Held, prepared: Prepared, now: number, slot: number): void {
     item.attempts++;
-    this.pacer = onSend(this.pacer!, now);
+    this.pacer = onSend(this.pacer!, slot);
     this.sending++;
     const request = buildDelivery(
       this.options.downstreamUrl,

@@ -1,7 +1,11 @@
 // Drainer scenarios on the simulated clock: in-memory SQS FIFO model, in-memory state, scripted app.
-import { encode } from '../../core/contract';
-import { createDrainer, type DrainerOptions } from '../../core/drainer';
+import { encode, type OutgoingMessage } from '../../core/contract';
+import { createDrainer, type DrainerOptions, DrainerOptionsError } from '../../core/drainer';
+import type { BodyStorePort } from '../../core/ports';
+import { METRICS } from '../../core/resources';
+import { sign } from '../../core/signature';
 import {
+  type AppRequest,
   type AppScript,
   FakeApp,
   FakeClock,
@@ -11,47 +15,535 @@ import {
 } from '../helpers/fakes';
 import { QUEUE_SECRET, type WebhookSpec, webhook } from '../helpers/queue';
 
-function harness(script?: AppScript, opts: Partial<DrainerOptions> = {}) {
+interface HarnessOptions {
+  readonly script?: AppScript;
+  readonly drainer?: Partial<DrainerOptions>;
+  readonly bodies?: BodyStorePort;
+  /** Messages of one group per receive (AWS: up to 10, fauxqs: 1). @default 10 */
+  readonly perGroup?: number;
+}
+
+/** One simulated world: a queue, a state table, an app and a drainer factory, all on one fake clock. */
+function harness(h: HarnessOptions = {}) {
   const clock = new FakeClock();
-  const queue = new MemoryQueue({ clock });
+  const queue = new MemoryQueue({ clock, maxPerGroupPerReceive: h.perGroup ?? 10 });
   const state = new MemoryState();
-  const app = new FakeApp(clock, script);
+  const app = new FakeApp(clock, h.script);
   const metrics = new RecordingMetrics();
+  const logs: { level: string; msg: string; data?: Record<string, unknown> }[] = [];
   const t0 = clock.now();
   const options: DrainerOptions = {
     owner: 'run-1',
     downstreamUrl: 'https://app.example.com',
     secrets: [QUEUE_SECRET],
     pacer: { floorPerSecond: 1, ceilingPerSecond: 200, maxWindow: 8, initialRatePerSecond: 20 },
-    maxAttempts: 20,
+    maxAttempts: 50,
     maxRetryMs: 600_000,
-    downstreamTimeoutMs: 5_000,
+    downstreamTimeoutMs: 2_000,
     stopAt: t0 + 60_000,
     deadline: t0 + 70_000,
     receiveWaitSeconds: 1,
-    ...opts,
+    ...h.drainer,
   };
-  const enqueue = (specs: readonly WebhookSpec[]) => {
+  const enqueue = (specs: readonly WebhookSpec[]): void => {
     for (const s of specs) {
       const { envelope, body } = webhook(s);
       queue.send(encode(envelope, body, 'shop'));
     }
   };
-  const drainer = () => createDrainer({ queue, state, downstream: app, clock, metrics }, options);
-  return { clock, queue, state, app, metrics, options, enqueue, drainer };
+  const drainer = (overrides: Partial<DrainerOptions> = {}) =>
+    createDrainer(
+      {
+        queue,
+        state,
+        downstream: app,
+        clock,
+        metrics,
+        ...(h.bodies ? { bodies: h.bodies } : {}),
+        log: (level, msg, data) => logs.push(data ? { level, msg, data } : { level, msg }),
+      },
+      { ...options, ...overrides },
+    );
+  /** Runs `fn` at `ms` after the start of the simulation. */
+  const at = (ms: number, fn: () => void): void => {
+    void clock.sleep(t0 + ms - clock.now()).then(fn);
+  };
+  return { clock, queue, state, app, metrics, logs, t0, options, enqueue, drainer, at };
+}
+
+/** `n` webhooks spread over `groups` shops, ids `w0…`, in enqueue order. */
+function flood(n: number, groups: number): WebhookSpec[] {
+  return Array.from({ length: n }, (_, i) => ({
+    webhookId: `w${i}`,
+    shop: `shop-${i % groups}.myshopify.com`,
+  }));
+}
+
+const shopOf = (r: AppRequest): string => r.headers['x-shopify-shop-domain'] ?? '';
+const indexOf = (id: string): number => Number(id.slice(1));
+
+/** Webhook ids answered 2xx, in answer order. */
+function accepted(app: FakeApp): string[] {
+  return app.answers.filter((a) => a.status !== undefined && a.status < 300).map((a) => a.request.webhookId);
+}
+
+/** Per shop, the ids accepted must be strictly increasing (enqueue order) and each accepted once. */
+function expectOrderedOnce(app: FakeApp, expectedIds: readonly string[]): void {
+  const ids = accepted(app);
+  expect([...ids].sort()).toEqual([...expectedIds].sort());
+  const last = new Map<string, number>();
+  for (const a of app.answers) {
+    if (a.status === undefined || a.status >= 300) continue;
+    const shop = shopOf(a.request);
+    const i = indexOf(a.request.webhookId);
+    expect(i).toBeGreaterThan(last.get(shop) ?? -1);
+    last.set(shop, i);
+  }
+}
+
+/** No two requests of one shop overlap in time: at most one in flight per group. */
+function expectOneInFlightPerGroup(app: FakeApp): void {
+  const open = new Map<string, number>();
+  const events = [
+    ...app.requests.map((r) => ({ at: r.at, kind: 1, r })),
+    ...app.answers.map((a) => ({ at: a.at, kind: 0, r: a.request })),
+  ].sort((x, y) => x.at - y.at || x.kind - y.kind);
+  for (const e of events) {
+    const shop = shopOf(e.r);
+    const n = (open.get(shop) ?? 0) + (e.kind === 1 ? 1 : -1);
+    expect(n).toBeLessThanOrEqual(1);
+    open.set(shop, n);
+  }
 }
 
 describe('drainer', () => {
-  it('delivers every message once when the app accepts everything', async () => {
-    const h = harness();
-    h.enqueue(
-      Array.from({ length: 30 }, (_, i) => ({ webhookId: `w${i}`, shop: `s${i % 3}.myshopify.com` })),
-    );
+  it('delivers every message once, in order per group, with exact headers and body bytes', async () => {
+    const h = harness({ script: (_r, n) => ({ status: 200, rttMs: 5 + ((n * 7) % 40) }) });
+    const specs = flood(300, 12);
+    h.enqueue(specs);
+
     const summary = await h.drainer().run();
+
     expect(summary.outcome).toBe('stopped');
-    expect(h.app.requests.map((r) => r.webhookId).sort()).toEqual(
-      Array.from({ length: 30 }, (_, i) => `w${i}`).sort(),
+    expect(summary.delivered).toBe(300);
+    expectOrderedOnce(
+      h.app,
+      specs.map((s) => s.webhookId),
     );
+    expectOneInFlightPerGroup(h.app);
+    for (const r of h.app.requests) {
+      const { envelope, body } = webhook(specs[indexOf(r.webhookId)]);
+      expect(r.url).toBe(`https://app.example.com${envelope.target}`);
+      for (const [name, value] of Object.entries(envelope.headers)) expect(r.headers[name]).toBe(value);
+      expect(Buffer.from(r.body).equals(Buffer.from(body, 'utf8'))).toBe(true);
+      expect(r.headers['x-sluice-attempt']).toBe('1');
+    }
     expect(h.queue.size).toBe(0);
+    expect(h.queue.staleHandles).toBe(0);
+    expect(h.state.delivered.size).toBe(300);
+    expect(h.metrics.sum(METRICS.delivered)).toBe(300);
+  });
+
+  it('keeps per-group order under 429, 503, timeouts and connection errors, with nothing dead-lettered', async () => {
+    const failing = new Map<string, number>();
+    const h = harness({
+      script: (r, n) => {
+        const seen = failing.get(r.webhookId) ?? 0;
+        failing.set(r.webhookId, seen + 1);
+        if (seen >= 2 || n % 4 !== 0) return { status: 200, rttMs: 8 };
+        const kinds = [
+          { status: 429, headers: { 'retry-after': '1' } },
+          { status: 503 },
+          { timeout: true } as const,
+          { error: 'ECONNRESET' },
+        ] as const;
+        return kinds[n % 16 === 0 ? 0 : ((n / 4) % 4) | 0];
+      },
+    });
+    const specs = flood(80, 6);
+    h.enqueue(specs);
+
+    const summary = await h.drainer({ stopAt: h.t0 + 300_000, deadline: h.t0 + 310_000 }).run();
+
+    expectOrderedOnce(
+      h.app,
+      specs.map((s) => s.webhookId),
+    );
+    expectOneInFlightPerGroup(h.app);
+    expect(summary.retried).toBeGreaterThan(10);
+    expect(summary.deadLettered).toBe(0);
+    expect(h.queue.dlq).toHaveLength(0);
+    expect(h.metrics.sum(METRICS.responses, { StatusClass: '429' })).toBeGreaterThan(0);
+    expect(h.metrics.sum(METRICS.responses, { StatusClass: 'timeout' })).toBeGreaterThan(0);
+    expect(h.metrics.sum(METRICS.responses, { StatusClass: 'error' })).toBeGreaterThan(0);
+  });
+
+  it('retries a failing head in place: later messages of its group never overtake it', async () => {
+    let failures = 0;
+    const h = harness({
+      script: (r) => (r.webhookId === 'w0' && failures++ < 5 ? { status: 503 } : { status: 200 }),
+    });
+    h.enqueue(flood(5, 1));
+
+    await h.drainer().run();
+
+    expect(accepted(h.app)).toEqual(['w0', 'w1', 'w2', 'w3', 'w4']);
+    const firstW1 = h.app.requests.findIndex((r) => r.webhookId === 'w1');
+    expect(h.app.requests.slice(0, firstW1).every((r) => r.webhookId === 'w0')).toBe(true);
+    expect(
+      h.app.requests.filter((r) => r.webhookId === 'w0').map((r) => r.headers['x-sluice-attempt']),
+    ).toEqual(['1', '2', '3', '4', '5', '6']);
+  });
+
+  it('moves a permanent 4xx to the DLQ with status and snippet, and the group moves on', async () => {
+    const h = harness({
+      script: (r) =>
+        r.webhookId === 'w2'
+          ? { status: 410, body: 'subscription gone' }
+          : r.webhookId === 'w5'
+            ? { status: 404 }
+            : { status: 200 },
+    });
+    h.enqueue(flood(9, 3));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.deadLettered).toBe(2);
+    expect(h.queue.dlq.map((d) => d.info)).toEqual([
+      expect.objectContaining({ reason: 'rejected', status: 410, detail: 'subscription gone', attempts: 1 }),
+      expect.objectContaining({ reason: 'rejected', status: 404, detail: 'HTTP 404', attempts: 1 }),
+    ]);
+    expect(accepted(h.app).sort()).toEqual(['w0', 'w1', 'w3', 'w4', 'w6', 'w7', 'w8']);
+    expect(h.app.requests.filter((r) => r.webhookId === 'w2')).toHaveLength(1);
+    expect(h.metrics.sum(METRICS.deadLettered, { Reason: 'rejected' })).toBe(2);
+  });
+
+  it('sends a message that keeps failing to the DLQ as exhausted after maxAttempts', async () => {
+    const h = harness({
+      script: (r) => (r.webhookId === 'w0' ? { status: 500, body: 'boom' } : { status: 200 }),
+      drainer: { maxAttempts: 3 },
+    });
+    h.enqueue(flood(3, 1));
+
+    await h.drainer().run();
+
+    expect(h.queue.dlq.map((d) => d.info)).toEqual([
+      expect.objectContaining({ reason: 'exhausted', status: 500, detail: 'boom', attempts: 3 }),
+    ]);
+    expect(accepted(h.app)).toEqual(['w1', 'w2']);
+  });
+
+  it('sends a message that fails for longer than maxRetryMs to the DLQ as exhausted', async () => {
+    const h = harness({
+      script: (r) => (r.webhookId === 'w0' ? { timeout: true } : { status: 200 }),
+      drainer: { maxRetryMs: 20_000, maxAttempts: 1_000 },
+    });
+    h.enqueue(flood(2, 1));
+
+    await h.drainer().run();
+
+    expect(h.queue.dlq[0]?.info).toMatchObject({ reason: 'exhausted', detail: 'timeout' });
+    expect(h.queue.dlq[0]?.info?.status).toBeUndefined();
+    expect(accepted(h.app)).toEqual(['w1']);
+  });
+
+  it('never forwards a forged signature and dead-letters it as signature', async () => {
+    const h = harness();
+    h.enqueue([
+      { webhookId: 'w0' },
+      { webhookId: 'w1', hmac: sign('not-the-secret', 'x') },
+      { webhookId: 'w2', secret: 'wrong-secret' },
+      { webhookId: 'w3' },
+    ]);
+
+    const summary = await h.drainer().run();
+
+    expect(h.app.requests.map((r) => r.webhookId)).toEqual(['w0', 'w3']);
+    expect(summary.deadLettered).toBe(2);
+    expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['signature', 'signature']);
+    expect(h.metrics.sum(METRICS.signatureFailures)).toBe(2);
+  });
+
+  it('accepts either secret during a rotation', async () => {
+    const h = harness({ drainer: { secrets: ['new-secret', QUEUE_SECRET] } });
+    h.enqueue([{ webhookId: 'w0', secret: 'new-secret' }, { webhookId: 'w1' }]);
+
+    await h.drainer().run();
+
+    expect(accepted(h.app)).toEqual(['w0', 'w1']);
+  });
+
+  it('skips a webhook id already delivered and deletes it as a duplicate', async () => {
+    const h = harness();
+    h.state.delivered.set('w1', h.t0 + 3_600_000);
+    h.state.delivered.set('w2', h.t0 - 1); // expired record: treated as absent
+    h.enqueue(flood(3, 1));
+
+    const summary = await h.drainer().run();
+
+    expect(accepted(h.app)).toEqual(['w0', 'w2']);
+    expect(summary.duplicates).toBe(1);
+    expect(h.metrics.sum(METRICS.duplicates)).toBe(1);
+    expect(h.queue.size).toBe(0);
+  });
+
+  it('forwards the same webhook id enqueued twice only once', async () => {
+    const h = harness({ script: () => ({ status: 200, rttMs: 50 }) });
+    const { envelope, body } = webhook({ webhookId: 'w0' });
+    const first = encode(envelope, body, 'shop');
+    const again: OutgoingMessage = { ...first, dedupId: `${first.dedupId}-later` };
+    h.queue.send(first);
+    h.enqueue([{ webhookId: 'w1' }]);
+    h.queue.send(again);
+
+    const summary = await h.drainer().run();
+
+    expect(h.app.requests.map((r) => r.webhookId)).toEqual(['w0', 'w1']);
+    expect(summary.duplicates).toBe(1);
+    expect(h.queue.size).toBe(0);
+  });
+
+  it('delivers nothing when another drainer holds the lease', async () => {
+    const h = harness();
+    h.state.lease = { owner: 'someone-else', expiresAt: h.t0 + 30_000 };
+    h.enqueue(flood(5, 1));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('lease-held');
+    expect(summary.delivered).toBe(0);
+    expect(h.app.requests).toHaveLength(0);
+    expect(h.queue.calls.receive).toBe(0);
+    expect(h.state.lease).toEqual({ owner: 'someone-else', expiresAt: h.t0 + 30_000 });
+  });
+
+  it('stops sending and exits lease-lost when another drainer takes the lease', async () => {
+    const h = harness({
+      script: () => ({ status: 200, rttMs: 20 }),
+      drainer: { leaseTtlMs: 3_000, pacer: { floorPerSecond: 5, ceilingPerSecond: 5, maxWindow: 4 } },
+    });
+    h.enqueue(flood(200, 4));
+    h.at(5_000, () => {
+      h.state.lease = { owner: 'thief', expiresAt: h.t0 + 600_000 };
+    });
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('lease-lost');
+    // Renewals run every ttl/3 = 1 s: nothing leaves later than that after the theft.
+    expect(Math.max(...h.app.requests.map((r) => r.at)) - h.t0).toBeLessThanOrEqual(6_000);
+    expect(h.queue.inFlight()).toBe(0);
+    expect(h.state.lease?.owner).toBe('thief');
+    expect(h.state.saves.every((s) => s.at < h.t0 + 6_000)).toBe(true);
+  });
+
+  it('holds everything while paused by the operator, then drains on resume', async () => {
+    const h = harness({ drainer: { visibilitySeconds: 10, controlsRefreshMs: 1_000 } });
+    h.state.controls = { paused: true };
+    h.enqueue(flood(20, 4));
+    h.at(30_000, () => {
+      h.state.controls = { paused: false };
+    });
+
+    const summary = await h.drainer().run();
+
+    expect(h.app.requests.length).toBeGreaterThan(0);
+    expect(Math.min(...h.app.requests.map((r) => r.at)) - h.t0).toBeGreaterThanOrEqual(30_000);
+    expect(accepted(h.app)).toHaveLength(20);
+    // Held three times longer than the visibility timeout, yet never handed out twice.
+    expect(h.queue.staleHandles).toBe(0);
+    expect(h.queue.calls.changeVisibility).toBeGreaterThan(3);
+    expect(summary.duplicates).toBe(0);
+  });
+
+  it('releases held messages at stopAt, persists the pacer and the lease, and the next run resumes the rate', async () => {
+    let capacityLeft = 0;
+    let windowStart = 0;
+    const h = harness({
+      // A rate-limited app: 8 requests per second, 429 beyond.
+      script: (r) => {
+        if (r.at - windowStart >= 1_000) {
+          windowStart = r.at;
+          capacityLeft = 8;
+        }
+        return capacityLeft-- > 0 ? { status: 200, rttMs: 5 } : { status: 429, rttMs: 5 };
+      },
+      drainer: { stopAt: 0, deadline: 0 },
+    });
+    h.enqueue(flood(600, 6));
+    const first = h.drainer({ stopAt: h.t0 + 20_000, deadline: h.t0 + 25_000 });
+
+    const summary = await first.run();
+
+    expect(summary.outcome).toBe('stopped');
+    expect(summary.delivered).toBeGreaterThan(100);
+    expect(h.queue.size).toBe(600 - summary.delivered - summary.deadLettered);
+    expect(h.queue.inFlight()).toBe(0);
+    expect(h.state.lease).toBeUndefined();
+    const saved = h.state.pacer;
+    expect(saved).toBeDefined();
+    expect(h.state.saves.at(-1)?.at).toBeGreaterThanOrEqual(h.t0 + 20_000);
+
+    const t1 = h.clock.now();
+    const second = h.drainer({ owner: 'run-2', stopAt: t1 + 5_000, deadline: t1 + 6_000 });
+    await second.run();
+    const started = h.logs.filter((l) => l.msg === 'drainer started');
+    expect(started[1]?.data).toMatchObject({ owner: 'run-2', resumed: true });
+    expect(Number(started[1]?.data?.ratePerSecond)).toBeGreaterThan(4);
+    expect(Number(started[1]?.data?.ratePerSecond)).toBeLessThan(12);
+  });
+
+  it('never sends during an announced Retry-After wait', async () => {
+    const h = harness({
+      script: (_r, n) =>
+        n % 7 === 0
+          ? { status: 429, headers: { 'retry-after': '2' }, rttMs: 15 }
+          : { status: 200, rttMs: 15 },
+    });
+    h.enqueue(flood(100, 10));
+
+    await h.drainer({ stopAt: h.t0 + 300_000, deadline: h.t0 + 310_000 }).run();
+
+    const pauses = h.app.answers
+      .filter((a) => a.status === 429)
+      .map((a) => ({ from: a.at, to: a.at + 2_000 }));
+    expect(pauses.length).toBeGreaterThan(5);
+    for (const r of h.app.requests) {
+      for (const p of pauses) expect(r.at > p.from && r.at < p.to).toBe(false);
+    }
+    expect(accepted(h.app)).toHaveLength(100);
+    expect(h.metrics.sum(METRICS.backoffTime)).toBeGreaterThan(0);
+  });
+
+  it('keeps the number of requests in flight within the window', async () => {
+    const h = harness({
+      script: () => ({ status: 200, rttMs: 200 }),
+      drainer: {
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 500, maxWindow: 3, initialRatePerSecond: 100 },
+      },
+    });
+    h.enqueue(flood(200, 50));
+
+    await h.drainer().run();
+
+    expect(h.app.maxInFlight).toBe(3);
+    expect(accepted(h.app)).toHaveLength(200);
+  });
+
+  it('serves a quiet shop within about one pacing slot while another shop has a backlog', async () => {
+    const h = harness({
+      drainer: { pacer: { floorPerSecond: 10, ceilingPerSecond: 10, maxWindow: 4 } },
+    });
+    h.enqueue(Array.from({ length: 200 }, (_, i) => ({ webhookId: `w${i}`, shop: 'busy.myshopify.com' })));
+    h.at(3_000, () => h.enqueue([{ webhookId: 'w999', shop: 'quiet.myshopify.com' }]));
+
+    await h.drainer().run();
+
+    const quiet = h.app.requests.find((r) => r.webhookId === 'w999');
+    expect(quiet).toBeDefined();
+    expect(quiet!.at - (h.t0 + 3_000)).toBeLessThanOrEqual(2 * 100);
+  });
+
+  it('dead-letters an unreadable message as contract', async () => {
+    const h = harness();
+    h.queue.send({ body: '{}', groupId: 'g', dedupId: 'broken', attributes: { Topic: 'x' } });
+    h.enqueue([{ webhookId: 'w0', shop: 'g' }]);
+
+    await h.drainer().run();
+
+    expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['contract']);
+    expect(accepted(h.app)).toEqual(['w0']);
+  });
+
+  it('fetches a claim-checked body and dead-letters one whose body is gone', async () => {
+    const stored = new Map([['bodies/w0', new TextEncoder().encode('{"big":"✓"}')]]);
+    const bodies: BodyStorePort = { get: async (key) => stored.get(key) };
+    const h = harness({ bodies });
+    const spec0 = { webhookId: 'w0', body: '{"big":"✓"}', claimCheck: 'bodies/w0' };
+    const spec1 = { webhookId: 'w1', body: '{"big":"gone"}', claimCheck: 'bodies/w1' };
+    h.enqueue([spec0, spec1]);
+
+    await h.drainer().run();
+
+    expect(h.app.requests).toHaveLength(1);
+    expect(new TextDecoder().decode(h.app.requests[0].body)).toBe('{"big":"✓"}');
+    expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['body-missing']);
+  });
+
+  it('stops on abort, releasing what it holds', async () => {
+    const controller = new AbortController();
+    const h = harness({
+      script: () => ({ status: 200, rttMs: 10 }),
+      drainer: { signal: controller.signal, pacer: { floorPerSecond: 5, ceilingPerSecond: 5, maxWindow: 2 } },
+    });
+    h.enqueue(flood(100, 2));
+    h.at(2_000, () => controller.abort());
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('aborted');
+    expect(h.clock.now() - h.t0).toBeLessThan(3_000);
+    expect(h.queue.inFlight()).toBe(0);
+    expect(h.queue.size).toBe(100 - summary.delivered);
+    expect(h.state.lease).toBeUndefined();
+  });
+
+  it('exits idle once the queue has been empty for idleExitMs', async () => {
+    const h = harness({ drainer: { idleExitMs: 3_000 } });
+    h.enqueue(flood(3, 1));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('idle');
+    expect(summary.delivered).toBe(3);
+    expect(h.clock.now() - h.t0).toBeLessThan(10_000);
+  });
+
+  it('keeps going through state-table outages without losing a message', async () => {
+    const h = harness();
+    h.state.failures.wasDelivered = 3;
+    h.state.failures.markDelivered = 2;
+    h.state.failures.renewLease = 1;
+    h.enqueue(flood(10, 2));
+
+    const summary = await h.drainer().run();
+
+    expect(accepted(h.app).sort()).toEqual(
+      flood(10, 2)
+        .map((s) => s.webhookId)
+        .sort(),
+    );
+    expect(summary.lastError).toBeDefined();
+    expect(h.queue.size).toBe(0);
+  });
+
+  it('applies operator floor and ceiling while running', async () => {
+    const h = harness({ drainer: { controlsRefreshMs: 500 } });
+    h.state.controls = { paused: false, ceilingPerSecond: 2 };
+    h.enqueue(flood(40, 4));
+
+    const summary = await h.drainer({ stopAt: h.t0 + 10_000, deadline: h.t0 + 12_000 }).run();
+
+    expect(summary.ratePerSecond).toBeLessThanOrEqual(2);
+    expect(summary.delivered).toBeLessThanOrEqual(22);
+  });
+
+  it('emits only low-cardinality dimensions', async () => {
+    const h = harness({ script: (_r, n) => (n === 2 ? { status: 404 } : { status: 200 }) });
+    h.enqueue(flood(5, 5));
+
+    await h.drainer().run();
+
+    const keys = new Set(h.metrics.entries.flatMap((e) => Object.keys(e.dimensions ?? {})));
+    expect([...keys].sort()).toEqual(['Reason', 'StatusClass']);
+    expect(h.metrics.sum(METRICS.pacingRate)).toBeGreaterThan(0);
+    expect(h.metrics.flushes).toBeGreaterThan(0);
+  });
+
+  it('rejects invalid options with the field, the value and what is allowed', () => {
+    const h = harness();
+    expect(() => h.drainer({ secrets: [] })).toThrow(DrainerOptionsError);
+    expect(() => h.drainer({ maxAttempts: 0 })).toThrow(/maxAttempts is 0; allowed: an integer ≥ 1/);
+    expect(() => h.drainer({ downstreamUrl: 'app.example.com' })).toThrow(/downstreamUrl/);
   });
 });

@@ -445,6 +445,8 @@ export type AppScript = (request: AppRequest, n: number) => AppAnswer;
 /** A downstream app driven by a script, on the simulated clock, recording every request it gets. */
 export class FakeApp implements DownstreamPort {
   readonly requests: AppRequest[] = [];
+  /** Answers in the order they were given (timeouts and errors have no status). */
+  readonly answers: { readonly request: AppRequest; readonly at: number; readonly status?: number }[] = [];
   /** Requests in progress now, and the most seen at once. */
   inFlight = 0;
   maxInFlight = 0;
@@ -471,10 +473,17 @@ export class FakeApp implements DownstreamPort {
       const answer = this.script(r, this.requests.length);
       if ('timeout' in answer) {
         await this.clock.sleep(timeoutMs);
+        this.answers.push({ request: r, at: this.clock.now() });
         return { kind: 'timeout', rttMs: timeoutMs };
       }
       const rttMs = Math.min(answer.rttMs ?? 10, timeoutMs);
       await this.clock.sleep(rttMs);
+      const timedOut = 'error' in answer || (answer.rttMs ?? 10) > timeoutMs;
+      this.answers.push(
+        timedOut
+          ? { request: r, at: this.clock.now() }
+          : { request: r, at: this.clock.now(), status: answer.status },
+      );
       if ('error' in answer) return { kind: 'error', code: answer.error, message: answer.error, rttMs };
       if ((answer.rttMs ?? 10) > timeoutMs) return { kind: 'timeout', rttMs };
       return {
