@@ -12,7 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, HttpSqsIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type { Metric, MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
+import { type IMetric, Metric, type MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -74,6 +74,8 @@ export class Ingress extends Construct {
   /** Base URL of the verified route, ending in `/verified/`. */
   readonly verifiedUrl: string;
   readonly webhookRoutes: readonly HttpRoute[];
+  /** The `service` dimension of the verify function's metrics. */
+  readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: IngressProps) {
     super(scope, id);
@@ -81,6 +83,7 @@ export class Ingress extends Construct {
     const retention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const env = configToEnv(config);
     const serviceName = props.serviceName ?? Stack.of(this).stackName;
+    this.serviceName = serviceName;
     const throttle = props.throttle ?? DEFAULT_THROTTLE;
     for (const [name, value] of Object.entries(throttle)) {
       if (value !== undefined && (!Number.isFinite(value) || value < 1)) {
@@ -223,5 +226,30 @@ export class Ingress extends Construct {
   /** Time the API took to answer, ms. @default p99 over 1 minute */
   metricLatency(options?: MetricOptions): Metric {
     return this.httpApi.metricLatency({ period: Duration.minutes(1), statistic: 'p99', ...options });
+  }
+
+  /** Forgeries the verify function answered 401 (Sluice SignatureFailures; the drainer counts its own). */
+  metricVerifySignatureFailures(props?: MetricOptions): IMetric {
+    return this.sluiceMetric(METRICS.signatureFailures, props);
+  }
+
+  /** Webhooks the verify function queued. */
+  metricVerifiedAccepted(props?: MetricOptions): IMetric {
+    return this.sluiceMetric(METRICS.verifiedAccepted, props);
+  }
+
+  /** Bodies the verify function stored in S3 (claim check). */
+  metricClaimChecked(props?: MetricOptions): IMetric {
+    return this.sluiceMetric(METRICS.claimChecked, props);
+  }
+
+  private sluiceMetric(metricName: string, props?: MetricOptions): IMetric {
+    return new Metric({
+      namespace: METRICS.namespace,
+      metricName,
+      dimensionsMap: { [METRICS.serviceDimension]: this.serviceName },
+      statistic: 'Sum',
+      ...props,
+    });
   }
 }

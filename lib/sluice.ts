@@ -32,6 +32,8 @@ export class Sluice extends Construct {
   readonly config: SluiceConfig;
   /** The `service` dimension of every Sluice metric. */
   readonly serviceName: string;
+  /** The queue pair with its `metricXxx()` methods. */
+  readonly queues: WebhookQueue;
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly bodyBucket: IBucket;
@@ -46,9 +48,9 @@ export class Sluice extends Construct {
     super(scope, id);
     this.config = props.config;
     this.serviceName = Stack.of(this).stackName;
-    const queues = new WebhookQueue(this, 'Queue');
-    this.queue = queues.queue;
-    this.deadLetterQueue = queues.deadLetterQueue;
+    this.queues = new WebhookQueue(this, 'Queue');
+    this.queue = this.queues.queue;
+    this.deadLetterQueue = this.queues.deadLetterQueue;
     const secret = new ShopifySecret(this, 'ShopifySecret', {
       ...(props.config.secretName ? { secretName: props.config.secretName } : {}),
     });

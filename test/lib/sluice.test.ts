@@ -282,6 +282,22 @@ describe('Sluice', () => {
     });
   });
 
+  describe('metrics', () => {
+    it('names the verify function metrics in the Sluice namespace under the stack as service', () => {
+      const m = stack.resolve(stack.sluice.ingress.metricVerifiedAccepted().toMetricConfig().metricStat);
+      expect(m).toMatchObject({
+        namespace: 'Sluice',
+        metricName: 'VerifiedAccepted',
+        dimensions: [{ name: 'service', value: stack.stackName }],
+      });
+    });
+
+    it('exposes the queue pair with its metrics', () => {
+      expect(stack.sluice.queues.queue).toBe(stack.sluice.queue);
+      expect(stack.sluice.queues.deadLetterQueue).toBe(stack.sluice.deadLetterQueue);
+    });
+  });
+
   describe('cdk-nag AwsSolutions', () => {
     it.each([
       ['the default configuration', {}],
