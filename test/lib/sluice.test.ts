@@ -1,12 +1,14 @@
-import { type Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { integrationParameters } from '../../core/mapping';
 import { OUTPUTS, QUEUE } from '../../core/resources';
 import { SECRET_PLACEHOLDER } from '../../core/verify';
 import { DEFAULT_THROTTLE, IDENTITY_SOURCES } from '../../lib/ingress';
+import { WebhookQueue } from '../../lib/queue';
+import { Sluice } from '../../lib/sluice';
 import type { SluiceStack } from '../../lib/sluice-stack';
-import { testStack } from '../helpers/stacks';
+import { fastApp, testConfig, testStack } from '../helpers/stacks';
 
 const logicalId = (stack: Stack, construct: { node: { defaultChild?: unknown } }): string =>
   stack.resolve((construct.node.defaultChild as { logicalId: string }).logicalId);
@@ -279,6 +281,21 @@ describe('Sluice', () => {
     it('ends the verified URL in /verified/', () => {
       const url = JSON.stringify(stack.resolve(stack.sluice.verifiedUrl));
       expect(url).toMatch(/\/verified\/"/);
+    });
+  });
+
+  describe('props validation', () => {
+    it.each([0, 1001, 2.5])('rejects maxReceiveCount %p, naming the allowed range', (n) => {
+      expect(() => new WebhookQueue(new Stack(), 'Q', { maxReceiveCount: n })).toThrow(
+        `WebhookQueue: maxReceiveCount = ${n}; allowed: an integer from 1 to 1000.`,
+      );
+    });
+
+    it('rejects a throttle below 1 request per second', () => {
+      const app = fastApp();
+      expect(
+        () => new Sluice(new Stack(app, 'T'), 'S', { config: testConfig(), throttle: { rateLimit: 0 } }),
+      ).toThrow('Ingress: throttle.rateLimit = 0; allowed: a number ≥ 1.');
     });
   });
 
