@@ -1,0 +1,65 @@
+import { formatStatus, StatusPrinter, type StatusSample } from '../../local/status';
+
+const sample = (over: Partial<StatusSample> = {}): StatusSample => ({
+  received: 2000,
+  refused: 0,
+  queued: 1488,
+  inFlight: 3,
+  delivered: 410,
+  deliveredPerSecond: 48.25,
+  ratePerSecond: 62.34,
+  window: 4,
+  deadLetters: 0,
+  downstream: 'ok',
+  ...over,
+});
+
+describe('formatStatus', () => {
+  it('shows received, queued, in flight, delivered/s, pacing and DLQ on one line', () => {
+    expect(formatStatus(sample())).toBe(
+      'received 2,000 │ queued 1,488 │ in flight 3 │ delivered 410 (48.3/s) │ pacing 62.3/s window 4 │ DLQ 0',
+    );
+  });
+
+  it('adds refused requests, a pause and an unreachable app when there are any', () => {
+    const line = formatStatus(sample({ refused: 3, paused: 'operator', downstream: 'unreachable' }));
+
+    expect(line).toContain('received 2,000 (+3 refused)');
+    expect(line).toContain('PAUSED (operator)');
+    expect(line).toMatch(/downstream unreachable$/);
+  });
+});
+
+describe('StatusPrinter', () => {
+  const sink = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, out: { isTTY, columns: 40, write: (t: string) => writes.push(t) } };
+  };
+
+  it('redraws one line in place on a terminal, cut to its width', () => {
+    const { writes, out } = sink(true);
+    const printer = new StatusPrinter(out);
+
+    printer.show('x'.repeat(100));
+    printer.log('hello');
+
+    expect(writes[0]).toBe(`\r\x1b[2K${'x'.repeat(38)}…`);
+    expect(writes.slice(1)).toEqual(['\r\x1b[2K', 'hello\n']);
+  });
+
+  it('prints plain lines elsewhere, at most one per interval unless it repeats a heartbeat', () => {
+    const { writes, out } = sink(false);
+    let now = 0;
+    const printer = new StatusPrinter(out, 5_000, () => now);
+
+    printer.show('a');
+    now = 1_000;
+    printer.show('b');
+    now = 6_000;
+    printer.show('b');
+    now = 7_000;
+    printer.show('b');
+
+    expect(writes).toEqual(['[status] a\n', '[status] b\n']);
+  });
+});
