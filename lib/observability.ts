@@ -43,6 +43,10 @@ export interface IngressMetricSource {
   metricClientErrors(props?: MetricOptions): IMetric;
   metricServerErrors(props?: MetricOptions): IMetric;
   metricLatency(props?: MetricOptions): IMetric;
+  /** Webhooks the verify function (the verified route) queued. */
+  metricVerifiedAccepted(props?: MetricOptions): IMetric;
+  /** Bodies the verify function stored in S3 (claim check). */
+  metricClaimChecked(props?: MetricOptions): IMetric;
 }
 
 /** Status classes of the drainer's `Responses` metric (`core/resources` METRICS.responses). */
@@ -319,7 +323,20 @@ export class SluiceDashboard extends Construct {
           ingress.metricLatency({ period: ONE_MIN, statistic: 'p50', label: 'p50' }),
           ingress.metricLatency({ period: ONE_MIN, statistic: 'p99', label: 'p99' }),
         ],
-        width: 12,
+        width: 6,
+        height: h,
+      }),
+      new GraphWidget({
+        title: 'Verified route',
+        left: [
+          ingress.metricVerifiedAccepted({ period: ONE_MIN, statistic: 'Sum', label: 'queued' }),
+          ingress.metricClaimChecked({
+            period: ONE_MIN,
+            statistic: 'Sum',
+            label: 'bodies to S3 (claim check)',
+          }),
+        ],
+        width: 6,
         height: h,
       }),
     );

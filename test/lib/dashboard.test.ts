@@ -78,7 +78,7 @@ describe('SluiceDashboard', () => {
   const { stack, template, dashboard, queues } = observedStack();
   const { widgets } = dashboardBody(stack, template);
 
-  it('lays out intake from the HTTP API metrics: requests, 4xx, 5xx and latency', () => {
+  it('lays out intake: requests, 4xx, 5xx and latency from the HTTP API, and the verified route', () => {
     expect(names(byTitle(widgets, 'Requests, 4xx, 5xx'))).toEqual([
       'AWS/ApiGateway/Count',
       'AWS/ApiGateway/4xx',
@@ -87,6 +87,10 @@ describe('SluiceDashboard', () => {
     const latency = byTitle(widgets, 'API latency (ms)');
     expect(names(latency)).toEqual(['AWS/ApiGateway/Latency', 'AWS/ApiGateway/Latency']);
     expect(metricsOf(latency).map((m) => (m.at(-1) as { stat: string }).stat)).toEqual(['p50', 'p99']);
+    expect(names(byTitle(widgets, 'Verified route'))).toEqual([
+      `${METRICS.namespace}/${METRICS.verifiedAccepted}`,
+      `${METRICS.namespace}/${METRICS.claimChecked}`,
+    ]);
   });
 
   it('lays out the queue: waiting, in flight, age of the oldest and the DLQ, from AWS/SQS', () => {
