@@ -3,9 +3,9 @@
  * shutdown writes what is still queued (and in the DLQ) to a file, and the next start sends it back in
  * order: byte-exact bodies, every attribute, the same group and deduplication ids.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type MessageAttributeValue, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /** One queued message as it must be sent again. */
 export interface SnapshotMessage {
@@ -171,29 +171,71 @@ function toSqsAttributes(attributes: SnapshotMessage['attributes']): Record<stri
   return out;
 }
 
-/** Sends a snapshot's messages back, one at a time so each group keeps its order. */
+// SQS caps a batch at 10 entries and 1 MiB in total; stay a little below the byte cap.
+const BATCH_ENTRIES = 10;
+const BATCH_BYTES = 1_000_000;
+
+const sizeOf = (m: SnapshotMessage): number => {
+  let n = Buffer.byteLength(m.body, 'utf8');
+  for (const [name, a] of Object.entries(m.attributes)) {
+    n +=
+      Buffer.byteLength(name) + a.DataType.length + Buffer.byteLength(a.StringValue ?? a.BinaryValue ?? '');
+  }
+  return n;
+};
+
+/** Consecutive runs of messages that fit one SendMessageBatch, in order. */
+function batches(messages: readonly SnapshotMessage[]): SnapshotMessage[][] {
+  const out: SnapshotMessage[][] = [];
+  let current: SnapshotMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = sizeOf(m);
+    if (current.length === BATCH_ENTRIES || (current.length > 0 && bytes + size > BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/**
+ * Sends a snapshot's messages back in their order, in batches (a FIFO batch keeps its entries' order within
+ * each group). Throws SnapshotError naming the first entry SQS refused.
+ */
 export async function restoreSnapshot(
   sqs: SQSClient,
   urls: { readonly queueUrl: string; readonly dlqUrl: string },
   snapshot: Snapshot,
 ): Promise<{ readonly queued: number; readonly deadLetters: number }> {
-  const send = async (queueUrl: string, m: SnapshotMessage) => {
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: m.body,
-        MessageGroupId: m.groupId,
-        MessageDeduplicationId: m.dedupId,
-        MessageAttributes: toSqsAttributes(m.attributes),
-      }),
-    );
+  const send = async (queueUrl: string, messages: readonly SnapshotMessage[]) => {
+    for (const batch of batches(messages)) {
+      const out = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((m, i) => ({
+            Id: String(i),
+            MessageBody: m.body,
+            MessageGroupId: m.groupId,
+            MessageDeduplicationId: m.dedupId,
+            MessageAttributes: toSqsAttributes(m.attributes),
+          })),
+        }),
+      );
+      const failed = out.Failed?.[0];
+      if (failed) {
+        const m = batch[Number(failed.Id)];
+        throw new SnapshotError(
+          `SQS refused restored message ${m?.dedupId}: ${failed.Code} ${failed.Message}`,
+        );
+      }
+    }
   };
-  for (const m of snapshot.queue) await send(urls.queueUrl, m);
-  for (const m of snapshot.deadLetters) await send(urls.dlqUrl, m);
+  await send(urls.queueUrl, snapshot.queue);
+  await send(urls.dlqUrl, snapshot.deadLetters);
   return { queued: snapshot.queue.length, deadLetters: snapshot.deadLetters.length };
-}
-
-/** Removes a restored snapshot, so a later crash cannot restore it twice. */
-export async function removeSnapshot(file: string): Promise<void> {
-  await rm(file, { force: true });
 }

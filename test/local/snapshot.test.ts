@@ -89,6 +89,42 @@ describe('queue snapshot', () => {
     await second.stop();
   });
 
+  it('restores many and large messages in batches without changing their order', async () => {
+    const emulators = await startEmulators();
+    const clients = localClients(emulators);
+    const r = await createResources(clients);
+    const big = 'b'.repeat(400_000);
+    const messages = Array.from({ length: 25 }, (_, i) => ({
+      body: i % 7 === 3 ? `${big}${i}` : `m${i}`,
+      groupId: i % 2 === 0 ? 'even' : 'odd',
+      dedupId: `id-${i}`,
+      attributes: { Seq: { DataType: 'String', StringValue: String(i) } },
+      sequenceNumber: String(i).padStart(20, '0'),
+    }));
+
+    await restoreSnapshot(clients.sqs, r, { version: 1, takenAt: 0, queue: messages, deadLetters: [] });
+
+    const seen: number[] = [];
+    for (let i = 0; i < 60 && seen.length < 25; i++) {
+      const got = await clients.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: r.queueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      for (const m of got.Messages ?? []) {
+        seen.push(Number(m.MessageAttributes?.Seq?.StringValue));
+        await clients.sqs.send(
+          new DeleteMessageCommand({ QueueUrl: r.queueUrl, ReceiptHandle: m.ReceiptHandle }),
+        );
+      }
+    }
+    expect(seen.filter((n) => n % 2 === 0)).toEqual(Array.from({ length: 13 }, (_, i) => i * 2));
+    expect(seen.filter((n) => n % 2 === 1)).toEqual(Array.from({ length: 12 }, (_, i) => i * 2 + 1));
+    await emulators.stop();
+  });
+
   it('reads no snapshot when the file does not exist', async () => {
     expect(await readSnapshot(join(dir, 'absent.json'))).toBeUndefined();
   });
