@@ -172,7 +172,12 @@ export class MemoryQueue implements QueuePort {
   private readonly perGroup: number;
   private readonly maxReceiveCount: number;
   private readonly dedupWindowMs: number;
-  private messages: Stored[] = [];
+  // Per group, in send order; Map order is the order groups first had a message.
+  private readonly groups = new Map<string, Stored[]>();
+  private readonly byReceipt = new Map<string, Stored>();
+  /** Received and not deleted (their visibility may have run out since). */
+  private readonly received = new Set<Stored>();
+  private count = 0;
   private readonly dedup = new Map<string, { at: number; messageId: string }>();
   private readonly waiters = new Set<() => void>();
   private nextId = 1;
@@ -199,7 +204,7 @@ export class MemoryQueue implements QueuePort {
     if (seen && now - seen.at < this.dedupWindowMs) return seen.messageId;
     const messageId = `m-${this.nextId++}`;
     this.dedup.set(message.dedupId, { at: now, messageId });
-    this.messages.push({
+    const stored: Stored = {
       messageId,
       groupId: message.groupId,
       dedupId: message.dedupId,
@@ -210,20 +215,26 @@ export class MemoryQueue implements QueuePort {
       sentAt: now,
       receiveCount: 0,
       invisibleUntil: 0,
-    });
+    };
+    const group = this.groups.get(message.groupId);
+    if (group) group.push(stored);
+    else this.groups.set(message.groupId, [stored]);
+    this.count++;
     this.notify();
     return messageId;
   }
 
   /** Messages still in the queue (visible or not). */
   get size(): number {
-    return this.messages.length;
+    return this.count;
   }
 
   /** Messages received and not yet deleted whose visibility has not run out. */
   inFlight(): number {
     const now = this.clock.now();
-    return this.messages.filter((m) => m.receiptHandle !== undefined && m.invisibleUntil > now).length;
+    let n = 0;
+    for (const m of this.received) if (m.invisibleUntil > now) n++;
+    return n;
   }
 
   async receive(
@@ -243,9 +254,9 @@ export class MemoryQueue implements QueuePort {
       const expiry = this.nextExpiry(now);
       const until = Math.min(end, expiry ?? end);
       const wake = new AbortController();
-      const onAbort = (): void => wake.abort();
+      const onAbort = (): void => wake.abort('stop');
       signal?.addEventListener('abort', onAbort, { once: true });
-      const waiter = (): void => wake.abort();
+      const waiter = (): void => wake.abort('wake');
       this.waiters.add(waiter);
       await this.clock.sleep(until - now, wake.signal);
       this.waiters.delete(waiter);
@@ -259,7 +270,7 @@ export class MemoryQueue implements QueuePort {
     for (const handle of receiptHandles) {
       const m = this.byHandle(handle);
       if (!m) continue;
-      this.messages = this.messages.filter((x) => x !== m);
+      this.remove(m);
       this.deleted.push(m.messageId);
     }
     this.notify();
@@ -279,46 +290,63 @@ export class MemoryQueue implements QueuePort {
     this.calls.deadLetter++;
     const m = this.byHandle(message.receiptHandle);
     if (!m) return;
-    this.messages = this.messages.filter((x) => x !== m);
+    this.remove(m);
     this.dlq.push({ message, info });
     this.notify();
   }
 
   private byHandle(handle: string): Stored | undefined {
-    const m = this.messages.find((x) => x.receiptHandle === handle);
+    const m = this.byReceipt.get(handle);
     // An expired handle is stale too: SQS may already have handed the message to another consumer.
-    if (m && m.invisibleUntil > this.clock.now()) return m;
+    if (m && m.receiptHandle === handle && m.invisibleUntil > this.clock.now()) return m;
     this.staleHandles++;
     return undefined;
   }
 
+  private remove(m: Stored): void {
+    const group = this.groups.get(m.groupId);
+    if (group) {
+      const i = group.indexOf(m);
+      if (i >= 0) group.splice(i, 1);
+      if (group.length === 0) this.groups.delete(m.groupId);
+    }
+    if (m.receiptHandle !== undefined) this.byReceipt.delete(m.receiptHandle);
+    this.received.delete(m);
+    this.count--;
+  }
+
   private take(max: number, visibilitySeconds: number): QueuedMessage[] {
     const now = this.clock.now();
-    const locked = new Set<string>();
-    for (const m of this.messages) {
-      if (m.receiptHandle !== undefined && m.invisibleUntil > now) locked.add(m.groupId);
-    }
     const out: QueuedMessage[] = [];
-    const taken = new Map<string, number>();
-    const blocked = new Set<string>();
-    for (const m of [...this.messages]) {
+    for (const group of this.groups.values()) {
       if (out.length >= max) break;
-      if (locked.has(m.groupId) || blocked.has(m.groupId)) continue;
-      const n = taken.get(m.groupId) ?? 0;
-      if (n >= this.perGroup) {
-        blocked.add(m.groupId);
-        continue;
+      // Received messages of a group are always a prefix of it: FIFO hands them out in order only.
+      let locked = false;
+      for (const m of group) {
+        if (m.receiptHandle === undefined) break;
+        if (m.invisibleUntil > now) {
+          locked = true;
+          break;
+        }
       }
-      m.receiveCount++;
-      if (m.receiveCount > this.maxReceiveCount) {
-        this.messages = this.messages.filter((x) => x !== m);
-        this.dlq.push({ message: this.view(m) });
-        continue;
+      if (locked) continue;
+      let n = 0;
+      for (const m of [...group]) {
+        if (out.length >= max || n >= this.perGroup) break;
+        m.receiveCount++;
+        if (m.receiveCount > this.maxReceiveCount) {
+          this.remove(m);
+          this.dlq.push({ message: this.view(m) });
+          continue;
+        }
+        if (m.receiptHandle !== undefined) this.byReceipt.delete(m.receiptHandle);
+        m.receiptHandle = `${m.messageId}#${m.receiveCount}`;
+        m.invisibleUntil = now + visibilitySeconds * 1000;
+        this.byReceipt.set(m.receiptHandle, m);
+        this.received.add(m);
+        n++;
+        out.push(this.view(m));
       }
-      m.receiptHandle = `${m.messageId}#${m.receiveCount}`;
-      m.invisibleUntil = now + visibilitySeconds * 1000;
-      taken.set(m.groupId, n + 1);
-      out.push(this.view(m));
     }
     return out;
   }
@@ -337,10 +365,8 @@ export class MemoryQueue implements QueuePort {
 
   private nextExpiry(now: number): number | undefined {
     let at: number | undefined;
-    for (const m of this.messages) {
-      if (m.receiptHandle !== undefined && m.invisibleUntil > now) {
-        at = at === undefined ? m.invisibleUntil : Math.min(at, m.invisibleUntil);
-      }
+    for (const m of this.received) {
+      if (m.invisibleUntil > now) at = at === undefined ? m.invisibleUntil : Math.min(at, m.invisibleUntil);
     }
     return at;
   }
