@@ -36,8 +36,12 @@ export interface LocalApiOptions {
   readonly verifyAllRoutes?: boolean;
   /** @default 0 (a free port) */
   readonly port?: number;
-  /** Called after each request with its route and final status (for the status line). */
-  readonly onResult?: (route: 'direct' | 'verified' | 'none', status: number) => void;
+  /** Called after each request with its route, final status, method and path (for the status line). */
+  readonly onResult?: (
+    route: 'direct' | 'verified' | 'none',
+    status: number,
+    request: { readonly method: string; readonly path: string },
+  ) => void;
 }
 
 export interface LocalApi {
@@ -293,12 +297,12 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     handle(req)
       .then(([reply, which]) => {
         send(res, reply);
-        options.onResult?.(which, reply.status);
+        options.onResult?.(which, reply.status, { method: req.method ?? '', path: req.url ?? '' });
       })
       .catch(() => {
         // A handler that throws is a 500 from API Gateway, never a hang.
         send(res, json(500, 'Internal Server Error'));
-        options.onResult?.('none', 500);
+        options.onResult?.('none', 500, { method: req.method ?? '', path: req.url ?? '' });
       });
   });
   await new Promise<void>((resolve, reject) => {

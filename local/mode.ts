@@ -75,6 +75,8 @@ const STOP_MARGIN_MS = 10_000;
 const RESTART_PAUSE_MS = 1_000;
 const STATUS_EVERY_MS = 1_000;
 const SNAPSHOT_EVERY_MS = 5_000;
+const REFUSAL_WINDOW_MS = 10_000;
+const REFUSALS_PER_WINDOW = 10;
 const LOCAL_LEASE_TTL_MS = 5_000;
 
 // Errors that mean nothing is listening at the app's address.
@@ -247,12 +249,40 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     // Intake: the API, with the real authorizer and verify handlers.
     const counts = { received: 0, refused: 0 };
     const rules = rulesOf(config);
+    // Why requests are refused, printed above the status line; a flood of bad requests prints a few per
+    // interval and a count of the rest, not one line each.
+    let noted = 0;
+    let suppressed = 0;
+    let windowStart = 0;
+    const note = (line: string) => {
+      const now = Date.now();
+      if (now - windowStart > REFUSAL_WINDOW_MS) {
+        if (suppressed > 0) printer.log(`[api] … and ${suppressed} more refusal line(s) not shown`);
+        windowStart = now;
+        noted = 0;
+        suppressed = 0;
+      }
+      if (noted < REFUSALS_PER_WINDOW) {
+        noted++;
+        printer.log(line);
+      } else {
+        suppressed++;
+      }
+    };
+    const fields = (entry: Readonly<Record<string, string | number>>) =>
+      Object.entries(entry)
+        .filter(([k]) => k !== 'level' && k !== 'message')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
     const api: LocalApi = await startLocalApi({
       sqs: clients.sqs,
       queueUrl: resources.queueUrl,
       port: options.port ?? 3000,
       verifyAllRoutes: config.verifyAllRoutes,
-      authorizer: makeAuthorizer(rules, { ordering: config.orderingKey, log: () => {} }),
+      authorizer: makeAuthorizer(rules, {
+        ordering: config.orderingKey,
+        log: (entry) => note(`[authorizer] ${entry.message ?? ''}: ${fields(entry)}`),
+      }),
       verify: makeVerifyHandler({
         sqs: clients.sqs,
         s3: clients.s3,
@@ -261,11 +291,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         secrets: async () => options.secrets,
         rules,
         ordering: config.orderingKey,
-        log: () => {},
+        log: (entry) => note(`[verify] ${entry.message ?? ''}: ${fields(entry)}`),
       }),
-      onResult: (_route, status) => {
-        if (status >= 200 && status < 300) counts.received++;
-        else counts.refused++;
+      onResult: (route, status, request) => {
+        if (status >= 200 && status < 300) {
+          counts.received++;
+          return;
+        }
+        counts.refused++;
+        note(
+          `[api] ${status} ${request.method} ${request.path}${route === 'none' ? '' : ` (${route} route)`}`,
+        );
       },
     });
     cleanups.push(() => api.close());
@@ -394,6 +430,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         periodicOn = false;
         clearTimeout(periodicTimer);
         printer.done();
+        if (suppressed > 0) printer.log(`[api] … and ${suppressed} more refusal line(s) not shown`);
         printer.log('Stopping: intake closed, drainer releasing what it holds…');
         await api.close();
         stopDrainer.abort();
