@@ -70,6 +70,27 @@ export type DrainerLog = (
   data?: Record<string, unknown>,
 ) => void;
 
+/** Retry progress of one message, remembered across runs. */
+export interface RetryRecord {
+  /** Delivery attempts so far. */
+  readonly attempts: number;
+  /** Epoch ms of its first failure. */
+  readonly firstFailureAt: number;
+}
+
+/**
+ * Optional memory of retry progress across runs (e.g. DynamoDB items `retry#<message id>` with a TTL of
+ * the queue's retention). Each run releases what it holds at its time budget, so without it `maxAttempts`
+ * and `maxRetryMs` count within one run only, and a message that fails forever would block its group until
+ * SQS's own redrive. With it, both limits span runs and the message reaches the DLQ as `exhausted`.
+ */
+export interface RetryMemoryPort {
+  /** The progress saved for a message, if any. */
+  get(messageId: string): Promise<RetryRecord | undefined>;
+  /** Saves a failing message's progress as the run releases it. */
+  put(messageId: string, record: RetryRecord, now: number): Promise<void>;
+}
+
 /** The ports a drainer runs against (AWS adapters in Lambda and local mode, in-memory ones in tests). */
 export interface DrainerDeps {
   readonly queue: QueuePort;
@@ -80,6 +101,8 @@ export interface DrainerDeps {
   readonly clock: Clock;
   readonly metrics: MetricsPort;
   readonly log?: DrainerLog;
+  /** Retry progress across runs; without it retry limits count per run. */
+  readonly retries?: RetryMemoryPort;
 }
 
 /** A snapshot of a drainer (local mode shows it live). Counters are for this run. */
@@ -110,7 +133,10 @@ export interface RunSummary extends DrainerStatus {
 }
 
 export interface Drainer {
-  /** Runs until `stopAt`, abort, idleness or loss of the lease. Never rejects for a message's failure. */
+  /**
+   * Runs until `stopAt`, abort, idleness or loss of the lease. Never rejects for a message's failure; it
+   * rejects only when the lease or the initial state cannot be read (then nothing was received).
+   */
   run(): Promise<RunSummary>;
   status(): DrainerStatus;
 }
@@ -207,6 +233,11 @@ function validate(o: DrainerOptions): void {
   const wait = o.receiveWaitSeconds ?? DEFAULT_RECEIVE_WAIT_S;
   if (!Number.isInteger(wait) || wait < 0 || wait > 20)
     fail('receiveWaitSeconds', wait, 'an integer in 0..20');
+  try {
+    createPacer(o.pacer, 0);
+  } catch (e) {
+    fail('pacer', o.pacer, e instanceof Error ? e.message : String(e));
+  }
   const ttl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   if (!(ttl >= 1_000)) fail('leaseTtlMs', ttl, 'a number ≥ 1000');
 }
@@ -695,6 +726,18 @@ class DrainerRun implements Drainer {
       if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item);
       return;
     }
+    const retries = this.deps.retries;
+    if (retries && msg.receiveCount > 1) {
+      // A message seen before may have been failing in an earlier run: carry on counting from there.
+      let record: RetryRecord | undefined;
+      await this.safely('retries.get', async () => {
+        record = await retries.get(msg.messageId);
+      });
+      if (record) {
+        item.attempts = Math.max(item.attempts, record.attempts);
+        item.firstFailureAt = record.firstFailureAt;
+      }
+    }
     item.prepared = { envelope, body };
     this.scheduler.markReady(item);
     this.kick();
@@ -871,6 +914,7 @@ class DrainerRun implements Drainer {
       await this.safely('deleteMessages', () => this.deps.queue.deleteMessages(handles));
     }
     const release = this.scheduler.drain();
+    await this.rememberRetries(release);
     if (release.length > 0) {
       await this.safely('changeVisibility', () =>
         this.deps.queue.changeVisibility(
@@ -890,6 +934,28 @@ class DrainerRun implements Drainer {
       released: release.length,
       ...this.counters,
     });
+  }
+
+  /** Saves the progress of released messages that were failing, so the next run keeps counting. */
+  private async rememberRetries(released: readonly Held[]): Promise<void> {
+    const retries = this.deps.retries;
+    if (!retries) return;
+    const now = this.clock.now();
+    await Promise.all(
+      released.flatMap((item) =>
+        item.firstFailureAt === undefined
+          ? []
+          : [
+              this.safely('retries.put', () =>
+                retries.put(
+                  item.msg.messageId,
+                  { attempts: item.attempts, firstFailureAt: item.firstFailureAt! },
+                  now,
+                ),
+              ),
+            ],
+      ),
+    );
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import {
   FakeApp,
   FakeClock,
   MemoryQueue,
+  MemoryRetries,
   MemoryState,
   RecordingMetrics,
 } from '../helpers/fakes';
@@ -19,6 +20,7 @@ interface HarnessOptions {
   readonly script?: AppScript;
   readonly drainer?: Partial<DrainerOptions>;
   readonly bodies?: BodyStorePort;
+  readonly retries?: MemoryRetries;
   /** Messages of one group per receive (AWS: up to 10, fauxqs: 1). @default 10 */
   readonly perGroup?: number;
 }
@@ -60,6 +62,7 @@ function harness(h: HarnessOptions = {}) {
         clock,
         metrics,
         ...(h.bodies ? { bodies: h.bodies } : {}),
+        ...(h.retries ? { retries: h.retries } : {}),
         log: (level, msg, data) => logs.push(data ? { level, msg, data } : { level, msg }),
       },
       { ...options, ...overrides },
@@ -244,6 +247,30 @@ describe('drainer', () => {
 
     expect(h.queue.dlq[0]?.info).toMatchObject({ reason: 'exhausted', detail: 'timeout' });
     expect(h.queue.dlq[0]?.info?.status).toBeUndefined();
+    expect(accepted(h.app)).toEqual(['w1']);
+  });
+
+  it('counts attempts across runs when retry memory is given, then dead-letters as exhausted', async () => {
+    const retries = new MemoryRetries();
+    const h = harness({
+      retries,
+      script: (r) => (r.webhookId === 'w0' ? { status: 500 } : { status: 200 }),
+      drainer: { maxAttempts: 5 },
+    });
+    h.enqueue(flood(2, 1));
+
+    await h.drainer({ stopAt: h.t0 + 2_000, deadline: h.t0 + 3_000 }).run();
+    const carried = [...retries.records.values()][0];
+    const t1 = h.clock.now();
+    await h.drainer({ owner: 'run-2', stopAt: t1 + 60_000, deadline: t1 + 61_000 }).run();
+
+    expect(carried?.attempts).toBeGreaterThanOrEqual(2);
+    expect(carried?.attempts).toBeLessThan(5);
+    expect(h.queue.dlq.map((d) => d.info)).toEqual([
+      expect.objectContaining({ reason: 'exhausted', attempts: 5 }),
+    ]);
+    const w0 = h.app.requests.filter((r) => r.webhookId === 'w0');
+    expect(w0.map((r) => r.headers['x-sluice-attempt'])).toEqual(['1', '2', '3', '4', '5']);
     expect(accepted(h.app)).toEqual(['w1']);
   });
 

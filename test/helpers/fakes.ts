@@ -3,6 +3,7 @@
  * app and a metrics recorder. Used by unit tests and by benchmarks (no jest imports here).
  */
 import type { AttributeValue, OutgoingMessage } from '../../core/contract';
+import type { RetryMemoryPort, RetryRecord } from '../../core/drainer';
 import type { PacerState } from '../../core/pacer';
 import type {
   Clock,
@@ -438,6 +439,19 @@ export class MemoryState implements StatePort {
       this.failures[op] = n - 1;
       throw new Error(`injected ${op} failure`);
     }
+  }
+}
+
+/** Retry progress across runs, in memory. */
+export class MemoryRetries implements RetryMemoryPort {
+  readonly records = new Map<string, RetryRecord>();
+
+  async get(messageId: string): Promise<RetryRecord | undefined> {
+    return this.records.get(messageId);
+  }
+
+  async put(messageId: string, record: RetryRecord): Promise<void> {
+    this.records.set(messageId, record);
   }
 }
 
