@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { cleanEnv } from '../helpers/local-mode';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -10,7 +11,7 @@ function runStart(env: Readonly<Record<string, string>>): Promise<{ code: number
     const child = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
       env: {
-        ...process.env,
+        ...cleanEnv(),
         SLUICE_LOCAL_FILE: join(ROOT, '.local', `cli-test-${process.pid}.json`),
         ...env,
       },

@@ -4,11 +4,31 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { FIELDS } from '../../core/config';
 import type { LocalEndpoints } from '../../core/resources';
 import { LOCAL_CREDENTIALS } from '../../local/emulators';
 import { waitUntil } from './recorder';
 
 const ROOT = join(__dirname, '..', '..');
+
+/** The test's environment without any Sluice setting a developer may have exported. */
+export function cleanEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const f of FIELDS) delete env[f.env];
+  for (const name of LOCAL_ENV) delete env[name];
+  return env;
+}
+
+const LOCAL_ENV = [
+  'PORT',
+  'SHOPIFY_CLIENT_SECRET',
+  'SLUICE_STATE_DIR',
+  'SLUICE_LOCAL_FILE',
+  'SLUICE_RUN_SECONDS',
+  'SLUICE_VERBOSE',
+  'DEMO_RATE',
+  'DEMO_CONCURRENCY',
+];
 
 /** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
 export function alive(pid: number): boolean {
@@ -43,7 +63,7 @@ export async function startLocalChild(
   let exitCode: number | null | undefined;
   const child: ChildProcess = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', SLUICE_LOCAL_FILE: endpointsFile, ...env },
+    env: { ...cleanEnv(), PORT: '0', SLUICE_LOCAL_FILE: endpointsFile, ...env },
     // Its own process group, so one signal reaches npm, tsx and node together, as a terminal's Ctrl-C does.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
