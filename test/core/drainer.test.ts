@@ -119,6 +119,30 @@ function expectOneInFlightPerGroup(app: FakeApp): void {
   }
 }
 
+const never = (): Promise<never> => new Promise<never>(() => {});
+
+/** Makes ports go silent at once, as a killed process would: calls after the kill never return. */
+function killSwitch() {
+  const k = {
+    dead: false,
+    wrap<T extends object>(target: T): T {
+      return new Proxy(target, {
+        get(obj, key, receiver) {
+          const value: unknown = Reflect.get(obj, key, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (k.dead) return never();
+            const result: unknown = Reflect.apply(value, obj, args);
+            // An answer that comes back after the kill never reaches the dead process.
+            return result instanceof Promise ? result.then((v) => (k.dead ? never() : v)) : result;
+          };
+        },
+      });
+    },
+  };
+  return k;
+}
+
 describe('drainer', () => {
   it('delivers every message once, in order per group, with exact headers and body bytes', async () => {
     const h = harness({ script: (_r, n) => ({ status: 200, rttMs: 5 + ((n * 7) % 40) }) });
@@ -272,6 +296,63 @@ describe('drainer', () => {
     const w0 = h.app.requests.filter((r) => r.webhookId === 'w0');
     expect(w0.map((r) => r.headers['x-sluice-attempt'])).toEqual(['1', '2', '3', '4', '5']);
     expect(accepted(h.app)).toEqual(['w1']);
+  });
+
+  it('loses nothing when a run is killed mid-flight: only what was in flight is delivered twice', async () => {
+    const h = harness({
+      script: () => ({ status: 200, rttMs: 150 }),
+      drainer: {
+        leaseTtlMs: 5_000,
+        visibilitySeconds: 10,
+        pacer: { floorPerSecond: 40, ceilingPerSecond: 40, maxWindow: 8 },
+      },
+    });
+    const specs = flood(300, 10);
+    h.enqueue(specs);
+    const kill = killSwitch();
+    const dead = createDrainer(
+      {
+        queue: kill.wrap(h.queue),
+        state: kill.wrap(h.state),
+        downstream: kill.wrap(h.app),
+        clock: {
+          now: () => h.clock.now(),
+          sleep: (ms, signal) => (kill.dead ? never() : h.clock.sleep(ms, signal)),
+        },
+        metrics: h.metrics,
+      },
+      h.options,
+    );
+    void dead.run();
+    let recordedAtKill = new Set<string>();
+    let killedAt = 0;
+    h.at(3_000, () => {
+      kill.dead = true;
+      killedAt = h.clock.now();
+      recordedAtKill = new Set(h.state.delivered.keys());
+    });
+    const next = h.drainer({ owner: 'run-2', stopAt: h.t0 + 120_000, deadline: h.t0 + 130_000 });
+    let second: Promise<unknown> = Promise.resolve();
+    h.at(9_000, () => {
+      second = next.run();
+    });
+    await h.clock.sleep(9_001);
+    await second;
+
+    const ids = accepted(h.app);
+    expect(new Set(ids)).toEqual(new Set(specs.map((s) => s.webhookId)));
+    const twice = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+    expect(twice.length).toBeGreaterThan(0);
+    expect(twice.length).toBeLessThanOrEqual(h.options.pacer.maxWindow);
+    expect(recordedAtKill.size).toBeLessThan(300);
+    for (const id of twice) {
+      expect(recordedAtKill.has(id)).toBe(false);
+      expect(h.app.requests.find((r) => r.webhookId === id)!.at).toBeLessThanOrEqual(killedAt);
+    }
+    const afterKill = h.app.requests.filter((r) => r.at > killedAt).map((r) => r.webhookId);
+    for (const id of afterKill) expect(recordedAtKill.has(id)).toBe(false);
+    expect(h.queue.size).toBe(0);
+    expect(h.queue.dlq).toHaveLength(0);
   });
 
   it('never forwards a forged signature and dead-letters it as signature', async () => {
