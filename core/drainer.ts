@@ -383,8 +383,8 @@ class DrainerRun implements Drainer {
       const now = this.clock.now();
       if (this.checkStop(now)) return;
       this.runChores(now);
-      this.dispatch(now);
-      const wakeAt = this.nextWake(now);
+      const pacedOut = this.dispatch(now);
+      const wakeAt = this.nextWake(now, pacedOut);
       if (!this.kicked) await this.clock.sleep(Math.max(1, Math.ceil(wakeAt - now)), this.wake.signal);
       busyTurns = this.wake.signal.aborted ? busyTurns + 1 : 0;
       if (this.wake.signal.aborted) this.wake = new AbortController();
@@ -435,7 +435,8 @@ class DrainerRun implements Drainer {
     return true;
   }
 
-  private nextWake(now: number): number {
+  /** When the loop must look again; `pacedOut`: dispatch stopped only because of the pacer's spacing. */
+  private nextWake(now: number, pacedOut: boolean): number {
     let at = Math.min(
       this.options.stopAt,
       this.leaseExpiresAt,
@@ -445,9 +446,7 @@ class DrainerRun implements Drainer {
       this.nextExtendAt,
     );
     const p = this.pacer!;
-    if (this.canSend(now) && this.scheduler.hasReady(now) && this.sending < windowSize(p, now)) {
-      at = Math.min(at, earliestSend(p, now));
-    }
+    if (pacedOut && this.scheduler.hasReady(now)) at = Math.min(at, earliestSend(p, now));
     const backoffEnd = this.scheduler.nextWakeAt(now);
     if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
     if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
@@ -460,15 +459,19 @@ class DrainerRun implements Drainer {
     return !this.stopping && !this.leaseLost && !this.operatorPaused && now < this.leaseExpiresAt;
   }
 
-  /** Sends as many heads as the window and the pacer allow, round-robin across groups. */
-  private dispatch(now: number): void {
-    if (!this.canSend(now)) return;
+  /**
+   * Sends as many heads as the window and the pacer allow, round-robin across groups. True when it stopped
+   * only because the next pacing slot is still ahead.
+   */
+  private dispatch(now: number): boolean {
+    if (!this.canSend(now)) return false;
     for (;;) {
       const p = this.pacer!;
+      if (this.sending >= windowSize(p, now)) return false;
       const slot = earliestSend(p, now);
-      if (this.sending >= windowSize(p, now) || slot > now) return;
+      if (slot > now) return true;
       const taken = this.scheduler.take(now);
-      if (!taken) return;
+      if (!taken) return false;
       const item = taken.item;
       const prepared = item.prepared!;
       if (this.deliveredIds.has(prepared.envelope.webhookId)) {

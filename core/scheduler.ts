@@ -30,6 +30,8 @@ export class Scheduler<T> {
   private readonly notReady = new Set<T>();
   private heldCount = 0;
   private busyCount = 0;
+  /** Groups with a retry backoff set; when 0, `nextWakeAt` need not scan. */
+  private backoffCount = 0;
 
   /** Items held, including the ones out. */
   get held(): number {
@@ -75,7 +77,7 @@ export class Scheduler<T> {
     g.items.splice(i, 1);
     this.notReady.delete(item);
     this.heldCount--;
-    if (g.items.length === 0) this.groups.delete(group);
+    if (g.items.length === 0) this.dropGroup(group, g);
     return true;
   }
 
@@ -89,6 +91,7 @@ export class Scheduler<T> {
       const head = g.items[0];
       if (head === undefined || this.notReady.has(head)) continue;
       if (accept && !accept(head)) continue;
+      this.setNotBefore(g, 0);
       g.busy = true;
       this.busyCount++;
       this.groups.delete(group);
@@ -108,13 +111,23 @@ export class Scheduler<T> {
     g.busy = false;
     this.busyCount--;
     if (outcome === 'retry') {
-      g.notBefore = notBefore;
+      this.setNotBefore(g, notBefore);
       return;
     }
     g.items.shift();
     this.heldCount--;
-    g.notBefore = 0;
-    if (g.items.length === 0) this.groups.delete(group);
+    this.setNotBefore(g, 0);
+    if (g.items.length === 0) this.dropGroup(group, g);
+  }
+
+  private setNotBefore(g: Group<T>, at: number): void {
+    if (g.notBefore > 0 !== at > 0) this.backoffCount += at > 0 ? 1 : -1;
+    g.notBefore = at;
+  }
+
+  private dropGroup(name: string, g: Group<T>): void {
+    this.setNotBefore(g, 0);
+    this.groups.delete(name);
   }
 
   /** True when some group could send now (ignoring `accept` filters). */
@@ -128,6 +141,7 @@ export class Scheduler<T> {
 
   /** The earliest time a backing-off group becomes eligible again, or undefined if none is waiting. */
   nextWakeAt(now: number): number | undefined {
+    if (this.backoffCount === 0) return undefined;
     let at: number | undefined;
     for (const g of this.groups.values()) {
       if (!g.busy && g.notBefore > now && g.items.length > 0)
@@ -150,7 +164,7 @@ export class Scheduler<T> {
       for (const item of g.items.slice(keep.length)) this.notReady.delete(item);
       this.heldCount -= g.items.length - keep.length;
       g.items.splice(0, g.items.length, ...keep);
-      if (keep.length === 0) this.groups.delete(group);
+      if (keep.length === 0) this.dropGroup(group, g);
     }
     return out;
   }

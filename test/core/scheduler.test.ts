@@ -72,6 +72,20 @@ describe('Scheduler', () => {
     expect(s.take(1_000)?.item).toBe('a1');
   });
 
+  it('forgets a backoff once the group is taken again, drained or emptied', () => {
+    const s = load('a1 a2');
+    s.take(0);
+    s.finish('a', 'retry', 1_000);
+    expect(s.nextWakeAt(0)).toBe(1_000);
+    expect(s.take(1_000)?.item).toBe('a1');
+    expect(s.nextWakeAt(0)).toBeUndefined();
+    s.finish('a', 'retry', 2_000);
+    expect(s.drain()).toEqual(['a1', 'a2']);
+    expect(s.nextWakeAt(0)).toBeUndefined();
+    s.add('a', 'a9');
+    expect(s.take(0)?.item).toBe('a9');
+  });
+
   it('never hands out a second item of a group while its head is out', () => {
     const s = load('a1 a2');
     s.take(0);
