@@ -523,6 +523,22 @@ describe('drainer', () => {
     expect(h.metrics.sum(METRICS.backoffTime)).toBeGreaterThan(0);
   });
 
+  it('spaces sends at the pacing rate', async () => {
+    const h = harness({
+      script: () => ({ status: 200, rttMs: 5 }),
+      drainer: { pacer: { floorPerSecond: 10, ceilingPerSecond: 10, maxWindow: 8 } },
+    });
+    h.enqueue(flood(50, 5));
+
+    await h.drainer().run();
+
+    const at = h.app.requests.map((r) => r.at);
+    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(100 - 10);
+    expect((at[at.length - 1] - at[0]) / gaps.length).toBeGreaterThanOrEqual(99);
+    expect(accepted(h.app)).toHaveLength(50);
+  });
+
   it('keeps the number of requests in flight within the window', async () => {
     const h = harness({
       script: () => ({ status: 200, rttMs: 200 }),
