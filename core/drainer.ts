@@ -165,6 +165,10 @@ const INFRA_BASE_MS = 500;
 const INFRA_CAP_MS = 10_000;
 /** What is kept of an app's answer or an error text in the DLQ record. */
 const DETAIL_CHARS = 1_000;
+/** How long past the downstream timeout a request may stay unanswered before the core gives up on it. */
+const TIMEOUT_GRACE_MS = 1_000;
+/** How often requests are checked for being overdue. */
+const OVERDUE_CHECK_MS = 1_000;
 /** Abort reason of a wake-up; not an error. */
 const KICK = 'kick';
 /** Consecutive wakes by events (no timer) after which the loop yields to the event loop once. */
@@ -266,6 +270,11 @@ class DrainerRun implements Drainer {
   private readonly tasks = new Set<Promise<void>>();
   /** Webhook ids delivered during this run: catches a duplicate held behind its twin in the same group. */
   private readonly deliveredIds = new RecentSet(RECENT_IDS);
+  /** Requests out, for the overdue check. */
+  private readonly outstanding = new Set<{
+    readonly startedAt: number;
+    readonly finish: (r: DeliveryResult) => void;
+  }>();
   private pendingDeletes: string[] = [];
   private deleting = false;
 
@@ -287,6 +296,7 @@ class DrainerRun implements Drainer {
   private nextControlsAt = 0;
   private nextPersistAt = 0;
   private nextExtendAt = 0;
+  private nextOverdueAt = 0;
   private chores = new Set<string>();
 
   private wake = new AbortController();
@@ -444,6 +454,7 @@ class DrainerRun implements Drainer {
       this.nextControlsAt,
       this.nextPersistAt,
       this.nextExtendAt,
+      this.outstanding.size > 0 ? this.nextOverdueAt : Number.POSITIVE_INFINITY,
     );
     const p = this.pacer!;
     if (pacedOut && this.scheduler.hasReady(now)) at = Math.min(at, earliestSend(p, now));
@@ -500,13 +511,19 @@ class DrainerRun implements Drainer {
       item.attempts,
     );
     this.track(async () => {
-      let result: DeliveryResult;
-      try {
-        result = await this.deps.downstream.post(request, this.options.downstreamTimeoutMs);
-      } catch (e) {
+      // The adapter enforces the timeout; the overdue chore only stops a broken adapter from stalling a group.
+      let finish: (r: DeliveryResult) => void = () => {};
+      const answered = new Promise<DeliveryResult>((resolve) => {
+        finish = resolve;
+      });
+      const out = { startedAt: now, finish };
+      this.outstanding.add(out);
+      this.deps.downstream.post(request, this.options.downstreamTimeoutMs).then(finish, (e: unknown) =>
         // An adapter should map its failures to results; a throw is still a connection-level failure.
-        result = { kind: 'error', code: 'EXCEPTION', message: errorText(e), rttMs: this.clock.now() - now };
-      }
+        finish({ kind: 'error', code: 'EXCEPTION', message: errorText(e), rttMs: this.clock.now() - now }),
+      );
+      const result = await answered;
+      this.outstanding.delete(out);
       this.sending--;
       await this.settle(item, result);
     });
@@ -796,6 +813,13 @@ class DrainerRun implements Drainer {
       this.chore('extend', () => this.extendVisibility(now + this.extendPeriod()));
     }
     if (this.pendingDeletes.length > 0 && !this.deleting) this.flushDeletes();
+    if (now >= this.nextOverdueAt) {
+      this.nextOverdueAt = now + OVERDUE_CHECK_MS;
+      const limit = now - this.options.downstreamTimeoutMs - TIMEOUT_GRACE_MS;
+      for (const out of this.outstanding) {
+        if (out.startedAt <= limit) out.finish({ kind: 'timeout', rttMs: now - out.startedAt });
+      }
+    }
   }
 
   /** Runs a background chore unless the same one is still running. */

@@ -1,7 +1,7 @@
 // Drainer scenarios on the simulated clock: in-memory SQS FIFO model, in-memory state, scripted app.
 import { encode, type OutgoingMessage } from '../../core/contract';
 import { createDrainer, type DrainerOptions, DrainerOptionsError } from '../../core/drainer';
-import type { BodyStorePort } from '../../core/ports';
+import type { BodyStorePort, DownstreamPort } from '../../core/ports';
 import { METRICS } from '../../core/resources';
 import { sign } from '../../core/signature';
 import {
@@ -220,6 +220,30 @@ describe('drainer', () => {
     expect(
       h.app.requests.filter((r) => r.webhookId === 'w0').map((r) => r.headers['x-sluice-attempt']),
     ).toEqual(['1', '2', '3', '4', '5', '6']);
+  });
+
+  it('treats a request its adapter never answers as a timeout and retries it', async () => {
+    const h = harness();
+    let hung = false;
+    const downstream: DownstreamPort = {
+      post: (request, timeoutMs) => {
+        if (!hung) {
+          hung = true;
+          return new Promise<never>(() => {});
+        }
+        return h.app.post(request, timeoutMs);
+      },
+    };
+    h.enqueue(flood(3, 1));
+
+    const summary = await createDrainer(
+      { queue: h.queue, state: h.state, downstream, clock: h.clock, metrics: h.metrics },
+      h.options,
+    ).run();
+
+    expect(accepted(h.app)).toEqual(['w0', 'w1', 'w2']);
+    expect(summary.retried).toBe(1);
+    expect(h.metrics.sum(METRICS.responses, { StatusClass: 'timeout' })).toBe(1);
   });
 
   it('moves a permanent 4xx to the DLQ with status and snippet, and the group moves on', async () => {
