@@ -43,7 +43,10 @@ export interface DrainerAdapterOptions {
   readonly clock?: Clock;
 }
 
-/** The ports of `createDrainer`, plus `close()` for the resources the adapters own (the HTTP pool). */
+/**
+ * The ports of `createDrainer`, plus `close()`: closes the HTTP pool and waits for long polls cut short by
+ * an abort to hand back what they received (at most one receive wait).
+ */
 export interface DrainerAdapters {
   readonly queue: QueuePort;
   readonly state: StatePort;
@@ -57,21 +60,24 @@ export interface DrainerAdapters {
 /** Builds the drainer's dependencies over AWS SDK clients (real AWS or the local emulators). */
 export function buildDrainerDeps(options: DrainerAdapterOptions): DrainerAdapters {
   const downstream = new HttpDownstream({ maxWindow: options.maxWindow });
+  const queue = new SqsQueue({
+    client: options.sqs,
+    queueUrl: options.queueUrl,
+    deadLetterQueueUrl: options.dlqUrl,
+  });
   const bodies =
     options.bucketName && options.s3
       ? new S3Bodies({ client: options.s3, bucketName: options.bucketName })
       : undefined;
   return {
-    queue: new SqsQueue({
-      client: options.sqs,
-      queueUrl: options.queueUrl,
-      deadLetterQueueUrl: options.dlqUrl,
-    }),
+    queue,
     state: new DynamoState({ client: options.dynamo, tableName: options.tableName }),
     downstream,
     ...(bodies ? { bodies } : {}),
     clock: options.clock ?? systemClock,
     metrics: options.metrics,
-    close: () => downstream.close(),
+    close: async () => {
+      await Promise.all([downstream.close(), queue.settle()]);
+    },
   };
 }

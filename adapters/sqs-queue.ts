@@ -68,9 +68,6 @@ export interface SqsQueueOptions {
 /** A received attribute, with the type SQS needs to send it again. */
 type ReceivedAttribute = Pick<MessageAttributeValue, 'DataType' | 'StringValue' | 'BinaryValue'>;
 
-const isAbort = (err: unknown, signal?: AbortSignal): boolean =>
-  signal?.aborted === true || (err instanceof Error && err.name === 'AbortError');
-
 /** The webhook queue as the drainer core sees it. */
 export class SqsQueue implements QueuePort {
   private readonly client: SQSClient;
@@ -78,6 +75,7 @@ export class SqsQueue implements QueuePort {
   private readonly dlqUrl: string;
   private readonly attempts: number;
   private readonly retryDelayMs: number;
+  private readonly background = new Set<Promise<void>>();
 
   constructor(options: SqsQueueOptions) {
     this.client = options.client;
@@ -87,6 +85,12 @@ export class SqsQueue implements QueuePort {
     this.retryDelayMs = options.retryDelayMs ?? 50;
   }
 
+  /**
+   * Long-polls for messages. An abort returns [] at once but does not cut the HTTP request: a long poll
+   * whose connection is dropped can still be handed messages by SQS (and by fauxqs), which would then sit
+   * invisible, unseen, for a whole visibility timeout. The poll finishes in the background instead, and
+   * whatever it brings is handed straight back (visibility 0). `settle()` waits for such polls.
+   */
   async receive(
     maxMessages: number,
     waitSeconds: number,
@@ -94,8 +98,8 @@ export class SqsQueue implements QueuePort {
     signal?: AbortSignal,
   ): Promise<QueuedMessage[]> {
     if (signal?.aborted) return [];
-    try {
-      const out = await this.client.send(
+    const request = this.client
+      .send(
         new ReceiveMessageCommand({
           QueueUrl: this.queueUrl,
           MaxNumberOfMessages: Math.min(BATCH, Math.max(1, Math.floor(maxMessages))),
@@ -104,14 +108,45 @@ export class SqsQueue implements QueuePort {
           MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
           MessageAttributeNames: ['All'],
         }),
-        { abortSignal: signal },
+      )
+      .then((out) => (out.Messages ?? []).map(toQueued));
+    if (!signal) return request;
+    return new Promise<QueuedMessage[]>((resolve, reject) => {
+      let detached = false;
+      const onAbort = (): void => {
+        detached = true;
+        resolve([]);
+        const background = request
+          .then((late) => (late.length > 0 ? this.release(late) : undefined))
+          .catch(() => undefined)
+          .finally(() => this.background.delete(background));
+        this.background.add(background);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      request.then(
+        (messages) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!detached) resolve(messages);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!detached) reject(err);
+        },
       );
-      return (out.Messages ?? []).map(toQueued);
-    } catch (err) {
-      // An abort ends a long poll early (shutdown, budget): that is "nothing received", not a failure.
-      if (isAbort(err, signal)) return [];
-      throw err;
-    }
+    });
+  }
+
+  /** Waits for long polls abandoned by an abort to finish and hand back what they received. */
+  async settle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  /** Hands messages nobody will work on back to the queue at once. */
+  private async release(messages: readonly QueuedMessage[]): Promise<void> {
+    await this.changeVisibility(
+      messages.map((m) => m.receiptHandle),
+      0,
+    );
   }
 
   async deleteMessages(receiptHandles: readonly string[]): Promise<void> {
