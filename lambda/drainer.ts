@@ -1,0 +1,138 @@
+/** The drainer Lambda: one scheduled run of the drainer core over the real adapters, within a time budget. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { buildDrainerDeps, type DrainerAdapters, EmfMetrics } from '../adapters';
+import { configFromEnv, type SluiceConfig } from '../core/config';
+import { createDrainer, type DrainerLog, type RunOutcome } from '../core/drainer';
+import { once } from './shared/once';
+import { cachedSecrets } from './shared/secrets';
+
+/** The schedule's period: the rule fires `rate(1 minute)`. */
+export const SCHEDULE_PERIOD_MS = 60_000;
+/** The run has returned this long before the next tick, so that tick never meets a busy function. */
+const TICK_MARGIN_MS = 3_000;
+/** Kept back from Lambda's own timeout for the final flush and the return. */
+const TIMEOUT_MARGIN_MS = 5_000;
+/** Longest wind-down (answers in flight, releases, pacer save) the budget reserves before the deadline. */
+const MAX_WIND_DOWN_MS = 20_000;
+
+/**
+ * The run's budget. Reserved concurrency is 1 and the schedule fires every minute, so a run that is still
+ * going at the next tick would get that tick throttled (a Throttles alarm and an async retry for nothing).
+ * So each run ends before the next tick: `deadline` = next tick − 3 s (and never past Lambda's own timeout),
+ * and `stopAt` comes earlier by one downstream timeout (+2 s, at most 20 s), so requests already sent can be
+ * answered rather than abandoned. A restart costs one lease write and one state read: cheap next to the
+ * guarantee that normal operation never looks like failure. Late events (a delayed or retried tick) aim at
+ * the tick after `now`.
+ */
+export function budgetOf(
+  eventTime: string | undefined,
+  now: number,
+  remainingMs: number,
+  downstreamTimeoutMs: number,
+): { readonly stopAt: number; readonly deadline: number } {
+  const scheduled = eventTime ? Date.parse(eventTime) : Number.NaN;
+  const base = Number.isFinite(scheduled) && scheduled <= now ? scheduled : now;
+  const nextTick = base + SCHEDULE_PERIOD_MS * Math.max(1, Math.ceil((now - base + 1) / SCHEDULE_PERIOD_MS));
+  const deadline = Math.max(now, Math.min(nextTick - TICK_MARGIN_MS, now + remainingMs - TIMEOUT_MARGIN_MS));
+  const windDown = Math.min(downstreamTimeoutMs + 2_000, MAX_WIND_DOWN_MS);
+  return { stopAt: Math.max(now, deadline - windDown), deadline };
+}
+
+export interface DrainerHandlerDeps {
+  readonly adapters: DrainerAdapters;
+  readonly config: SluiceConfig;
+  /** The Shopify secrets (`"new,old"` split); empty until the user sets the secret. */
+  readonly secrets: () => Promise<readonly string[]>;
+  readonly log: DrainerLog;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/** The outcome of one invocation; `secret-unset` leaves every message queued. */
+export interface DrainerInvocationResult {
+  readonly outcome: RunOutcome | 'secret-unset';
+  readonly delivered: number;
+  readonly deadLettered: number;
+}
+
+/** A handler over its dependencies. Normal outcomes (including `lease-held`) resolve; only a broken setup throws. */
+export function makeDrainerHandler(
+  deps: DrainerHandlerDeps,
+): (
+  event: { readonly time?: string } | undefined,
+  context: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
+) => Promise<DrainerInvocationResult> {
+  const now = deps.now ?? Date.now;
+  return async (event, context) => {
+    const secrets = await deps.secrets();
+    if (secrets.length === 0) {
+      // Verifying against nothing would dead-letter every webhook as forged: keep them queued instead.
+      deps.log('error', 'the Shopify secret is not set; nothing is delivered until it is', {});
+      return { outcome: 'secret-unset', delivered: 0, deadLettered: 0 };
+    }
+    const start = now();
+    const c = deps.config;
+    const { stopAt, deadline } = budgetOf(
+      event?.time,
+      start,
+      context.getRemainingTimeInMillis(),
+      c.downstreamTimeoutMs,
+    );
+    const summary = await createDrainer(deps.adapters, {
+      owner: context.awsRequestId,
+      downstreamUrl: c.downstreamUrl,
+      secrets,
+      pacer: {
+        floorPerSecond: c.rateFloorPerSecond,
+        ceilingPerSecond: c.rateCeilingPerSecond,
+        maxWindow: c.maxInFlight,
+      },
+      maxAttempts: c.maxAttempts,
+      maxRetryMs: c.maxRetryMinutes * 60_000,
+      downstreamTimeoutMs: c.downstreamTimeoutMs,
+      stopAt,
+      deadline,
+    }).run();
+    deps.adapters.metrics.flush();
+    deps.log('info', 'drainer run ended', { ...summary });
+    return { outcome: summary.outcome, delivered: summary.delivered, deadLettered: summary.deadLettered };
+  };
+}
+
+const fromEnv = once(() => {
+  const env = process.env;
+  const required = (name: string): string => {
+    const v = env[name];
+    if (!v) throw new Error(`environment variable ${name} is not set`);
+    return v;
+  };
+  const config = configFromEnv(env);
+  const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sluice' });
+  return makeDrainerHandler({
+    adapters: buildDrainerDeps({
+      sqs: new SQSClient({}),
+      dynamo: new DynamoDBClient({}),
+      s3: new S3Client({}),
+      queueUrl: required('QUEUE_URL'),
+      dlqUrl: required('DLQ_URL'),
+      tableName: required('TABLE_NAME'),
+      bucketName: env.BUCKET_NAME || undefined,
+      metrics: new EmfMetrics({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sluice' }),
+      maxWindow: config.maxInFlight,
+    }),
+    config,
+    secrets: cachedSecrets(new SecretsManagerClient({}), required('SECRET_ARN')),
+    log: (level, msg, data) => logger[level](msg, { ...data }),
+  });
+});
+
+/** The Lambda entry point (EventBridge scheduled event); configuration from `configToEnv` plus resource names. */
+export const handler = (
+  event: { readonly time?: string } | undefined,
+  context: Context,
+): Promise<DrainerInvocationResult> => fromEnv()(event, context);
