@@ -8,6 +8,7 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { SluiceConfig } from '../core/config';
 import { BodyBucket } from './body-bucket';
+import { Drainer } from './drainer';
 import { Ingress } from './ingress';
 import { sluiceOutput } from './outputs';
 import { WebhookQueue } from './queue';
@@ -39,6 +40,8 @@ export class Sluice extends Construct {
   readonly bodyBucket: IBucket;
   readonly secret: ISecret;
   readonly ingress: Ingress;
+  /** The delivery half: drainer function, schedule and state table. */
+  readonly drainer: Drainer;
   /** Subscribe Shopify to this URL + the app's webhook path. */
   readonly webhookUrl: string;
   /** This URL + the app's path for the compliance topics (401 on forgeries). */
@@ -69,6 +72,15 @@ export class Sluice extends Construct {
     this.verifiedUrl = this.ingress.verifiedUrl;
 
     // ── Delivery half (drainer, state table, dashboard): compose here from the members above. ──
+    this.drainer = new Drainer(this, 'Drainer', {
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      secret: this.secret,
+      bodyBucket: this.bodyBucket,
+      config: props.config,
+      serviceName: this.serviceName,
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+    });
 
     if (props.outputs ?? true) {
       sluiceOutput(
@@ -94,6 +106,18 @@ export class Sluice extends Construct {
         secret.created
           ? 'Shopify secret: set it with aws secretsmanager put-secret-value (see README)'
           : 'Shopify secret (imported)',
+      );
+      sluiceOutput(
+        this,
+        'tableName',
+        this.drainer.table.tableName,
+        'Drainer state table (lease, pacing, controls)',
+      );
+      sluiceOutput(
+        this,
+        'drainerFunctionName',
+        this.drainer.drainerFunction.function.functionName,
+        'Drainer function',
       );
     }
   }

@@ -198,7 +198,7 @@ describe('Sluice', () => {
 
   describe('functions', () => {
     it('run Node 24 on ARM64 with their own log group', () => {
-      t.resourceCountIs('AWS::Lambda::Function', 2);
+      t.resourceCountIs('AWS::Lambda::Function', 3); // authorizer, verify, drainer
       t.allResourcesProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
