@@ -11,9 +11,10 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { RetryMemoryPort, RetryRecord } from '../core/drainer';
 import { type PacerState, ratePerSecond, windowSize } from '../core/pacer';
 import type { OperatorControls, StatePort } from '../core/ports';
-import { TABLE } from '../core/resources';
+import { QUEUE, TABLE } from '../core/resources';
 
 /** Attribute names of the state item, aliased in every expression (`#owner` …) so reserved words never bite. */
 const NAMES = {
@@ -215,6 +216,56 @@ export class DynamoState implements StatePort {
 }
 
 const deliveredKey = (webhookId: string): string => `${TABLE.deliveredPrefix}${webhookId}`;
+
+/** Prefix of the retry-progress items (`retry#<SQS message id>`). */
+export const RETRY_PREFIX = 'retry#';
+
+/**
+ * Retry progress across runs, one item per failing message: every run releases what it holds at its budget,
+ * so without this `maxAttempts` and `maxRetryMinutes` would restart each minute. The TTL is the queue's
+ * retention: by then the message is gone from the queue anyway.
+ */
+export class DynamoRetries implements RetryMemoryPort {
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+
+  constructor(options: Pick<DynamoStateOptions, 'client' | 'tableName'>) {
+    this.client = options.client;
+    this.table = options.tableName;
+  }
+
+  async get(messageId: string): Promise<RetryRecord | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { [TABLE.partitionKey]: S(`${RETRY_PREFIX}${messageId}`) },
+        ConsistentRead: true,
+      }),
+    );
+    const item = out.Item;
+    const attempts = Number(item?.attempts?.N);
+    const firstFailureAt = Number(item?.firstFailureAt?.N);
+    const expiresAt = Number(item?.[TABLE.ttlAttribute]?.N);
+    if (!Number.isFinite(attempts) || !Number.isFinite(firstFailureAt)) return undefined;
+    // Expired items linger until DynamoDB deletes them (emulators never do).
+    if (Number.isFinite(expiresAt) && expiresAt * 1000 <= Date.now()) return undefined;
+    return { attempts, firstFailureAt };
+  }
+
+  async put(messageId: string, record: RetryRecord, now: number): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: {
+          [TABLE.partitionKey]: S(`${RETRY_PREFIX}${messageId}`),
+          attempts: N(record.attempts),
+          firstFailureAt: N(record.firstFailureAt),
+          [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
+        },
+      }),
+    );
+  }
+}
 
 function controlsOf(item: Record<string, AttributeValue> | undefined): OperatorControls {
   const num = (name: string): number | undefined => {

@@ -5,9 +5,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { RetryMemoryPort } from '../core/drainer';
 import type { BodyStorePort, Clock, DownstreamPort, MetricsPort, QueuePort, StatePort } from '../core/ports';
 import { systemClock } from './clock';
-import { DynamoState } from './dynamo-state';
+import { DynamoRetries, DynamoState } from './dynamo-state';
 import { HttpDownstream } from './http-downstream';
 import { S3Bodies } from './s3-bodies';
 import { SqsQueue } from './sqs-queue';
@@ -16,8 +17,10 @@ export { sleep, systemClock } from './clock';
 export {
   ControlsError,
   type DrainerStateView,
+  DynamoRetries,
   DynamoState,
   LeaseLostError,
+  RETRY_PREFIX,
   readDrainerState,
   setControls,
 } from './dynamo-state';
@@ -54,6 +57,7 @@ export interface DrainerAdapters {
   readonly bodies?: BodyStorePort;
   readonly clock: Clock;
   readonly metrics: MetricsPort;
+  readonly retries: RetryMemoryPort;
   close(): Promise<void>;
 }
 
@@ -76,6 +80,7 @@ export function buildDrainerDeps(options: DrainerAdapterOptions): DrainerAdapter
     ...(bodies ? { bodies } : {}),
     clock: options.clock ?? systemClock,
     metrics: options.metrics,
+    retries: new DynamoRetries({ client: options.dynamo, tableName: options.tableName }),
     close: async () => {
       await Promise.all([downstream.close(), queue.settle()]);
     },

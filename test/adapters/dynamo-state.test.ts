@@ -1,13 +1,14 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   ControlsError,
+  DynamoRetries,
   DynamoState,
   LeaseLostError,
   readDrainerState,
   setControls,
 } from '../../adapters/dynamo-state';
 import { createPacer, ratePerSecond } from '../../core/pacer';
-import { TABLE } from '../../core/resources';
+import { QUEUE, TABLE } from '../../core/resources';
 import {
   createResources,
   type Emulators,
@@ -172,5 +173,39 @@ describe('operator functions against dynalite', () => {
     const view = await readDrainerState(clients.dynamo, table, Date.now() + 3_600_000);
 
     expect(view.lease).toBeUndefined();
+  });
+});
+
+describe('DynamoRetries against dynalite', () => {
+  let emulators: Emulators;
+  let clients: LocalClients;
+  let table: string;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    clients = localClients(emulators);
+    table = (await createResources(clients)).tableName;
+  });
+  afterAll(async () => {
+    await emulators.stop();
+  });
+
+  it('remembers a message’s retry progress across runs, and knows nothing of other messages', async () => {
+    const retries = new DynamoRetries({ client: clients.dynamo, tableName: table });
+    const now = Date.now();
+
+    await retries.put('m-1', { attempts: 7, firstFailureAt: now - 60_000 }, now);
+
+    expect(await retries.get('m-1')).toEqual({ attempts: 7, firstFailureAt: now - 60_000 });
+    expect(await retries.get('m-2')).toBeUndefined();
+  });
+
+  it('treats a record past its TTL as absent', async () => {
+    const retries = new DynamoRetries({ client: clients.dynamo, tableName: table });
+    const longAgo = Date.now() - (QUEUE.retentionSeconds + 60) * 1000;
+
+    await retries.put('m-old', { attempts: 3, firstFailureAt: longAgo }, longAgo);
+
+    expect(await retries.get('m-old')).toBeUndefined();
   });
 });
