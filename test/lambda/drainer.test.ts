@@ -1,0 +1,116 @@
+import type { DrainerAdapters } from '../../adapters';
+import { parseConfig } from '../../core/config';
+import { encode } from '../../core/contract';
+import { METRICS } from '../../core/resources';
+import { budgetOf, makeDrainerHandler, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
+import { FakeApp, FakeClock, MemoryQueue, MemoryState, RecordingMetrics } from '../helpers/fakes';
+import { QUEUE_SECRET, webhook } from '../helpers/queue';
+
+const TICK = Date.parse('2026-11-25T14:00:00Z');
+
+describe('budgetOf', () => {
+  it('ends the run 3 s before the next tick and stops taking work one timeout (+2 s) earlier', () => {
+    const b = budgetOf('2026-11-25T14:00:00Z', TICK + 1_000, 90_000, 10_000);
+
+    expect(b.deadline).toBe(TICK + SCHEDULE_PERIOD_MS - 3_000);
+    expect(b.stopAt).toBe(b.deadline - 12_000);
+  });
+
+  it('aims at the tick after now when the event is late (a delayed or retried invocation)', () => {
+    const b = budgetOf('2026-11-25T14:00:00Z', TICK + 95_000, 90_000, 10_000);
+
+    expect(b.deadline).toBe(TICK + 2 * SCHEDULE_PERIOD_MS - 3_000);
+  });
+
+  it('never runs past the Lambda timeout minus a flush margin', () => {
+    const b = budgetOf('2026-11-25T14:00:00Z', TICK + 1_000, 20_000, 10_000);
+
+    expect(b.deadline).toBe(TICK + 1_000 + 15_000);
+  });
+
+  it('caps the wind-down at 20 s for long downstream timeouts, and falls back to now without an event time', () => {
+    const b = budgetOf(undefined, TICK, 90_000, 120_000);
+
+    expect(b.deadline).toBe(TICK + SCHEDULE_PERIOD_MS - 3_000);
+    expect(b.deadline - b.stopAt).toBe(20_000);
+  });
+
+  it('gives a zero-length budget rather than one in the past', () => {
+    const b = budgetOf('2026-11-25T14:00:00Z', TICK + 59_000, 90_000, 10_000);
+
+    expect(b.stopAt).toBeGreaterThanOrEqual(TICK + 59_000);
+    expect(b.deadline).toBeGreaterThanOrEqual(b.stopAt);
+  });
+});
+
+describe('drainer handler', () => {
+  const config = parseConfig({ downstreamUrl: 'https://app.example.com' });
+
+  function harness(secrets: readonly string[] = [QUEUE_SECRET]) {
+    const clock = new FakeClock({ start: TICK + 500 });
+    const queue = new MemoryQueue({ clock });
+    const state = new MemoryState();
+    const app = new FakeApp(clock);
+    const metrics = new RecordingMetrics();
+    const adapters: DrainerAdapters = {
+      queue,
+      state,
+      downstream: app,
+      clock,
+      metrics,
+      retries: { get: async () => undefined, put: async () => {} },
+      close: async () => {},
+    };
+    const logs: string[] = [];
+    const handler = makeDrainerHandler({
+      adapters,
+      config,
+      secrets: async () => secrets,
+      log: (_level, msg) => logs.push(msg),
+      now: () => clock.now(),
+    });
+    const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 90_000 };
+    return { clock, queue, state, app, metrics, logs, handler, context };
+  }
+
+  it('delivers what is queued within the budget and ends before the next tick', async () => {
+    const h = harness();
+    for (let i = 0; i < 5; i++) {
+      const { envelope, body } = webhook({ webhookId: `w${i}` });
+      h.queue.send(encode(envelope, body, 'shop'));
+    }
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result).toEqual({ outcome: 'stopped', delivered: 5, deadLettered: 0 });
+    expect(h.app.requests).toHaveLength(5);
+    expect(h.clock.now()).toBeLessThanOrEqual(TICK + SCHEDULE_PERIOD_MS - 3_000);
+    expect(h.state.lease).toBeUndefined();
+    expect(h.metrics.sum(METRICS.delivered)).toBe(5);
+  });
+
+  it('resolves with lease-held, delivering nothing, when another run holds the lease', async () => {
+    const h = harness();
+    h.state.lease = { owner: 'other', expiresAt: TICK + 60_000 };
+    const { envelope, body } = webhook({ webhookId: 'w' });
+    h.queue.send(encode(envelope, body, 'shop'));
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result.outcome).toBe('lease-held');
+    expect(h.app.requests).toHaveLength(0);
+  });
+
+  it('keeps every message queued when the Shopify secret is not set yet', async () => {
+    const h = harness([]);
+    const { envelope, body } = webhook({ webhookId: 'w' });
+    h.queue.send(encode(envelope, body, 'shop'));
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result.outcome).toBe('secret-unset');
+    expect(h.state.lease).toBeUndefined();
+    expect(h.queue.size).toBe(1);
+    expect(h.logs).toContain('the Shopify secret is not set; nothing is delivered until it is');
+  });
+});
