@@ -67,7 +67,49 @@ export interface LocalMode {
 }
 
 /** Files inside the state directory. */
-export const STATE_FILES = { dynamo: 'dynamodb', snapshot: 'queues.json' } as const;
+export const STATE_FILES = { dynamo: 'dynamodb', snapshot: 'queues.json', lock: 'sluice.pid' } as const;
+
+/** Another local mode uses the state directory (its database files take one process at a time). */
+export class StateDirInUseError extends Error {
+  readonly code = 'state-in-use';
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(
+      `state directory ${dir} is in use by another local Sluice (pid ${pid}); stop it or choose another --state`,
+    );
+    this.name = 'StateDirInUseError';
+  }
+}
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Claims the state directory for this process; a lock left by a process that is gone is taken over. */
+async function lockStateDir(dir: string): Promise<void> {
+  const file = join(dir, STATE_FILES.lock);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+      throw new StateDirInUseError(dir, holder);
+    }
+    await rm(file, { force: true });
+  }
+  throw new StateDirInUseError(dir, 0);
+}
 
 // A run ends this long before its deadline takes effect, like the Lambda handler keeps a margin.
 const STOP_MARGIN_MS = 10_000;
@@ -78,6 +120,7 @@ const SNAPSHOT_EVERY_MS = 5_000;
 const REFUSAL_WINDOW_MS = 10_000;
 const REFUSALS_PER_WINDOW = 10;
 const LOCAL_LEASE_TTL_MS = 5_000;
+const LOCAL_RECEIVE_WAIT_S = 2;
 
 // Errors that mean nothing is listening at the app's address.
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|UND_ERR_SOCKET/;
@@ -144,7 +187,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   try {
     const stateDir = options.stateDir;
     const snapshotFile = stateDir ? join(stateDir, STATE_FILES.snapshot) : undefined;
-    if (stateDir) await mkdir(join(stateDir, STATE_FILES.dynamo), { recursive: true });
+    if (stateDir) {
+      await mkdir(join(stateDir, STATE_FILES.dynamo), { recursive: true });
+      await lockStateDir(stateDir);
+      cleanups.push(() => rm(join(stateDir, STATE_FILES.lock), { force: true }));
+    }
     const emulators: Emulators = await startEmulators(
       stateDir ? { dynamoPath: join(stateDir, STATE_FILES.dynamo) } : {},
     );
@@ -222,6 +269,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             // Only a crashed predecessor can hold the lease here (LevelDB locks the state directory to one
             // process), so a short lease lets a restart after a hard kill resume within seconds.
             leaseTtlMs: LOCAL_LEASE_TTL_MS,
+            // A stop waits for a long poll cut short to finish (the adapters hand back what it brings), so
+            // short polls keep Ctrl-C quick; against the local emulator they cost nothing.
+            receiveWaitSeconds: LOCAL_RECEIVE_WAIT_S,
             signal: stopDrainer.signal,
           },
         );

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEnv } from '../helpers/local-mode';
+import { cleanEnv, startLocalChild } from '../helpers/local-mode';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -58,5 +60,19 @@ describe('npm start errors', () => {
     expect(output).toContain(
       'sluice: Invalid Sluice configuration: downstreamUrl = "localhost:8080/webhooks"',
     );
+  });
+
+  it('exits non-zero naming the other process when the state directory is in use', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-lock-'));
+    const first = await startLocalChild({ SLUICE_STATE_DIR: join(dir, 'state') }, join(dir, 'a.json'));
+    try {
+      const { code, output } = await runStart({ PORT: '0', SLUICE_STATE_DIR: join(dir, 'state') });
+
+      expect(code).not.toBe(0);
+      expect(output).toContain(`is in use by another local Sluice (pid ${first.endpoints.pid})`);
+    } finally {
+      await first.stop('SIGINT');
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
