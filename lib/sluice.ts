@@ -10,6 +10,7 @@ import type { SluiceConfig } from '../core/config';
 import { BodyBucket } from './body-bucket';
 import { Drainer } from './drainer';
 import { Ingress } from './ingress';
+import { SluiceAlarms, SluiceDashboard } from './observability';
 import { sluiceOutput } from './outputs';
 import { WebhookQueue } from './queue';
 import { ShopifySecret } from './secret';
@@ -42,6 +43,9 @@ export class Sluice extends Construct {
   readonly ingress: Ingress;
   /** The delivery half: drainer function, schedule and state table. */
   readonly drainer: Drainer;
+  /** The CloudWatch dashboard (its console URL is the `DashboardUrl` output). */
+  readonly dashboard: SluiceDashboard;
+  readonly alarms: SluiceAlarms;
   /** Subscribe Shopify to this URL + the app's webhook path. */
   readonly webhookUrl: string;
   /** This URL + the app's path for the compliance topics (401 on forgeries). */
@@ -81,6 +85,20 @@ export class Sluice extends Construct {
       serviceName: this.serviceName,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
     });
+    const sources = { queue: this.queues, ingress: this.ingress, drainer: this.drainer };
+    const { oldestAgeAlarmMinutes, signatureFailureAlarmCount, alarmEmail, alarmTopicArn } = props.config;
+    this.alarms = new SluiceAlarms(this, 'Alarms', {
+      ...sources,
+      oldestAgeAlarmMinutes,
+      signatureFailureAlarmCount,
+      ...(alarmEmail ? { alarmEmail } : {}),
+      ...(alarmTopicArn ? { alarmTopicArn } : {}),
+    });
+    this.dashboard = new SluiceDashboard(this, 'Dashboard', {
+      ...sources,
+      alarms: this.alarms.all,
+      oldestAgeAlarmMinutes,
+    });
 
     if (props.outputs ?? true) {
       sluiceOutput(
@@ -119,6 +137,7 @@ export class Sluice extends Construct {
         this.drainer.drainerFunction.function.functionName,
         'Drainer function',
       );
+      sluiceOutput(this, 'dashboardUrl', this.dashboard.dashboardUrl, 'CloudWatch dashboard');
     }
   }
 }

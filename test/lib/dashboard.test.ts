@@ -1,14 +1,15 @@
 // Construct tests for the dashboard and alarms: widgets bound to the constructs' metrics, thresholds, actions.
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { METRICS } from '../../core/resources';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { METRICS, OUTPUTS } from '../../core/resources';
 import { Drainer } from '../../lib/drainer';
 import { Ingress } from '../../lib/ingress';
 import { SluiceAlarms, type SluiceAlarmsProps, SluiceDashboard } from '../../lib/observability';
 import { WebhookQueue } from '../../lib/queue';
-import { fastApp, testConfig } from '../helpers/stacks';
+import { fastApp, testConfig, testStack } from '../helpers/stacks';
 
 /** A stack with the real queue, ingress and drainer constructs, and the dashboard and alarms over them. */
 function observedStack(alarms: Partial<SluiceAlarmsProps> = {}) {
@@ -324,5 +325,39 @@ describe('SluiceAlarms', () => {
     expect(() => observedStack({ oldestAgeAlarmMinutes: 0 })).toThrow(
       /SluiceAlarms: oldestAgeAlarmMinutes = 0; allowed: a number above 0/,
     );
+  });
+});
+
+describe('Sluice (dashboard and alarms wired in)', () => {
+  it('outputs the dashboard URL under OUTPUTS.dashboardUrl', () => {
+    const stack = testStack();
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    t.hasOutput(OUTPUTS.dashboardUrl, {
+      Value: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['#dashboards:name='])] }),
+    });
+  });
+
+  it('takes the alarm thresholds and the e-mail from the configuration', () => {
+    const t = Template.fromStack(
+      testStack({ oldestAgeAlarmMinutes: 45, signatureFailureAlarmCount: 3, alarmEmail: 'ops@example.com' }),
+    );
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 2700,
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: METRICS.signatureFailures,
+      Threshold: 3,
+    });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('passes CloudFormation validation and cdk-nag AwsSolutions with the alarm topic', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    testStack({ alarmEmail: 'ops@example.com' }, app);
+    // Any unacknowledged finding or validation error makes synth throw.
+    expect(() => app.synth()).not.toThrow();
   });
 });
