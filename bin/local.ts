@@ -51,10 +51,17 @@ for (const field of FIELDS) {
 }
 program.parse();
 
-const number = (name: string, raw: string, min: number, integer = false): number => {
+const number = (
+  name: string,
+  raw: string,
+  min: number,
+  integer = false,
+  max = Number.POSITIVE_INFINITY,
+): number => {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new ConfigError(name, raw, `allowed: ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    const range = max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(name, raw, `allowed: ${integer ? 'an integer' : 'a number'} ${range}`);
   }
   return n;
 };
@@ -75,7 +82,7 @@ async function main(): Promise<LocalMode> {
     config,
     secrets,
     devSecret: DEV_SECRET,
-    port: number('port', String(o.port), 0, true),
+    port: number('port', String(o.port), 0, true, 65_535),
     ...(demo
       ? {
           demo: {
