@@ -397,7 +397,7 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
         'drain-per-batch costs 30–45% of the app capacity and a slow app pushes valid messages to the DLQ',
     },
     {
-      name: 'REST API instead of HTTP API (either path above)',
+      name: 'REST API instead of HTTP API: extra on either path above',
       perMillionUsd: MILLION * (PRICES.restApiRequest.usd - PRICES.httpApiRequest.usd),
       how: 'extra per million over the HTTP API line ($3.50 vs $1.00)',
       tradeOff: 'WAF, usage plans and request validation; 3.5× the request price',
