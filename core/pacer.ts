@@ -81,10 +81,15 @@ export interface PacerState {
   readonly meanBeforeShrinkMs: number;
   /** Window before that shrink, restored if the shrink turns out not to lower the RTT. */
   readonly windowBeforeShrink: number;
-  /** Rounds to let pass before judging the shrink (answers to requests sent before it still queue). */
-  readonly shrinkSkipRounds: number;
+  /** Answers still to come for requests sent before the shrink: they carry the old queue, so are skipped. */
+  readonly drainAnswers: number;
   /** Consecutive rounds well above the base. */
   readonly highRounds: number;
+  /** Why the window was halved: 1 = rounds well above the base, 2 = a routine check of the base. */
+  readonly verifyReason: number;
+  /** When the window was last halved to re-measure the base, and the current interval of routine checks. */
+  readonly lastVerifyAt: number;
+  readonly verifyEveryMs: number;
   /** A window size that queued recently, and when: growth past it waits `GROW_PAST_BAD_MS`. */
   readonly badWindow: number;
   readonly badWindowAt: number;
@@ -105,18 +110,20 @@ const BETA = 0.85;
 // Restart depth when the overload hits at the level already learned: the limit is known, a deep cut wastes.
 const BETA_SAME_LEVEL = 0.95;
 // New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
-const PLATEAU = 0.97;
+const PLATEAU = 0.95;
 // Overload within this long after a cut or a pause means the rate is still well above capacity: cut deeper.
 const QUICK_FAIL_MS = 1_000;
 const QUICK_FAIL_FACTOR = 0.85;
-// Concave return time after a cut at a new level, and its caps after repeated cuts at the same level:
-// a failed probe of an app that announces Retry-After costs a pause, so such probes are spaced further apart.
+// Concave return time after a cut at a new level, and its caps after repeated cuts at the same level.
+// A failed probe of an app that announces Retry-After costs the whole pause, so such probes are spaced
+// PROBE_COST_RATIO pauses apart (with a 1 s Retry-After a failed probe every 12 s or more). Without a pause a failed
+// probe costs only a few rejected attempts, so probing stays frequent enough to find new capacity quickly.
 const HOLD_MIN_MS = 2_000;
-const HOLD_MAX_PAUSED_MS = 14_000;
+const PROBE_COST_RATIO = 12;
+const HOLD_MAX_PAUSED_MS = 60_000;
 const HOLD_MAX_MS = 6_000;
 // A cut is "at the same level" when the new estimate is within this share of the old limit.
 const SAME_LEVEL_TOLERANCE = 0.15;
-const SAME_LEVEL_CREEP = 0.98;
 // Convex probing above wMax: relative gain per s³ plus an absolute term so tiny rates still grow.
 const PROBE_GAIN = 0.15;
 const PROBE_ABS = 0.4;
@@ -143,12 +150,24 @@ const SAMPLE_CLIP = 4;
 const BASE_GAIN_DOWN = 0.5;
 const BASE_GAIN_UP = 0.05;
 // Round mean ÷ base above SHRINK_RATIO: we are queueing; below GROW_RATIO: room to grow.
-const SHRINK_RATIO = 1.5;
+const SHRINK_RATIO = 1.3;
+// Share of the rise one extra request would cause (W/(W−1) − 1) that counts as evidence of it.
+const SHRINK_EVIDENCE = 0.8;
+// Above this ratio one extra request cannot explain the rise: halve the window and verify (see delayRound).
+const VERIFY_RATIO = 2.2;
 const GROW_RATIO = 1.25;
-// After a verified queue the window is set so the RTT would be SHRINK_TARGET × base (the gradient law).
-const SHRINK_TARGET = 1.15;
 // The halved window must bring the round mean below this share of the round that triggered it.
 const VERIFY_DROP = 0.8;
+// Above this share the RTT did not move: the app itself got slower (or faster), not our queue.
+const VERIFY_UNCHANGED = 0.9;
+// A routine re-measurement of the base (the window halved for one short round), like BBR's PROBE_RTT:
+// without it a base taken while queueing would never be corrected.
+const VERIFY_EVERY_MS = 15_000;
+// Each routine check that finds no queue of ours doubles the interval up to this: checks cost capacity.
+const VERIFY_EVERY_MAX_MS = 60_000;
+const FIRST_VERIFY_MS = 3_000;
+// A round this far below the base means the app got faster: check whether we now queue at the new speed.
+const FASTER_RATIO = 0.7;
 // Growing back past a window that just queued waits this long.
 const GROW_PAST_BAD_MS = 5_000;
 
@@ -205,8 +224,12 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     roundMaxInFlight: 0,
     meanBeforeShrinkMs: 0,
     windowBeforeShrink: 0,
-    shrinkSkipRounds: 0,
+    drainAnswers: 0,
     highRounds: 0,
+    verifyReason: 0,
+    // The first routine check comes a few seconds in: a base measured while starting up may be queued.
+    lastVerifyAt: now - VERIFY_EVERY_MS + FIRST_VERIFY_MS,
+    verifyEveryMs: VERIFY_EVERY_MS,
     badWindow: 0,
     badWindowAt: 0,
   };
@@ -441,14 +464,17 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
  * app itself got slower: the base moves up and the window is restored.
  */
 function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
+  if (state.meanBeforeShrinkMs > 0 && state.drainAnswers > 0) {
+    // Requests sent before the halving still queue behind each other: their RTTs say nothing about it.
+    return { ...state, drainAnswers: state.drainAnswers - 1, roundStart: now, roundSumMs: 0, roundCount: 0 };
+  }
   const clipped = state.baseRttMs > 0 ? Math.min(rttMs, SAMPLE_CLIP * state.baseRttMs) : rttMs;
   const s = { ...state, roundSumMs: state.roundSumMs + clipped, roundCount: state.roundCount + 1 };
   const elapsed = now - s.roundStart;
-  // After a halving, the round that drains the old queue ends once that many answers are in.
-  const draining = s.meanBeforeShrinkMs > 0 && s.shrinkSkipRounds > 0;
-  const complete = draining
-    ? s.roundCount >= s.windowBeforeShrink
-    : s.roundCount >= ROUND_SAMPLES || (s.roundCount >= ROUND_MIN_SAMPLES && elapsed >= ROUND_MAX_MS);
+  const shortVerify = s.meanBeforeShrinkMs > 0 && s.verifyReason === 2;
+  const complete =
+    s.roundCount >= ROUND_SAMPLES ||
+    (s.roundCount >= ROUND_MIN_SAMPLES && (shortVerify || elapsed >= ROUND_MAX_MS));
   if (!complete) return s;
   const mean = s.roundSumMs / s.roundCount;
   const next: PacerState = {
@@ -462,18 +488,42 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const window = Math.floor(s.delayWindow);
 
   if (s.meanBeforeShrinkMs > 0) {
-    // Answers to requests sent before the halving still carry the old queue: let one round pass.
-    if (s.shrinkSkipRounds > 0) return { ...next, shrinkSkipRounds: s.shrinkSkipRounds - 1 };
     const before = s.meanBeforeShrinkMs;
     const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
-    if (mean < VERIFY_DROP * before) {
-      // Our queue: size the window so the RTT would sit near the target over the fresh base.
-      const target = Math.round((s.windowBeforeShrink * SHRINK_TARGET * mean) / before);
-      const w = clamp(target, Math.max(1, window), Math.max(1, Math.floor(s.windowBeforeShrink) - 1));
-      return { ...verified, delayWindow: w, badWindow: w + 1, badWindowAt: now };
+    if (mean < VERIFY_DROP * before && window > 1) {
+      // Our queue, and the halved window may still queue: halve again (a binary search down to a window
+      // that no longer lowers the RTT), so a big drop in capacity is found in a few rounds.
+      return {
+        ...verified,
+        delayWindow: Math.max(1, Math.floor(window / 2)),
+        meanBeforeShrinkMs: mean,
+        windowBeforeShrink: window,
+        drainAnswers: s.inFlight,
+        verifyReason: 1,
+        // The size that queued first stays the one not to grow back to.
+        badWindow: Math.max(s.badWindow, Math.floor(s.windowBeforeShrink)),
+        badWindowAt: now,
+        verifyEveryMs: VERIFY_EVERY_MS,
+      };
     }
-    // The app got slower, not our queue: keep the new RTT as the base and restore the window.
-    return { ...verified, delayWindow: s.windowBeforeShrink };
+    if (mean < VERIFY_UNCHANGED * before) {
+      // A queue of ours, but a small one (or too close to call, and latency matters more): one below the
+      // size that queued; the growth rule takes it from there against the fresh base.
+      const w = Math.max(window, Math.floor(s.windowBeforeShrink) - 1);
+      return {
+        ...verified,
+        delayWindow: w,
+        badWindow: Math.max(s.badWindow, Math.floor(s.windowBeforeShrink)),
+        badWindowAt: now,
+        verifyEveryMs: VERIFY_EVERY_MS,
+      };
+    }
+    // No queue of ours. After high rounds the app got slower: the new RTT is the base. After a routine
+    // check the short round is one more sample of the base.
+    const baseRttMs = s.verifyReason === 1 ? mean : (s.baseRttMs + mean) / 2;
+    const verifyEveryMs =
+      s.verifyReason === 2 ? Math.min(VERIFY_EVERY_MAX_MS, 2 * s.verifyEveryMs) : s.verifyEveryMs;
+    return { ...verified, baseRttMs, delayWindow: s.windowBeforeShrink, verifyEveryMs };
   }
 
   const ratio = mean / s.baseRttMs;
@@ -485,9 +535,26 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         ? s.baseRttMs + BASE_GAIN_UP * (mean - s.baseRttMs)
         : s.baseRttMs;
   // Two high rounds in a row before halving: one noisy round is not a queue.
-  const high = ratio > SHRINK_RATIO && s.roundMaxInFlight > 1;
+  // One request too many raises the RTT by W/(W−1) at most: a small window needs stronger evidence, since
+  // stepping it down by mistake costs a large share of the throughput.
+  const inUseNow = Math.min(window, s.roundMaxInFlight);
+  const threshold = Math.max(SHRINK_RATIO, 1 + SHRINK_EVIDENCE / Math.max(1, inUseNow - 1));
+  const high = ratio > threshold && s.roundMaxInFlight > 1;
   if (high && s.highRounds < 1) return { ...next, baseRttMs: base, highRounds: s.highRounds + 1 };
-  if (high) {
+  const routine = s.roundMaxInFlight > 1 && (now - s.lastVerifyAt >= s.verifyEveryMs || ratio < FASTER_RATIO);
+  if (high && ratio < VERIFY_RATIO && !routine) {
+    // Moderately high: one request too many explains it. Step down and remember not to grow back soon.
+    const inUse = Math.min(window, s.roundMaxInFlight);
+    return {
+      ...next,
+      baseRttMs: base,
+      delayWindow: Math.max(1, inUse - 1),
+      highRounds: 0,
+      badWindow: inUse,
+      badWindowAt: now,
+    };
+  }
+  if (high || routine) {
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,
@@ -495,8 +562,10 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       delayWindow: Math.max(1, Math.floor(inUse / 2)),
       meanBeforeShrinkMs: mean,
       windowBeforeShrink: inUse,
-      shrinkSkipRounds: 1,
+      drainAnswers: s.inFlight,
       highRounds: 0,
+      verifyReason: high ? 1 : 2,
+      lastVerifyAt: now,
     };
   }
   let w = s.delayWindow;
@@ -541,10 +610,11 @@ function onOverload(
   let holdMs: number;
   let cutRate: number;
   if (sameLevel) {
-    // The overload came at the level already known: the limit has not moved. Creep down a little, because
-    // the plateau itself may sit above the sustainable rate, and probe less often.
-    wMax = SAME_LEVEL_CREEP * Math.min(s.wMax, Math.max(estimate, (1 - SAME_LEVEL_TOLERANCE) * s.wMax));
-    holdMs = Math.min(retryAfter > 0 ? HOLD_MAX_PAUSED_MS : HOLD_MAX_MS, s.holdMs * 2);
+    // The overload came at the level already known: the limit has not moved, so probe less often. The
+    // plateau follows the accepted rate (a deep earlier cut may have left it low).
+    wMax = PLATEAU * estimate;
+    const cap = retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
+    holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), s.holdMs * 2);
     cutRate = BETA_SAME_LEVEL * wMax;
   } else {
     wMax = PLATEAU * estimate;

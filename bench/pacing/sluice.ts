@@ -112,7 +112,7 @@ class BacklogQueue implements QueuePort {
         this.cursor = (this.cursor + 1) % this.groups;
         if (this.held[g].length > 0) continue;
         // Like SQS, one receive may return a few consecutive messages of the same group, in order.
-        for (let k = 0; k < 3 && out.length < maxMessages; k += 1) {
+        for (let k = 0; k < 10 && out.length < maxMessages; k += 1) {
           const seq = this.returned[g].shift() ?? this.next[g]++;
           this.held[g].push(seq);
           out.push(this.message(g, seq));

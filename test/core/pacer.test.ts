@@ -38,6 +38,26 @@ function tokenBucket(capacity: (t: number) => number, retryAfterMs?: number): Do
   };
 }
 
+/**
+ * A FIFO pool of `workers(t)` workers with a fixed service time and an unbounded waiting room: the answer
+ * to a request is known when it arrives (start on the first free worker, then serve).
+ */
+function workerPool(workers: (t: number) => number, serviceMs: (t: number) => number): Downstream {
+  let free: number[] = [];
+  return {
+    answer(t) {
+      const n = workers(t);
+      while (free.length < n) free.push(t);
+      if (free.length > n) free = free.sort((a, b) => a - b).slice(0, n);
+      let i = 0;
+      for (let k = 1; k < free.length; k += 1) if (free[k] < free[i]) i = k;
+      const end = Math.max(t, free[i]) + serviceMs(t);
+      free[i] = end;
+      return { signal: { kind: 'accepted', rttMs: end - t }, rttMs: end - t };
+    },
+  };
+}
+
 interface Trace {
   state: PacerState;
   /** Per-second counts of accepted answers. */
@@ -46,6 +66,9 @@ interface Trace {
   sends: number;
   sendsDuringPause: number;
   rates: number[];
+  /** Window at each whole second, and the RTT of every answer with its arrival time. */
+  windows: number[];
+  rtts: { at: number; rttMs: number }[];
 }
 
 /**
@@ -57,6 +80,8 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
   const inFlight: { at: number; signal: Signal }[] = [];
   const acceptedPerSecond = new Array<number>(Math.ceil(durationMs / 1000)).fill(0);
   const rates: number[] = [];
+  const windows: number[] = [];
+  const rtts: { at: number; rttMs: number }[] = [];
   let overloads = 0;
   let sends = 0;
   let sendsDuringPause = 0;
@@ -66,11 +91,17 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
         const { signal } = inFlight[i];
         inFlight.splice(i, 1);
         state = onSignal(state, signal, t);
-        if (signal.kind === 'accepted') acceptedPerSecond[Math.floor((t - t0) / 1000)] += 1;
+        if (signal.kind === 'accepted') {
+          acceptedPerSecond[Math.floor((t - t0) / 1000)] += 1;
+          rtts.push({ at: t - t0, rttMs: signal.rttMs });
+        }
         if (signal.kind === 'overload') overloads += 1;
       }
     }
-    if ((t - t0) % 1000 === 0) rates.push(ratePerSecond(state, t));
+    if ((t - t0) % 1000 === 0) {
+      rates.push(ratePerSecond(state, t));
+      windows.push(windowSize(state, t));
+    }
     if (inFlight.length < windowSize(state, t) && earliestSend(state, t) <= t) {
       if (t < pausedUntil(state)) sendsDuringPause += 1;
       state = onSend(state, t);
@@ -79,7 +110,7 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
       inFlight.push({ at: t + rttMs, signal });
     }
   }
-  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates };
+  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates, windows, rtts };
 }
 
 function mean(xs: number[]): number {
@@ -186,6 +217,44 @@ describe('pacer', () => {
         expect(windowSize(state, 0)).toBe(expected);
       },
     );
+  });
+
+  describe('windowSize (delay-based cap)', () => {
+    it.each([
+      [2, 100],
+      [3, 100],
+      [5, 100],
+    ])(
+      'stops near %d workers when a worker pool queues what exceeds them (%d ms service)',
+      (workers, service) => {
+        const trace = simulate(
+          workerPool(
+            () => workers,
+            () => service,
+          ),
+          40_000,
+        );
+        const capacity = (workers * 1000) / service;
+        const tail = trace.acceptedPerSecond.slice(25, 40);
+        // Enough in flight to keep every worker busy, not so many that the queue doubles the latency.
+        expect(mean(tail)).toBeGreaterThan(0.9 * capacity);
+        const late = trace.rtts.filter((r) => r.at >= 25_000).map((r) => r.rttMs);
+        expect(mean(late)).toBeLessThan(1.6 * service);
+        expect(mean(trace.windows.slice(25, 40))).toBeLessThanOrEqual(Math.ceil(1.5 * workers));
+      },
+    );
+
+    it('restores the window when the app gets slower without queueing our requests', () => {
+      // Plenty of workers: a slower service time is not a queue, so halving the window cannot help.
+      const trace = simulate(
+        workerPool(
+          () => 100,
+          (t) => (t < 10_000 ? 50 : 150),
+        ),
+        40_000,
+      );
+      expect(trace.windows.at(-1)).toBe(OPTIONS.maxWindow);
+    });
   });
 
   describe('configure', () => {
