@@ -198,16 +198,23 @@ interface Held {
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
 class RecentSet {
   private readonly items = new Set<string>();
-  constructor(private readonly limit: number) {}
+  // A ring of the entries in insertion order: evicting through the Set's iterator would walk the holes
+  // that deletions leave at its front, which made eviction slower the longer a run went on.
+  private readonly ring: (string | undefined)[];
+  private next = 0;
+  constructor(limit: number) {
+    this.ring = new Array<string | undefined>(limit);
+  }
   has(id: string): boolean {
     return this.items.has(id);
   }
   add(id: string): void {
+    if (this.items.has(id)) return;
+    const evicted = this.ring[this.next];
+    if (evicted !== undefined) this.items.delete(evicted);
+    this.ring[this.next] = id;
+    this.next = (this.next + 1) % this.ring.length;
     this.items.add(id);
-    if (this.items.size > this.limit) {
-      const oldest = this.items.values().next();
-      if (!oldest.done) this.items.delete(oldest.value);
-    }
   }
 }
 
