@@ -47,7 +47,9 @@ export class HttpDownstream implements DownstreamPort {
 
   async post(req: DeliveryRequest, timeoutMs: number): Promise<DeliveryResult> {
     const started = performance.now();
-    const rtt = (): number => Math.round(performance.now() - started);
+    // Not rounded: on a LAN or loopback the RTT is well under a millisecond, and the pacing window is
+    // computed from it (Little's law), so rounding to 0 would starve the window.
+    const rtt = (): number => performance.now() - started;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name.toLowerCase())) headers[name] = value;
