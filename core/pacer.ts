@@ -116,9 +116,11 @@ const QUICK_FAIL_MS = 1_000;
 const QUICK_FAIL_FACTOR = 0.85;
 // Concave return time after a cut at a new level, and its caps after repeated cuts at the same level.
 // A failed probe of an app that announces Retry-After costs the whole pause, so such probes are spaced
-// PROBE_COST_RATIO pauses apart (with a 1 s Retry-After a failed probe every 12 s or more). Without a pause a failed
-// probe costs only a few rejected attempts, so probing stays frequent enough to find new capacity quickly.
+// PROBE_COST_RATIO pauses apart (1 s of Retry-After: at most one failed probe per 12 s). Without a pause a
+// failed probe costs only a few rejected attempts, so probing stays frequent to find new capacity quickly.
 const HOLD_MIN_MS = 2_000;
+// Each further cut at the same level multiplies the hold by this.
+const HOLD_GROWTH = 3;
 const PROBE_COST_RATIO = 12;
 const HOLD_MAX_PAUSED_MS = 60_000;
 const HOLD_MAX_MS = 6_000;
@@ -158,6 +160,8 @@ const VERIFY_RATIO = 2.2;
 const GROW_RATIO = 1.25;
 // The halved window must bring the round mean below this share of the round that triggered it.
 const VERIFY_DROP = 0.8;
+// Headroom on the Little's-law estimate of the worker count after a verified queue.
+const LITTLE_MARGIN = 1.1;
 // Above this share the RTT did not move: the app itself got slower (or faster), not our queue.
 const VERIFY_UNCHANGED = 0.9;
 // A routine re-measurement of the base (the window halved for one short round), like BBR's PROBE_RTT:
@@ -457,11 +461,13 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
 // ---- the delay-based window ------------------------------------------------------------------------------
 
 /**
- * Adds one RTT sample to the current round and, when the round is complete, adjusts the delay window:
- * grow by one while rounds stay near the base RTT and the window is in use; when a round is well above the
- * base, halve the window for one verification round. If the RTT then drops, the queue was ours: the
- * verification round is a fresh unloaded base, and the window is set from it. If it does not drop, the
- * app itself got slower: the base moves up and the window is restored.
+ * Adds one RTT sample to the current round and, when the round is complete, adjusts the delay window
+ * (rounds of ~20 answers; their mean is compared with the unloaded base RTT):
+ * - near the base and the window in use: grow by one (not back past a size that just queued);
+ * - moderately above (one request too many explains it): step down by one;
+ * - far above, the app got faster, or every 15–60 s as a routine check: halve the window and verify. If the
+ *   RTT drops and the halved window no longer queues, Little's law sizes the window; if it drops but still
+ *   queues, halve again; if it does not drop, the app itself got slower: the base moves, the window stays.
  */
 function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (state.meanBeforeShrinkMs > 0 && state.drainAnswers > 0) {
@@ -486,10 +492,23 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   };
   if (s.baseRttMs <= 0) return { ...next, baseRttMs: mean };
   const window = Math.floor(s.delayWindow);
+  const recentBad = now - s.badWindowAt < GROW_PAST_BAD_MS ? s.badWindow : 0;
 
   if (s.meanBeforeShrinkMs > 0) {
     const before = s.meanBeforeShrinkMs;
     const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
+    if (mean < VERIFY_DROP * before && mean <= GROW_RATIO * s.baseRttMs) {
+      // Our queue, and the halved window no longer queues: Little's law sizes the window, since the round
+      // that queued ran at before/mean × the unloaded round trip.
+      const w = Math.max(window, Math.floor(((s.windowBeforeShrink * mean) / before) * LITTLE_MARGIN));
+      return {
+        ...verified,
+        delayWindow: Math.min(w, Math.max(1, Math.floor(s.windowBeforeShrink) - 1)),
+        badWindow: Math.max(recentBad, Math.floor(s.windowBeforeShrink)),
+        badWindowAt: now,
+        verifyEveryMs: VERIFY_EVERY_MS,
+      };
+    }
     if (mean < VERIFY_DROP * before && window > 1) {
       // Our queue, and the halved window may still queue: halve again (a binary search down to a window
       // that no longer lowers the RTT), so a big drop in capacity is found in a few rounds.
@@ -501,7 +520,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         drainAnswers: s.inFlight,
         verifyReason: 1,
         // The size that queued first stays the one not to grow back to.
-        badWindow: Math.max(s.badWindow, Math.floor(s.windowBeforeShrink)),
+        badWindow: Math.max(recentBad, Math.floor(s.windowBeforeShrink)),
         badWindowAt: now,
         verifyEveryMs: VERIFY_EVERY_MS,
       };
@@ -513,7 +532,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       return {
         ...verified,
         delayWindow: w,
-        badWindow: Math.max(s.badWindow, Math.floor(s.windowBeforeShrink)),
+        badWindow: Math.max(recentBad, Math.floor(s.windowBeforeShrink)),
         badWindowAt: now,
         verifyEveryMs: VERIFY_EVERY_MS,
       };
@@ -614,7 +633,7 @@ function onOverload(
     // plateau follows the accepted rate (a deep earlier cut may have left it low).
     wMax = PLATEAU * estimate;
     const cap = retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
-    holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), s.holdMs * 2);
+    holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), s.holdMs * HOLD_GROWTH);
     cutRate = BETA_SAME_LEVEL * wMax;
   } else {
     wMax = PLATEAU * estimate;

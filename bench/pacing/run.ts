@@ -1,7 +1,7 @@
 // `npm run bench:pacing`: runs every scenario × policy in parallel against the loopback simulator and reports.
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { emptyLog, type FlowLog, runFlow } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
@@ -191,6 +191,8 @@ async function main(): Promise<void> {
   const only = process.env.SCENARIOS?.split(',').map((s) => s.trim().toUpperCase());
   const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id));
   const started = Date.now();
+  // The machine may be shared: other processes' load skews every latency and pacing measurement.
+  const loadBefore = loadavg()[0];
   const { child, port } = await startSimulator();
   const t0 = Date.now() + 500;
   try {
@@ -219,7 +221,8 @@ async function main(): Promise<void> {
     console.log(md);
     mkdirSync(RESULTS, { recursive: true });
     const harnessCpu = (cpu.user + cpu.system) / 1e6 / wallS;
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}`;
+    const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after`;
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}, ${load}`;
     const files = await plots(results);
     writeFileSync(
       join(RESULTS, 'pacing.json'),
