@@ -115,11 +115,11 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
 
   it('2a: sends nothing during an announced Retry-After, dead-letters none, and delivers all afterwards', async () => {
     const r = await fresh();
-    const specs = flood('ra', 300, 10);
+    const specs = flood('ra', 150, 10);
     await enqueue(clients.sqs, r.queueUrl, specs);
-    // Two overload episodes: 429 with Retry-After 1 s for the 40th–44th and the 150th–151st arrivals.
+    // Two overload episodes: 429 with Retry-After 1 s for the 20th–24th and the 80th–81st arrivals.
     app.setScript((req) =>
-      (req.n >= 40 && req.n < 45) || req.n === 150 || req.n === 151
+      (req.n >= 20 && req.n < 25) || req.n === 80 || req.n === 81
         ? { status: 429, headers: { 'retry-after': '1' } }
         : { status: 200 },
     );
@@ -134,7 +134,7 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
       expect(inside).toEqual([]);
     }
     expect(await drainAll(clients.sqs, r.dlqUrl)).toEqual([]);
-    expect(app.committed()).toHaveLength(300);
+    expect(app.committed()).toHaveLength(150);
     expect(committedOrder(app)).toEqual(expectedOrder(specs));
   });
 
@@ -155,19 +155,19 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
 
   it('2c: retries timed-out requests in place: nothing dead-lettered, each committed once, in order', async () => {
     const r = await fresh();
-    const specs = flood('slow', 120, 6);
+    const specs = flood('slow', 60, 6);
     await enqueue(clients.sqs, r.queueUrl, specs);
-    // Every 10th of the first 60 arrivals answers after the drainer's 500 ms timeout.
+    // Every 10th of the first 40 arrivals answers after the drainer's 500 ms timeout.
     app.setScript((req) =>
-      req.n < 60 && req.n % 10 === 5 ? { status: 200, delayMs: 1_500 } : { status: 200 },
+      req.n < 40 && req.n % 10 === 5 ? { status: 200, delayMs: 1_500 } : { status: 200 },
     );
 
     const { summary, sends } = await runDrainer(clients, r, app.url, { downstreamTimeoutMs: 500 });
 
     expect(summary.outcome).toBe('idle');
-    expect(sends.filter((s) => s.result.kind === 'timeout').length).toBeGreaterThanOrEqual(6);
+    expect(sends.filter((s) => s.result.kind === 'timeout').length).toBeGreaterThanOrEqual(4);
     expect(await drainAll(clients.sqs, r.dlqUrl)).toEqual([]);
-    expect(app.committed()).toHaveLength(120);
+    expect(app.committed()).toHaveLength(60);
     expect(committedOrder(app)).toEqual(expectedOrder(specs));
   });
 
@@ -226,7 +226,7 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
 
   it('5: loses nothing when killed mid-run; only what was in flight is delivered twice, recorded ids never', async () => {
     const r = await fresh();
-    const specs = flood('kill', 600, 20);
+    const specs = flood('kill', 400, 20);
     await enqueue(clients.sqs, r.queueUrl, specs);
     // A slow-ish app, so the kill lands with requests in flight.
     app.setScript(() => ({ status: 200, delayMs: 20 }));
@@ -252,7 +252,7 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
     // Bounded wait (not an assertion on speed): until a third has been committed, or the child gave up.
-    for (let i = 0; i < 600 && app.committed().length < 200 && child.exitCode === null; i++) {
+    for (let i = 0; i < 600 && app.committed().length < 120 && child.exitCode === null; i++) {
       await new Promise((res) => setTimeout(res, 50));
     }
     expect(child.exitCode).toBeNull();
@@ -268,10 +268,10 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
     );
     expect(recorded.size).toBeGreaterThan(0);
 
-    // The next run waits out the dead run's lease (5 s TTL) and its messages' visibility (10 s).
+    // The next run waits out the dead run's lease (3 s TTL) and its messages' visibility (6 s).
     let outcome = 'lease-held';
     for (let i = 0; i < 30 && outcome === 'lease-held'; i++) {
-      const run = await runDrainer(clients, r, app.url, { idleExitMs: 12_000, budgetMs: 40_000 });
+      const run = await runDrainer(clients, r, app.url, { idleExitMs: 8_000, budgetMs: 40_000 });
       outcome = run.summary.outcome;
       if (outcome === 'lease-held') await new Promise((res) => setTimeout(res, 500));
     }

@@ -50,7 +50,10 @@ export class TimedDownstream implements DownstreamPort {
   }
 }
 
-/** Options of one run; the defaults keep runs short (small receive waits, idle exit after 1.5 s). */
+/**
+ * Options of one run; the defaults keep runs short: 1 s receive waits, idle exit after 1.5 s, a 3 s lease and
+ * 6 s visibility (so a killed run's messages come back quickly).
+ */
 export type RunOptions = Partial<Omit<DrainerOptions, 'stopAt' | 'deadline'>> & {
   /** Run at most this long, ms. @default 40000 */
   readonly budgetMs?: number;
@@ -100,9 +103,9 @@ export async function runDrainer(
       maxAttempts: 100,
       maxRetryMs: 10 * 60_000,
       downstreamTimeoutMs: 2_000,
-      leaseTtlMs: 5_000,
+      leaseTtlMs: 3_000,
       receiveWaitSeconds: 1,
-      visibilitySeconds: 10,
+      visibilitySeconds: 6,
       idleExitMs: 1_500,
       controlsRefreshMs: 500,
       ...drainerOptions,
