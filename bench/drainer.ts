@@ -1,7 +1,7 @@
 // Throughput ceiling of the drainer with its real adapters (SQS, DynamoDB, undici) behind fauxqs + dynalite
 // and an instant app, all on 127.0.0.1. The emulators and the app run in a child process, so
 // `process.cpuUsage()` here is the drainer's own CPU (core + adapters + SDK clients).
-// Run: npm run bench:drainer [-- messages=5000 groups=50,500 window=64]
+// Run: npm run bench:drainer [-- messages=5000 groups=50,500 window=64]; BENCH_TRACE=1 prints status each second.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
