@@ -448,6 +448,14 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
         cutRate: from,
         holdMs: HOLD_MIN_MS,
         sameLevelCuts: 0,
+        // RTTs from before and around the outage describe another app state: start the window afresh.
+        delayWindow: s.maxWindow,
+        roundStart: now,
+        roundSumMs: 0,
+        roundCount: 0,
+        meanBeforeShrinkMs: 0,
+        highRounds: 0,
+        badWindow: 0,
       };
     }
     // Remember what a healthy app accepted: an outage is only noticed a timeout later, when that rate is gone.
@@ -610,6 +618,8 @@ function onOverload(
   // One cut per round trip: the answers to requests already in flight describe the same overload.
   const spacing = Math.max(s.srttMs, MIN_CUT_SPACING_MS);
   if (wasPaused || (s.mode === 'cubic' && now - s.cutAt < spacing)) return s;
+  // A request sent before the last cut (or recovery) was paced by the old rate: its failure is old news.
+  if (signal.rttMs !== undefined && s.mode === 'cubic' && now - signal.rttMs < s.cutAt) return s;
 
   const r = ratePerSecond(s, now);
   const sent = slidingRate(s, now, 'sent');

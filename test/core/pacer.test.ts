@@ -69,6 +69,7 @@ interface Trace {
   /** Window at each whole second, and the RTT of every answer with its arrival time. */
   windows: number[];
   rtts: { at: number; rttMs: number }[];
+  sendTimes: number[];
 }
 
 /**
@@ -82,6 +83,7 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
   const rates: number[] = [];
   const windows: number[] = [];
   const rtts: { at: number; rttMs: number }[] = [];
+  const sendTimes: number[] = [];
   let overloads = 0;
   let sends = 0;
   let sendsDuringPause = 0;
@@ -106,11 +108,12 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
       if (t < pausedUntil(state)) sendsDuringPause += 1;
       state = onSend(state, t);
       sends += 1;
+      sendTimes.push(t - t0);
       const { signal, rttMs } = downstream.answer(t);
       inFlight.push({ at: t + rttMs, signal });
     }
   }
-  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates, windows, rtts };
+  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates, windows, rtts, sendTimes };
 }
 
 function mean(xs: number[]): number {
@@ -171,6 +174,21 @@ describe('pacer', () => {
       );
       expect(trace.overloads).toBeGreaterThan(0);
       expect(trace.sendsDuringPause).toBe(0);
+    });
+
+    it('climbs back within seconds of an outage and sends little during it', () => {
+      const bucket = tokenBucket(() => 40, 1_000);
+      const down = (t: number): boolean => t >= 10_000 && t < 20_000;
+      // During the outage requests hang until a 2 s client timeout.
+      const app: Downstream = {
+        answer: (t) =>
+          down(t) ? { signal: { kind: 'overload', rttMs: 2_000 }, rttMs: 2_000 } : bucket.answer(t),
+      };
+      const trace = simulate(app, 30_000);
+      // Within two seconds of the end: back at the rate that worked before, not ramping up from the floor.
+      expect(Math.max(...trace.acceptedPerSecond.slice(20, 22))).toBeGreaterThanOrEqual(0.9 * 40);
+      const during = trace.sendTimes.filter((t) => down(t)).length;
+      expect(during).toBeLessThan(0.1 * 40 * 10);
     });
 
     it('pauses until the announced Retry-After ends', () => {
