@@ -485,10 +485,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const clipped = state.baseRttMs > 0 ? Math.min(rttMs, SAMPLE_CLIP * state.baseRttMs) : rttMs;
   const s = { ...state, roundSumMs: state.roundSumMs + clipped, roundCount: state.roundCount + 1 };
   const elapsed = now - s.roundStart;
-  const shortVerify = s.meanBeforeShrinkMs > 0 && s.verifyReason === 2;
   const complete =
-    s.roundCount >= ROUND_SAMPLES ||
-    (s.roundCount >= ROUND_MIN_SAMPLES && (shortVerify || elapsed >= ROUND_MAX_MS));
+    s.roundCount >= ROUND_SAMPLES || (s.roundCount >= ROUND_MIN_SAMPLES && elapsed >= ROUND_MAX_MS);
   if (!complete) return s;
   const mean = s.roundSumMs / s.roundCount;
   const next: PacerState = {
