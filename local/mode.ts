@@ -3,6 +3,7 @@
  * drainer core through its real adapters in restarted runs, and optionally the demo app — plus the live
  * status and on-disk state. `bin/local.ts` only turns flags and environment into these options.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -86,9 +87,16 @@ export class StateDirInUseError extends Error {
 const isRunning = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process whose parent died too can stay a zombie where no init reaps it (containers):
+  // signal 0 still reaches it, but it holds no files. Linux tells the state in /proc.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
   }
 };
 
