@@ -589,7 +589,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       windowBeforeShrink: inUse,
       drainAnswers: s.inFlight,
       highRounds: 0,
-      verifyReason: high ? 1 : 2,
+      // A round far below the base is as telling as one far above: the verify round becomes the base.
+      verifyReason: high || ratio < FASTER_RATIO ? 1 : 2,
       lastVerifyAt: now,
     };
   }

@@ -27,7 +27,12 @@ export async function renderPlot(title: string, points: readonly Point[]): Promi
         encoding: {
           x: { field: 't', type: 'quantitative', title: 'time (s)' },
           y: { field: 'value', type: 'quantitative', title: 'requests/s' },
-          color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 3 } },
+          color: {
+            field: 'series',
+            type: 'nominal',
+            title: null,
+            legend: { orient: 'bottom', columns: 2, labelLimit: 320 },
+          },
           strokeDash: {
             condition: { test: "indexof(datum.series, 'pacing rate') >= 0", value: [4, 3] },
             value: [1, 0],
