@@ -1,0 +1,186 @@
+// Simulated-clock twin of the pacing benchmark: the same scenarios and metrics in seconds, for tuning the pacer.
+//
+//   npx tsx bench/pacing/sim.ts            # every scenario once, Sluice's pacer only
+//   RUNS=10 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # averages over 10 seeds-worth of runs
+//
+// It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
+// simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
+import {
+  createPacer,
+  earliestSend,
+  onSend,
+  onSignal,
+  type PacerState,
+  ratePerSecond,
+  type Signal,
+  windowSize,
+} from '../../core/pacer';
+import { emptyLog, type FlowLog } from './flows';
+import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
+import { CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
+
+function lognormal(mean: number, cv: number): number {
+  const sigma2 = Math.log(1 + cv * cv);
+  const mu = Math.log(mean) - sigma2 / 2;
+  const z = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+  return Math.exp(mu + Math.sqrt(sigma2) * z);
+}
+
+/** An answer due at `at` for the request with log index `index`; `frees` releases a worker. */
+interface Pending {
+  readonly at: number;
+  readonly status: number;
+  readonly retryAfterS?: number;
+  readonly index: number;
+  readonly frees: boolean;
+}
+
+/** The app models of `downstream.ts`, on the simulated clock. */
+interface SimApp {
+  arrive(index: number, t: number): void;
+  /** An answer left the app at `t`; a worker that served it takes the next waiting request. */
+  answered(p: Pending, t: number): void;
+}
+
+function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
+  let tokens = 0.1 * scenario.phases[0].capacity;
+  let last = 0;
+  let backlog = 0;
+  let busy = 0;
+  const room: { index: number; at: number }[] = [];
+  const overloaded = (index: number, at: number): Pending => ({
+    at,
+    status: scenario.overloadStatus,
+    retryAfterS: scenario.retryAfterS,
+    index,
+    frees: false,
+  });
+  const serving = (index: number, t: number, serviceMs: number): Pending => {
+    busy += 1;
+    return { at: t + lognormal(serviceMs, scenario.serviceCv), status: 200, index, frees: true };
+  };
+  const startNext = (t: number): void => {
+    const phase = phaseAt(scenario, t / 1000);
+    while (busy < (phase.workers ?? 1) && room.length > 0) {
+      const next = room.shift()!;
+      reply(t - next.at > 1_000 ? overloaded(next.index, t) : serving(next.index, t, phase.serviceMs));
+    }
+  };
+  /** The app's answer to a request arriving at `t`, or undefined when it waits for a worker. */
+  const answer = (index: number, t: number): Pending | undefined => {
+    const phase = phaseAt(scenario, t / 1000);
+    const service = lognormal(phase.serviceMs, scenario.serviceCv);
+    const ok: Pending = { at: t + service, status: 200, index, frees: false };
+    if (scenario.model === 'tokenBucket') {
+      tokens = Math.min(Math.max(1, 0.1 * phase.capacity), tokens + ((t - last) * phase.capacity) / 1000);
+      last = t;
+      if (tokens < 1) return overloaded(index, t + service);
+      tokens -= 1;
+      return ok;
+    }
+    if (scenario.model === 'async') {
+      backlog = Math.max(0, backlog - ((t - last) * phase.capacity) / 1000);
+      last = t;
+      if (backlog + 1 > phase.capacity) return overloaded(index, t + service);
+      backlog += 1;
+      return ok;
+    }
+    if (phase.outage) {
+      const end = (scenario.phases.find((p) => p.startS > phase.startS)?.startS ?? scenario.durationS) * 1000;
+      const timeoutAt = t + CLIENT_TIMEOUT_MS;
+      return { at: Math.min(end, timeoutAt), status: timeoutAt <= end ? 0 : 503, index, frees: false };
+    }
+    const workers = phase.workers ?? 1;
+    if (busy < workers && room.length === 0) return serving(index, t, phase.serviceMs);
+    if (room.length >= 2 * workers) return overloaded(index, t + 2);
+    room.push({ index, at: t });
+    return undefined;
+  };
+  const arrive = (index: number, t: number): void => {
+    const p = answer(index, t);
+    if (p) reply(p);
+    startNext(t);
+  };
+  return {
+    arrive,
+    answered(p, t) {
+      if (!p.frees) return;
+      busy -= 1;
+      startNext(t);
+    },
+  };
+}
+
+/** One simulated run of Sluice's pacer (one message group when `serial`) against `scenario`. */
+export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; metrics: FlowMetrics } {
+  const maxWindow = serial ? 1 : scenario.maxInFlight;
+  let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond: 1_000, maxWindow }, 0);
+  const log = emptyLog();
+  const pending: Pending[] = [];
+  const app = createApp(scenario, (p) => pending.push(p));
+  let inFlight = 0;
+  for (let t = 0; t < scenario.durationS * 1000; t += 1) {
+    const due = pending.filter((p) => p.at <= t);
+    if (due.length > 0) {
+      for (const p of due) pending.splice(pending.indexOf(p), 1);
+      for (const p of due) {
+        app.answered(p, t);
+        inFlight -= 1;
+        const rttMs = t - log.sendAt[p.index];
+        log.doneAt[p.index] = t;
+        log.status[p.index] = p.status;
+        log.rttMs[p.index] = rttMs;
+        let signal: Signal;
+        if (p.status === 200) signal = { kind: 'accepted', rttMs };
+        else if (p.status === 0) signal = { kind: 'overload', rttMs };
+        else {
+          const retryAfterMs = p.retryAfterS === undefined ? undefined : p.retryAfterS * 1000;
+          signal = { kind: 'overload', rttMs, retryAfterMs };
+          if (retryAfterMs !== undefined) log.pauses.push([t, t + retryAfterMs]);
+        }
+        state = onSignal(state, signal, t);
+      }
+    }
+    if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window: windowSize(state, t) });
+    for (let k = 0; k < 20 && inFlight < windowSize(state, t) && earliestSend(state, t) <= t; k += 1) {
+      state = onSend(state, t);
+      inFlight += 1;
+      const index = log.sendAt.length;
+      log.sendAt.push(t);
+      log.doneAt.push(Number.NaN);
+      log.status.push(0);
+      log.rttMs.push(Number.NaN);
+      app.arrive(index, t);
+    }
+  }
+  return { log, metrics: flowMetrics(scenario, log) };
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+function main(): void {
+  const only = process.env.SCENARIOS?.split(',').map((x) => x.trim().toUpperCase());
+  const runs = Math.max(1, Math.min(50, Number(process.env.RUNS ?? '1') || 1));
+  for (const scenario of SCENARIOS) {
+    if (only && !only.includes(scenario.id)) continue;
+    const serial = scenario.maxInFlight === 1;
+    const results = Array.from({ length: runs }, () => simulate(scenario, serial).metrics);
+    const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);
+    const perPhase = (pick: (p: FlowMetrics['phases'][number]) => number): string =>
+      live(results[0])
+        .map((_, i) => mean(results.map((m) => pick(live(m)[i]))).toFixed(2))
+        .join(' / ');
+    const failed = new Map<string, number>();
+    for (const m of results) {
+      for (const c of checkTargets(scenario, m))
+        if (!c.pass) failed.set(c.target, (failed.get(c.target) ?? 0) + 1);
+    }
+    console.log(
+      `${scenario.id} ${scenario.name} (${runs} run${runs > 1 ? 's' : ''}): steady util ${perPhase((p) => p.steadyUtilization)}, ` +
+        `p50× ${perPhase((p) => p.p50Inflation)}, rejected ${mean(results.map((m) => m.rejectedPct)).toFixed(2)}%, ` +
+        `missed: ${[...failed].map(([t, n]) => `${t} (${n}/${runs})`).join('; ') || 'none'}`,
+    );
+  }
+}
+
+if (require.main === module) main();
