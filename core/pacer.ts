@@ -166,7 +166,7 @@ const LITTLE_MARGIN = 1.1;
 const VERIFY_UNCHANGED = 0.9;
 // A routine re-measurement of the base (the window halved for one short round), like BBR's PROBE_RTT:
 // without it a base taken while queueing would never be corrected.
-const VERIFY_EVERY_MS = 15_000;
+const VERIFY_EVERY_MS = 30_000;
 // Each routine check that finds no queue of ours doubles the interval up to this: checks cost capacity.
 const VERIFY_EVERY_MAX_MS = 60_000;
 const FIRST_VERIFY_MS = 3_000;
@@ -473,7 +473,7 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
  * (rounds of ~20 answers; their mean is compared with the unloaded base RTT):
  * - near the base and the window in use: grow by one (not back past a size that just queued);
  * - moderately above (one request too many explains it): step down by one;
- * - far above, the app got faster, or every 15–60 s as a routine check: halve the window and verify. If the
+ * - far above, the app got faster, or every 30–60 s as a routine check: halve the window and verify. If the
  *   RTT drops and the halved window no longer queues, Little's law sizes the window; if it drops but still
  *   queues, halve again; if it does not drop, the app itself got slower: the base moves, the window stays.
  */
