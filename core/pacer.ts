@@ -475,7 +475,8 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
  * - moderately above (one request too many explains it): step down by one;
  * - far above, the app got faster, or every 30–60 s as a routine check: halve the window and verify. If the
  *   RTT drops and the halved window no longer queues, Little's law sizes the window; if it drops but still
- *   queues, halve again; if it does not drop, the app itself got slower: the base moves, the window stays.
+ *   queues, halve again; if it does not drop, the app itself changed speed: the base moves and the window
+ *   is restored.
  */
 function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (state.meanBeforeShrinkMs > 0 && state.drainAnswers > 0) {
@@ -543,8 +544,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         verifyEveryMs: VERIFY_EVERY_MS,
       };
     }
-    // No queue of ours. After high rounds the app got slower: the new RTT is the base. After a routine
-    // check the short round is one more sample of the base.
+    // No queue of ours. After a jump (or a drop) the app itself changed speed: the new RTT is the base.
+    // After a routine check the verify round is one more sample of the base, and checks get rarer.
     const baseRttMs = s.verifyReason === 1 ? mean : (s.baseRttMs + mean) / 2;
     const verifyEveryMs =
       s.verifyReason === 2 ? Math.min(VERIFY_EVERY_MAX_MS, 2 * s.verifyEveryMs) : s.verifyEveryMs;
