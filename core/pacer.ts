@@ -174,6 +174,13 @@ const FIRST_VERIFY_MS = 3_000;
 const FASTER_RATIO = 0.7;
 // Growing back past a window that just queued waits this long.
 const GROW_PAST_BAD_MS = 5_000;
+// Queueing delay (round mean minus base) below this is not ours to act on, and an app whose unloaded round
+// trip is below it is "instant": the window is not capped by delay at all. With such an app, RTTs are our own
+// event-loop and socket delays, which grow with the window when the sender is CPU-bound (halving the window
+// halves them, just like a queue at the app), and shrinking the window for them only throttles a sender the
+// app does not limit. One request queued at a worker pool adds far more than this. Overload is still cut by
+// the rate law on explicit signals.
+const QUEUE_FLOOR_MS = 5;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
@@ -504,7 +511,13 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (s.meanBeforeShrinkMs > 0) {
     const before = s.meanBeforeShrinkMs;
     const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
-    if (mean < VERIFY_DROP * before && mean <= GROW_RATIO * s.baseRttMs) {
+    if (mean < QUEUE_FLOOR_MS) {
+      // With fewer in flight the app answers in a few ms: what queued was our own sending, not the app.
+      return { ...verified, delayWindow: s.maxWindow };
+    }
+    // A drop of a few ms is noise (or our own delays), not a queue the halving removed.
+    const dropped = before - mean > QUEUE_FLOOR_MS;
+    if (dropped && mean < VERIFY_DROP * before && mean <= GROW_RATIO * s.baseRttMs) {
       // Our queue, and the halved window no longer queues: Little's law sizes the window, since the round
       // that queued ran at before/mean × the unloaded round trip.
       const w = Math.max(window, Math.floor(((s.windowBeforeShrink * mean) / before) * LITTLE_MARGIN));
@@ -516,7 +529,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         verifyEveryMs: VERIFY_EVERY_MS,
       };
     }
-    if (mean < VERIFY_DROP * before && window > 1) {
+    if (dropped && mean < VERIFY_DROP * before && window > 1) {
       // Our queue, and the halved window may still queue: halve again (a binary search down to a window
       // that no longer lowers the RTT), so a big drop in capacity is found in a few rounds.
       return {
@@ -532,7 +545,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         verifyEveryMs: VERIFY_EVERY_MS,
       };
     }
-    if (mean < VERIFY_UNCHANGED * before) {
+    if (dropped && mean < VERIFY_UNCHANGED * before) {
       // A queue of ours, but a small one (or too close to call, and latency matters more): one below the
       // size that queued; the growth rule takes it from there against the fresh base.
       const w = Math.max(window, Math.floor(s.windowBeforeShrink) - 1);
@@ -565,9 +578,13 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   // stepping it down by mistake costs a large share of the throughput.
   const inUseNow = Math.min(window, s.roundMaxInFlight);
   const threshold = Math.max(SHRINK_RATIO, 1 + SHRINK_EVIDENCE / Math.max(1, inUseNow - 1));
-  const high = ratio > threshold && s.roundMaxInFlight > 1;
+  const queueMs = mean - s.baseRttMs;
+  const instant = s.baseRttMs < QUEUE_FLOOR_MS;
+  const high = ratio > threshold && s.roundMaxInFlight > 1 && queueMs > QUEUE_FLOOR_MS && !instant;
   if (high && s.highRounds < 1) return { ...next, baseRttMs: base, highRounds: s.highRounds + 1 };
-  const routine = s.roundMaxInFlight > 1 && (now - s.lastVerifyAt >= s.verifyEveryMs || ratio < FASTER_RATIO);
+  // A base of a few ms cannot hide a queue worth a check, and a round "much faster" by a few ms is noise.
+  const faster = ratio < FASTER_RATIO && -queueMs > QUEUE_FLOOR_MS;
+  const routine = s.roundMaxInFlight > 1 && ((now - s.lastVerifyAt >= s.verifyEveryMs && !instant) || faster);
   if (high && ratio < VERIFY_RATIO && !routine) {
     // Moderately high: one request too many explains it. Step down and remember not to grow back soon.
     const inUse = Math.min(window, s.roundMaxInFlight);
@@ -591,12 +608,13 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       drainAnswers: s.inFlight,
       highRounds: 0,
       // A round far below the base is as telling as one far above: the verify round becomes the base.
-      verifyReason: high || ratio < FASTER_RATIO ? 1 : 2,
+      verifyReason: high || faster ? 1 : 2,
       lastVerifyAt: now,
     };
   }
-  let w = s.delayWindow;
-  if (ratio < GROW_RATIO && s.roundMaxInFlight >= window && window < s.maxWindow) {
+  let w = instant ? s.maxWindow : s.delayWindow;
+  const roomToGrow = ratio < GROW_RATIO || queueMs < QUEUE_FLOOR_MS;
+  if (!instant && roomToGrow && s.roundMaxInFlight >= window && window < s.maxWindow) {
     const blocked = window + 1 >= s.badWindow && s.badWindow > 0 && now - s.badWindowAt < GROW_PAST_BAD_MS;
     if (!blocked) w = window + 1;
   }

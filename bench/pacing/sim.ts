@@ -156,6 +156,20 @@ export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; m
   return { log, metrics: flowMetrics(scenario, log) };
 }
 
+/** Per-second goodput, rejections and the pacer's rate and window (TRACE=1), to see what a run did. */
+function printTrace({ log, metrics }: { log: FlowLog; metrics: FlowMetrics }): void {
+  const bad = new Array<number>(metrics.goodputPerSecond.length).fill(0);
+  for (let i = 0; i < log.doneAt.length; i += 1) {
+    const s = Math.floor(log.doneAt[i] / 1000);
+    if (s >= 0 && s < bad.length && (log.status[i] < 200 || log.status[i] >= 300)) bad[s] += 1;
+  }
+  const rows = metrics.goodputPerSecond.map((g, s) => {
+    const snap = log.snapshots.find((x) => x.t >= s * 1000 + 500);
+    return `${s}:${g}${bad[s] ? `(-${bad[s]})` : ''}@${snap ? `${snap.rate.toFixed(0)}w${snap.window}` : ''}`;
+  });
+  console.log(rows.join(' '));
+}
+
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 function main(): void {
@@ -164,7 +178,9 @@ function main(): void {
   for (const scenario of SCENARIOS) {
     if (only && !only.includes(scenario.id)) continue;
     const serial = scenario.maxInFlight === 1;
-    const results = Array.from({ length: runs }, () => simulate(scenario, serial).metrics);
+    const sims = Array.from({ length: runs }, () => simulate(scenario, serial));
+    const results = sims.map((x) => x.metrics);
+    if (process.env.TRACE) printTrace(sims[0]);
     const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);
     const perPhase = (pick: (p: FlowMetrics['phases'][number]) => number): string =>
       live(results[0])
@@ -175,8 +191,17 @@ function main(): void {
       for (const c of checkTargets(scenario, m))
         if (!c.pass) failed.set(c.target, (failed.get(c.target) ?? 0) + 1);
     }
+    const settles = results
+      .map((m) =>
+        m.phases
+          .slice(1)
+          .map((p) => (p.settleS === null ? '–' : String(p.settleS)))
+          .join('/'),
+      )
+      .join(' ');
     console.log(
       `${scenario.id} ${scenario.name} (${runs} run${runs > 1 ? 's' : ''}): steady util ${perPhase((p) => p.steadyUtilization)}, ` +
+        `settle ${settles}, ` +
         `p50× ${perPhase((p) => p.p50Inflation)}, rejected ${mean(results.map((m) => m.rejectedPct)).toFixed(2)}%, ` +
         `missed: ${[...failed].map(([t, n]) => `${t} (${n}/${runs})`).join('; ') || 'none'}`,
     );

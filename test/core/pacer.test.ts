@@ -274,6 +274,18 @@ describe('pacer', () => {
       );
       expect(trace.windows.at(-1)).toBe(OPTIONS.maxWindow);
     });
+    it('keeps the window at its maximum when an instant app’s RTT varies by a few ms', () => {
+      // Our own event-loop and socket delays: RTTs of 1–4 ms that swing in blocks, like a busy drainer's.
+      const jitter: Downstream = {
+        answer(t) {
+          const rttMs = Math.floor(t / 1500) % 2 === 0 ? 1 : 4;
+          return { signal: { kind: 'accepted', rttMs }, rttMs };
+        },
+      };
+      const trace = simulate(jitter, 20_000, createPacer({ ...OPTIONS, maxWindow: 64 }, 0));
+      // The window in use is Little's law on these tiny RTTs; the delay-based cap must not go below it.
+      expect(trace.state.delayWindow).toBe(64);
+    });
   });
 
   describe('configure', () => {
