@@ -5,6 +5,8 @@
  */
 import {
   type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -15,6 +17,11 @@ import type { RetryMemoryPort, RetryRecord } from '../core/drainer';
 import { type PacerState, ratePerSecond, windowSize } from '../core/pacer';
 import type { OperatorControls, StatePort } from '../core/ports';
 import { QUEUE, TABLE } from '../core/resources';
+import { sleep } from './clock';
+
+/** DynamoDB's per-request limits: BatchGetItem reads 100 keys, BatchWriteItem writes 25 items. */
+const GET_BATCH = 100;
+const WRITE_BATCH = 25;
 
 /** Attribute names of the state item, aliased in every expression (`#owner` …) so reserved words never bite. */
 const NAMES = {
@@ -66,6 +73,22 @@ export class LeaseLostError extends Error {
   }
 }
 
+/**
+ * A batch read or write left items unprocessed (throttling) after every retry. Retryable: the drainer calls
+ * again later, and the writes are idempotent puts.
+ */
+export class StateBatchError extends Error {
+  readonly code = 'state-batch';
+  readonly retryable = true;
+  constructor(
+    readonly operation: 'get' | 'write',
+    readonly unprocessed: number,
+  ) {
+    super(`DynamoDB batch ${operation} left ${unprocessed} item(s) unprocessed after retries`);
+    this.name = 'StateBatchError';
+  }
+}
+
 /** Operator input outside what the pacer accepts. */
 export class ControlsError extends Error {
   readonly code = 'controls';
@@ -84,6 +107,10 @@ export interface DynamoStateOptions {
   readonly tableName: string;
   /** How long a delivered webhook id is remembered, s. @default TABLE.deliveredTtlSeconds (24 h) */
   readonly deliveredTtlSeconds?: number;
+  /** Calls per batch chunk, counting the first; only unprocessed items are sent again. @default 4 */
+  readonly batchAttempts?: number;
+  /** Pause before re-sending unprocessed items, ms (doubles per attempt). @default 25 */
+  readonly retryDelayMs?: number;
 }
 
 /** The drainer's state in the stack's table. */
@@ -91,12 +118,16 @@ export class DynamoState implements StatePort {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly ttlSeconds: number;
+  private readonly attempts: number;
+  private readonly retryDelayMs: number;
   private readonly key = { [TABLE.partitionKey]: S(TABLE.stateKey) };
 
   constructor(options: DynamoStateOptions) {
     this.client = options.client;
     this.table = options.tableName;
     this.ttlSeconds = options.deliveredTtlSeconds ?? TABLE.deliveredTtlSeconds;
+    this.attempts = Math.max(1, options.batchAttempts ?? 4);
+    this.retryDelayMs = options.retryDelayMs ?? 25;
   }
 
   async acquireLease(owner: string, now: number, ttlMs: number): Promise<boolean> {
@@ -176,15 +207,88 @@ export class DynamoState implements StatePort {
 
   async markDelivered(webhookId: string, now: number): Promise<void> {
     await this.client.send(
-      new PutItemCommand({
-        TableName: this.table,
-        Item: {
-          [TABLE.partitionKey]: S(deliveredKey(webhookId)),
-          [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + this.ttlSeconds),
-          deliveredAt: N(now),
-        },
+      new PutItemCommand({ TableName: this.table, Item: this.deliveredItem(webhookId, now) }),
+    );
+  }
+
+  /**
+   * One BatchGetItem per 100 ids (strongly consistent), re-asking for unprocessed keys; throws
+   * StateBatchError when some stay unprocessed, so no id is ever reported as new without having been read.
+   */
+  async wasDeliveredMany(webhookIds: readonly string[], now: number): Promise<ReadonlySet<string>> {
+    const found = new Set<string>();
+    const ids = [...new Set(webhookIds)]; // DynamoDB rejects a request that names a key twice
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += GET_BATCH) chunks.push(ids.slice(i, i + GET_BATCH));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let keys: Record<string, AttributeValue>[] = chunk.map((id) => ({
+          [TABLE.partitionKey]: S(deliveredKey(id)),
+        }));
+        for (let attempt = 1; keys.length > 0; attempt++) {
+          const out = await this.client.send(
+            new BatchGetItemCommand({
+              RequestItems: {
+                [this.table]: {
+                  Keys: keys,
+                  ProjectionExpression: '#pk, #ttl',
+                  ExpressionAttributeNames: namesFor('#pk', '#ttl'),
+                  ConsistentRead: true,
+                },
+              },
+            }),
+          );
+          for (const item of out.Responses?.[this.table] ?? []) {
+            const key = item[TABLE.partitionKey]?.S;
+            const expiresAt = Number(item[TABLE.ttlAttribute]?.N);
+            // An expired record lingers until DynamoDB deletes it (emulators never do): it counts as absent.
+            if (key !== undefined && Number.isFinite(expiresAt) && expiresAt * 1000 > now) {
+              found.add(key.slice(TABLE.deliveredPrefix.length));
+            }
+          }
+          keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+          if (keys.length === 0) break;
+          if (attempt >= this.attempts) throw new StateBatchError('get', keys.length);
+          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        }
       }),
     );
+    return found;
+  }
+
+  /**
+   * One BatchWriteItem per 25 ids, re-sending unprocessed items; resolves only once every record is written
+   * (the caller deletes the messages after that), else throws StateBatchError. Puts are idempotent.
+   */
+  async markDeliveredMany(webhookIds: readonly string[], now: number): Promise<void> {
+    const ids = [...new Set(webhookIds)]; // DynamoDB rejects a batch that writes a key twice
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += WRITE_BATCH) chunks.push(ids.slice(i, i + WRITE_BATCH));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let requests = chunk.map((id) => ({ PutRequest: { Item: this.deliveredItem(id, now) } }));
+        for (let attempt = 1; requests.length > 0; attempt++) {
+          const out = await this.client.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.table]: requests } }),
+          );
+          const left = out.UnprocessedItems?.[this.table] ?? [];
+          requests = left.flatMap((r) =>
+            r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
+          );
+          if (requests.length === 0) break;
+          if (attempt >= this.attempts) throw new StateBatchError('write', requests.length);
+          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        }
+      }),
+    );
+  }
+
+  private deliveredItem(webhookId: string, now: number): Record<string, AttributeValue> {
+    return {
+      [TABLE.partitionKey]: S(deliveredKey(webhookId)),
+      [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + this.ttlSeconds),
+      deliveredAt: N(now),
+    };
   }
 
   private async leaseUpdate(owner: string, now: number, ttlMs: number, condition: string): Promise<boolean> {

@@ -22,6 +22,7 @@ export {
   LeaseLostError,
   RETRY_PREFIX,
   readDrainerState,
+  StateBatchError,
   setControls,
 } from './dynamo-state';
 export { HttpDownstream } from './http-downstream';

@@ -179,6 +179,13 @@ const CATCH_UP_MS = 10;
 const RECENT_IDS = 10 * MAX_HELD;
 /** Time kept back before `deadline` for releasing messages, saving the pacer and the lease. */
 const EXIT_RESERVE_MS = 2_000;
+/**
+ * Delivered records are written together: a batch goes once this many are waiting, or MARK_LINGER_MS after
+ * the first one (a state-store call costs far more CPU than a message's own work, so one per message set the
+ * drainer's ceiling). 25 is one DynamoDB BatchWriteItem. The linger only delays the SQS delete.
+ */
+const MARK_BATCH = 25;
+const MARK_LINGER_MS = 20;
 
 type Prepared = { readonly envelope: Envelope; readonly body: string | Uint8Array };
 
@@ -284,6 +291,15 @@ class DrainerRun implements Drainer {
   }>();
   private pendingDeletes: string[] = [];
   private deleting = false;
+  /** Delivered (or in-memory duplicate) messages whose record is not written yet; deleted only after it is. */
+  private pendingMarks: { readonly id: string; readonly receiptHandle: string }[] = [];
+  /** When the oldest pending mark was queued (epoch ms). */
+  private marksSince = 0;
+  private marking = false;
+  /** Dedup lookups queued in this turn of the event loop, asked together. */
+  private pendingChecks: { readonly id: string; readonly done: (seen: boolean | undefined) => void }[] = [];
+  /** Aborted when shutdown stops waiting: ends the retries of delivered records. */
+  private readonly exitAbort = new AbortController();
 
   private pacer: PacerState | undefined;
   private effectiveLimits: PacerOptions;
@@ -438,7 +454,8 @@ class DrainerRun implements Drainer {
       now - this.emptySince >= idle &&
       this.scheduler.held === 0 &&
       this.tasks.size === 0 &&
-      this.pendingDeletes.length === 0
+      this.pendingDeletes.length === 0 &&
+      this.pendingMarks.length === 0
     ) {
       return this.stop('idle');
     }
@@ -470,6 +487,7 @@ class DrainerRun implements Drainer {
     if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
       at = Math.min(at, this.emptySince + this.options.idleExitMs);
     }
+    if (this.pendingMarks.length > 0 && !this.marking) at = Math.min(at, this.marksSince + MARK_LINGER_MS);
     return at;
   }
 
@@ -495,7 +513,7 @@ class DrainerRun implements Drainer {
       if (this.deliveredIds.has(prepared.envelope.webhookId)) {
         // Its twin was delivered earlier in this run, after this one passed its dedup check.
         this.scheduler.finish(taken.group, 'done');
-        this.duplicate(item);
+        this.duplicate(item, prepared.envelope.webhookId);
         continue;
       }
       // Book the send at its slot, not at `now`: a timer that fires late must not lower the average rate
@@ -569,11 +587,49 @@ class DrainerRun implements Drainer {
     this.deliveredIds.add(id);
     this.counters.delivered++;
     this.deps.metrics.add(METRICS.delivered, 'Count', 1);
-    // Record first, delete second: a crash in between re-delivers the message, and the record stops it.
+    this.markLater(id, item.msg.receiptHandle);
+  }
+
+  /**
+   * Queues a delivered record; the message is deleted only once it is written. Record first, delete second:
+   * a crash in between re-delivers the message, and the record stops it.
+   */
+  private markLater(id: string, receiptHandle: string): void {
+    if (this.pendingMarks.length === 0) this.marksSince = this.clock.now();
+    this.pendingMarks.push({ id, receiptHandle });
+    this.flushMarks(this.clock.now());
+  }
+
+  /** Writes the waiting records when a batch is full, the linger has passed, or the run is stopping. */
+  private flushMarks(now: number): void {
+    const marks = this.pendingMarks;
+    if (this.marking || marks.length === 0) return;
+    if (!this.stopping && marks.length < MARK_BATCH && now < this.marksSince + MARK_LINGER_MS) return;
+    this.pendingMarks = [];
+    this.marking = true;
     this.track(async () => {
-      await this.safely('markDelivered', () => this.deps.state.markDelivered(id, this.clock.now()));
-      this.deleteLater(item.msg.receiptHandle);
+      const ids = marks.map((m) => m.id);
+      const written = await this.retryUntilExit('markDelivered', () => this.markDelivered(ids));
+      this.marking = false;
+      if (written) {
+        for (const m of marks) this.pendingDeletes.push(m.receiptHandle);
+        if (!this.deleting) this.flushDeletes();
+      } else {
+        // Not deleted without a record: they reappear after their visibility, and may be delivered again.
+        this.log('warn', 'delivered records not written by the deadline; those messages will reappear', {
+          messages: marks.length,
+        });
+      }
+      this.flushMarks(this.clock.now());
+      this.kick();
     });
+  }
+
+  private markDelivered(ids: readonly string[]): Promise<unknown> {
+    const { state } = this.deps;
+    const now = this.clock.now();
+    if (state.markDeliveredMany) return state.markDeliveredMany(ids, now);
+    return Promise.all([...new Set(ids)].map((id) => state.markDelivered(id, now)));
   }
 
   private async retry(item: Held, verdict: Extract<Verdict, { kind: 'retry' }>, now: number): Promise<void> {
@@ -634,10 +690,15 @@ class DrainerRun implements Drainer {
     return true;
   }
 
-  private duplicate(item: Held): void {
+  /**
+   * Deletes a duplicate. `twinId`: it was caught by this run's memory, whose record may still be unwritten,
+   * so it waits for (and rewrites, idempotently) the record like a delivery; one found in the store goes now.
+   */
+  private duplicate(item: Held, twinId?: string): void {
     this.counters.duplicates++;
     this.deps.metrics.add(METRICS.duplicates, 'Count', 1);
-    this.deleteLater(item.msg.receiptHandle);
+    if (twinId !== undefined) this.markLater(twinId, item.msg.receiptHandle);
+    else this.deleteLater(item.msg.receiptHandle);
   }
 
   // ---- intake and preparation --------------------------------------------------------------------------
@@ -742,13 +803,12 @@ class DrainerRun implements Drainer {
       await this.dropUnsendable(item, 'signature', 'the body does not match its signature under any secret');
       return;
     }
-    let seen = this.deliveredIds.has(envelope.webhookId);
-    if (!seen) {
-      const ok = await this.withRetry('wasDelivered', async () => {
-        seen = await this.deps.state.wasDelivered(envelope.webhookId, this.clock.now());
-      });
-      if (!ok) return;
+    if (this.deliveredIds.has(envelope.webhookId)) {
+      if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item, envelope.webhookId);
+      return;
     }
+    const seen = await this.wasDelivered(envelope.webhookId);
+    if (seen === undefined) return; // shutting down: released with the rest
     if (seen) {
       if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item);
       return;
@@ -768,6 +828,39 @@ class DrainerRun implements Drainer {
     item.prepared = { envelope, body };
     this.scheduler.markReady(item);
     this.kick();
+  }
+
+  /**
+   * The dedup check; undefined when the run stopped before the store answered. Checks asked in the same turn
+   * of the event loop (a receive's batch prepares synchronously up to here) go to the store as one call.
+   */
+  private wasDelivered(id: string): Promise<boolean | undefined> {
+    return new Promise((done) => {
+      if (this.pendingChecks.length === 0) queueMicrotask(() => this.flushChecks());
+      this.pendingChecks.push({ id, done });
+    });
+  }
+
+  private flushChecks(): void {
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    this.track(async () => {
+      let seen: ReadonlySet<string> = new Set();
+      const ids = checks.map((c) => c.id);
+      const ok = await this.withRetry('wasDelivered', async () => {
+        seen = await this.lookUpDelivered(ids);
+      });
+      for (const c of checks) c.done(ok ? seen.has(c.id) : undefined);
+    });
+  }
+
+  private async lookUpDelivered(ids: readonly string[]): Promise<ReadonlySet<string>> {
+    const { state } = this.deps;
+    const now = this.clock.now();
+    if (state.wasDeliveredMany) return state.wasDeliveredMany(ids, now);
+    const unique = [...new Set(ids)];
+    const answers = await Promise.all(unique.map((id) => state.wasDelivered(id, now)));
+    return new Set(unique.filter((_, i) => answers[i]));
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
@@ -819,6 +912,7 @@ class DrainerRun implements Drainer {
       this.nextExtendAt = now + this.extendPeriod();
       this.chore('extend', () => this.extendVisibility(now + this.extendPeriod()));
     }
+    this.flushMarks(now);
     if (this.pendingDeletes.length > 0 && !this.deleting) this.flushDeletes();
     if (now >= this.nextOverdueAt) {
       this.nextOverdueAt = now + OVERDUE_CHECK_MS;
@@ -928,10 +1022,13 @@ class DrainerRun implements Drainer {
       this.options.deadline - Math.min(EXIT_RESERVE_MS, (this.options.deadline - now) / 2),
     );
     await this.until(receiver, waitUntil);
+    // Stopping: records still lingering are written now (and any that come with answers still out).
+    this.flushMarks(this.clock.now());
     // Answers to requests already out are worth waiting for: a 2xx settled now is not re-delivered next run.
     for (let rounds = 0; this.tasks.size > 0 && this.clock.now() < waitUntil && rounds < 100_000; rounds++) {
       await this.until(Promise.race([...this.tasks]), waitUntil);
     }
+    this.exitAbort.abort();
     if (this.tasks.size > 0) {
       this.log(
         'warn',
@@ -1033,6 +1130,20 @@ class DrainerRun implements Drainer {
       await this.clock.sleep(backoff(INFRA_BASE_MS, INFRA_CAP_MS, failures), this.receiveAbort.signal);
       if (this.stopping) return false;
     }
+  }
+
+  /**
+   * Retries our own infrastructure with backoff until it works or shutdown stops waiting (then false). For
+   * delivered records: they are worth writing after `stopAt` too, since their messages are deleted only then.
+   */
+  private async retryUntilExit(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    for (let failures = 1; failures <= 10_000; failures++) {
+      if (await this.safely(what, fn)) return true;
+      if (this.exitAbort.signal.aborted) return false;
+      await this.clock.sleep(backoff(INFRA_BASE_MS, INFRA_CAP_MS, failures), this.exitAbort.signal);
+      if (this.exitAbort.signal.aborted) return false;
+    }
+    return false;
   }
 
   private recordError(what: string, e: unknown): void {

@@ -54,7 +54,18 @@ export interface StatePort {
   savePacer(owner: string, pacer: PacerState, now: number): Promise<void>;
   /** True when this webhook id was delivered within the dedup window (expired records count as absent). */
   wasDelivered(webhookId: string, now: number): Promise<boolean>;
+  /** Records a delivered webhook id; durable once it resolves. */
   markDelivered(webhookId: string, now: number): Promise<void>;
+  /**
+   * The ids among `webhookIds` delivered within the dedup window, in one round trip where the store allows.
+   * Rejects rather than answer for an id it could not read. Optional: without it the core asks per id.
+   */
+  wasDeliveredMany?(webhookIds: readonly string[], now: number): Promise<ReadonlySet<string>>;
+  /**
+   * Records delivered ids together; resolves only once every record is durable (the core deletes the
+   * messages after that), else rejects, and the core calls again. Optional: without it the core marks per id.
+   */
+  markDeliveredMany?(webhookIds: readonly string[], now: number): Promise<void>;
 }
 
 /** One delivery to the app. */

@@ -143,7 +143,13 @@ export class Drainer extends Construct {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'DrainerState',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:BatchWriteItem',
+        ],
         resources: [this.table.tableArn],
       }),
     );

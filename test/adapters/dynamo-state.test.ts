@@ -1,10 +1,18 @@
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import {
   ControlsError,
   DynamoRetries,
   DynamoState,
   LeaseLostError,
   readDrainerState,
+  StateBatchError,
   setControls,
 } from '../../adapters/dynamo-state';
 import { createPacer, ratePerSecond } from '../../core/pacer';
@@ -110,6 +118,100 @@ describe('DynamoState against dynalite', () => {
       }),
     );
     expect(Number(item.Item?.[TABLE.ttlAttribute]?.N)).toBe(T0 / 1000 + TABLE.deliveredTtlSeconds);
+  });
+
+  it('marks and looks up many ids in batches, beyond the 25-write and 100-read limits, ignoring repeats', async () => {
+    const { state } = await fresh();
+    const ids = Array.from({ length: 130 }, (_, i) => `m${i}`);
+
+    await state.markDeliveredMany([...ids, 'm0', 'm1'], T0);
+    await state.markDeliveredMany(['old'], T0 - (TABLE.deliveredTtlSeconds + 2) * 1000);
+
+    const asked = [...ids, 'm0', 'absent-1', 'absent-2', 'old'];
+    const seen = await state.wasDeliveredMany(asked, T0 + 1_000);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    expect(await state.wasDelivered('m129', T0 + 1_000)).toBe(true);
+    expect(await state.wasDeliveredMany([], T0)).toEqual(new Set());
+  });
+
+  it('reads ids marked one at a time and marks ids read one at a time alike', async () => {
+    const { state } = await fresh();
+
+    await state.markDelivered('single', T0);
+    await state.markDeliveredMany(['batched'], T0);
+
+    expect(await state.wasDeliveredMany(['single', 'batched', 'neither'], T0 + 1)).toEqual(
+      new Set(['single', 'batched']),
+    );
+    expect(await state.wasDelivered('batched', T0 + 1)).toBe(true);
+  });
+});
+
+describe('DynamoState batches with unprocessed items', () => {
+  const client = new DynamoDBClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  const ddb = mockClient(client);
+  const state = new DynamoState({ client, tableName: 'state', retryDelayMs: 1, batchAttempts: 3 });
+  afterEach(() => ddb.reset());
+  const key = (id: string) => ({ [TABLE.partitionKey]: { S: `${TABLE.deliveredPrefix}${id}` } });
+  const record = (id: string) => ({
+    ...key(id),
+    [TABLE.ttlAttribute]: { N: String(T0 / 1000 + 3_600) },
+  });
+
+  it('re-sends only the unprocessed writes, and resolves once they are written', async () => {
+    ddb
+      .on(BatchWriteItemCommand)
+      .resolvesOnce({ UnprocessedItems: { state: [{ PutRequest: { Item: record('b') } }] } })
+      .resolves({ UnprocessedItems: {} });
+
+    await state.markDeliveredMany(['a', 'b', 'c'], T0);
+
+    const calls = ddb.commandCalls(BatchWriteItemCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.args[0].input.RequestItems?.state).toHaveLength(3);
+    expect(calls[1]!.args[0].input.RequestItems?.state).toEqual([{ PutRequest: { Item: record('b') } }]);
+  });
+
+  it('rejects with a retryable StateBatchError when writes stay unprocessed', async () => {
+    ddb.on(BatchWriteItemCommand).resolves({
+      UnprocessedItems: { state: [{ PutRequest: { Item: record('a') } }] },
+    });
+
+    const err = await state.markDeliveredMany(['a'], T0).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(StateBatchError);
+    expect(err).toMatchObject({ code: 'state-batch', operation: 'write', unprocessed: 1, retryable: true });
+    expect(ddb.commandCalls(BatchWriteItemCommand)).toHaveLength(3);
+  });
+
+  it('asks again for unprocessed keys and combines the answers', async () => {
+    ddb
+      .on(BatchGetItemCommand)
+      .resolvesOnce({ Responses: { state: [record('a')] }, UnprocessedKeys: { state: { Keys: [key('b')] } } })
+      .resolves({ Responses: { state: [record('b')] } });
+
+    const seen = await state.wasDeliveredMany(['a', 'b', 'c'], T0);
+
+    expect(seen).toEqual(new Set(['a', 'b']));
+    const calls = ddb.commandCalls(BatchGetItemCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.args[0].input.RequestItems?.state?.Keys).toEqual([key('b')]);
+    expect(calls[0]!.args[0].input.RequestItems?.state?.ConsistentRead).toBe(true);
+  });
+
+  it('rejects rather than report an unread id as new when keys stay unprocessed', async () => {
+    ddb
+      .on(BatchGetItemCommand)
+      .resolves({ Responses: { state: [] }, UnprocessedKeys: { state: { Keys: [key('a')] } } });
+
+    await expect(state.wasDeliveredMany(['a'], T0)).rejects.toMatchObject({
+      code: 'state-batch',
+      operation: 'get',
+    });
+    expect(ddb.commandCalls(BatchGetItemCommand)).toHaveLength(3);
   });
 });
 

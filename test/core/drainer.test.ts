@@ -13,11 +13,14 @@ import {
   MemoryRetries,
   MemoryState,
   RecordingMetrics,
+  singleCallState,
 } from '../helpers/fakes';
 import { QUEUE_SECRET, type WebhookSpec, webhook } from '../helpers/queue';
 
 interface HarnessOptions {
   readonly script?: AppScript;
+  /** Give the drainer only the state store's single-id calls. @default false */
+  readonly singleCalls?: boolean;
   readonly drainer?: Partial<DrainerOptions>;
   readonly bodies?: BodyStorePort;
   readonly retries?: MemoryRetries;
@@ -57,7 +60,7 @@ function harness(h: HarnessOptions = {}) {
     createDrainer(
       {
         queue,
-        state,
+        state: h.singleCalls ? singleCallState(state) : state,
         downstream: app,
         clock,
         metrics,
@@ -435,6 +438,69 @@ describe('drainer', () => {
     expect(h.queue.size).toBe(0);
   });
 
+  it('asks the state store once per received batch and writes delivered records in batches', async () => {
+    const h = harness({
+      drainer: {
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 400, maxWindow: 8, initialRatePerSecond: 200 },
+      },
+    });
+    h.enqueue(flood(100, 10));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.delivered).toBe(100);
+    expect(h.state.delivered.size).toBe(100);
+    expect(h.state.calls.wasDeliveredMany ?? 0).toBeLessThanOrEqual(10);
+    expect(h.state.calls.markDeliveredMany ?? 0).toBeLessThan(100);
+    expect(h.state.calls.wasDelivered ?? 0).toBe(0);
+    expect(h.state.calls.markDelivered ?? 0).toBe(0);
+    expect(h.queue.size).toBe(0);
+  });
+
+  it('never deletes a delivered message whose record could not be written', async () => {
+    const h = harness();
+    h.state.failures.markDeliveredMany = 1_000_000;
+    h.enqueue(flood(5, 1));
+
+    const summary = await h.drainer({ stopAt: h.t0 + 5_000, deadline: h.t0 + 8_000 }).run();
+
+    expect(summary.delivered).toBe(5);
+    expect(h.state.delivered.size).toBe(0);
+    expect(h.queue.size).toBe(5);
+    expect(h.logs.some((l) => l.msg.includes('delivered records not written'))).toBe(true);
+  });
+
+  it('deletes a twin caught in memory only after the record of its delivery is written', async () => {
+    const h = harness({ script: () => ({ status: 200, rttMs: 50 }) });
+    h.state.failures.markDeliveredMany = 3;
+    const { envelope, body } = webhook({ webhookId: 'w0' });
+    const first = encode(envelope, body, 'shop');
+    h.queue.send(first);
+    h.queue.send({ ...first, dedupId: `${first.dedupId}-later` });
+
+    const summary = await h.drainer().run();
+
+    expect(h.app.requests.map((r) => r.webhookId)).toEqual(['w0']);
+    expect(summary.duplicates).toBe(1);
+    expect(h.state.delivered.has('w0')).toBe(true);
+    expect(h.queue.size).toBe(0);
+  });
+
+  it('works with a state store that has only the single-id calls', async () => {
+    const h = harness({ singleCalls: true });
+    h.state.delivered.set('w1', h.t0 + 3_600_000);
+    h.enqueue(flood(6, 2));
+
+    const summary = await h.drainer().run();
+
+    expect(accepted(h.app).sort()).toEqual(['w0', 'w2', 'w3', 'w4', 'w5']);
+    expect(summary.duplicates).toBe(1);
+    expect(h.state.calls.wasDelivered).toBeGreaterThan(0);
+    expect(h.state.calls.wasDeliveredMany ?? 0).toBe(0);
+    expect(h.state.delivered.size).toBe(6);
+    expect(h.queue.size).toBe(0);
+  });
+
   it('delivers nothing when another drainer holds the lease', async () => {
     const h = harness();
     h.state.lease = { owner: 'someone-else', expiresAt: h.t0 + 30_000 };
@@ -649,8 +715,8 @@ describe('drainer', () => {
 
   it('keeps going through state-table outages without losing a message', async () => {
     const h = harness();
-    h.state.failures.wasDelivered = 3;
-    h.state.failures.markDelivered = 2;
+    h.state.failures.wasDeliveredMany = 3;
+    h.state.failures.markDeliveredMany = 2;
     h.state.failures.renewLease = 1;
     h.enqueue(flood(10, 2));
 

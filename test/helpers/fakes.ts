@@ -390,6 +390,8 @@ export class MemoryState implements StatePort {
   readonly saves: { owner: string; pacer: PacerState; at: number }[] = [];
   /** Operations to fail: name → how many of the next calls throw. */
   readonly failures: Partial<Record<keyof StatePort, number>> = {};
+  /** Calls made so far, by operation (failed ones included). */
+  readonly calls: Partial<Record<keyof StatePort, number>> = {};
 
   async acquireLease(owner: string, now: number, ttlMs: number): Promise<boolean> {
     this.maybeFail('acquireLease');
@@ -433,13 +435,37 @@ export class MemoryState implements StatePort {
     this.delivered.set(webhookId, now + TABLE.deliveredTtlSeconds * 1000);
   }
 
+  async wasDeliveredMany(webhookIds: readonly string[], now: number): Promise<ReadonlySet<string>> {
+    this.maybeFail('wasDeliveredMany');
+    return new Set(webhookIds.filter((id) => (this.delivered.get(id) ?? 0) > now));
+  }
+
+  async markDeliveredMany(webhookIds: readonly string[], now: number): Promise<void> {
+    this.maybeFail('markDeliveredMany');
+    for (const id of webhookIds) this.delivered.set(id, now + TABLE.deliveredTtlSeconds * 1000);
+  }
+
   private maybeFail(op: keyof StatePort): void {
+    this.calls[op] = (this.calls[op] ?? 0) + 1;
     const n = this.failures[op] ?? 0;
     if (n > 0) {
       this.failures[op] = n - 1;
       throw new Error(`injected ${op} failure`);
     }
   }
+}
+
+/** The same state seen through the single-id calls only (a store without the batch forms). */
+export function singleCallState(state: MemoryState): StatePort {
+  return {
+    acquireLease: (owner, now, ttlMs) => state.acquireLease(owner, now, ttlMs),
+    renewLease: (owner, now, ttlMs) => state.renewLease(owner, now, ttlMs),
+    releaseLease: (owner) => state.releaseLease(owner),
+    load: () => state.load(),
+    savePacer: (owner, pacer, now) => state.savePacer(owner, pacer, now),
+    wasDelivered: (id, now) => state.wasDelivered(id, now),
+    markDelivered: (id, now) => state.markDelivered(id, now),
+  };
 }
 
 /** Retry progress across runs, in memory. */

@@ -128,7 +128,13 @@ describe('Drainer', () => {
     expect(bySid.DrainerState).toEqual({
       Sid: 'DrainerState',
       Effect: 'Allow',
-      Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Action: [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+      ],
       Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DrainerState/), 'Arn'] },
     });
     expect(bySid.ReadShopifySecret).toEqual({
