@@ -85,7 +85,10 @@ export interface PacerState {
   readonly drainAnswers: number;
   /** Consecutive rounds well above the base. */
   readonly highRounds: number;
-  /** Why the window was halved: 1 = rounds well above the base, 2 = a routine check of the base. */
+  /**
+   * Why the window was shrunk and is being verified: 1 = halved after rounds well above the base, 2 = halved
+   * for a routine check of the base, 3 = stepped down by one after rounds moderately above the base.
+   */
   readonly verifyReason: number;
   /** When the window was last halved to re-measure the base, and the current interval of routine checks. */
   readonly lastVerifyAt: number;
@@ -93,6 +96,8 @@ export interface PacerState {
   /** A window size that queued recently, and when: growth past it waits `GROW_PAST_BAD_MS`. */
   readonly badWindow: number;
   readonly badWindowAt: number;
+  /** Consecutive rounds that grew the delay window (growth speeds up while they last). */
+  readonly growStreak: number;
 }
 
 /** What the downstream said about one request. */
@@ -123,7 +128,7 @@ const HOLD_MIN_MS = 2_000;
 const HOLD_GROWTH = 3;
 const PROBE_COST_RATIO = 12;
 const HOLD_MAX_PAUSED_MS = 60_000;
-const HOLD_MAX_MS = 6_000;
+const HOLD_MAX_MS = 2_500;
 // A cut is "at the same level" when the new estimate is within this share of the old limit.
 const SAME_LEVEL_TOLERANCE = 0.15;
 // Convex probing above wMax: relative gain per s³ plus an absolute term so tiny rates still grow.
@@ -172,6 +177,8 @@ const VERIFY_EVERY_MAX_MS = 60_000;
 const FIRST_VERIFY_MS = 3_000;
 // A round this far below the base means the app got faster: check whether we now queue at the new speed.
 const FASTER_RATIO = 0.7;
+// A step down by one is kept if the next round's RTT drops by at least this share of the 1/W expected.
+const STEP_VERIFY_SHARE = 0.5;
 // Growing back past a window that just queued waits this long.
 const GROW_PAST_BAD_MS = 5_000;
 // Queueing delay (round mean minus base) below this is not ours to act on, and an app whose unloaded round
@@ -243,6 +250,7 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     verifyEveryMs: VERIFY_EVERY_MS,
     badWindow: 0,
     badWindowAt: 0,
+    growStreak: 0,
   };
   if (persisted && persisted.version === 1) {
     // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
@@ -508,6 +516,15 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const window = Math.floor(s.delayWindow);
   const recentBad = now - s.badWindowAt < GROW_PAST_BAD_MS ? s.badWindow : 0;
 
+  if (s.meanBeforeShrinkMs > 0 && s.verifyReason === 3) {
+    // One request fewer must lower the RTT by a good part of the 1/W a queue of ours would lose; otherwise
+    // the high rounds were noise (or the app's own variance): restore the window.
+    const before = s.meanBeforeShrinkMs;
+    const w0 = Math.max(2, s.windowBeforeShrink);
+    const confirmed = before - mean > QUEUE_FLOOR_MS && mean < before * (1 - STEP_VERIFY_SHARE / w0);
+    if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0, badWindowAt: now };
+    return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink };
+  }
   if (s.meanBeforeShrinkMs > 0) {
     const before = s.meanBeforeShrinkMs;
     const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
@@ -586,13 +603,18 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const faster = ratio < FASTER_RATIO && -queueMs > QUEUE_FLOOR_MS;
   const routine = s.roundMaxInFlight > 1 && ((now - s.lastVerifyAt >= s.verifyEveryMs && !instant) || faster);
   if (high && ratio < VERIFY_RATIO && !routine) {
-    // Moderately high: one request too many explains it. Step down and remember not to grow back soon.
+    // Moderately high: one request too many explains it. Step down, and verify with the next round that the
+    // RTT dropped as a queue of ours would (noise in two rounds is common: a wrong step costs 1/W of the rate).
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,
       baseRttMs: base,
       delayWindow: Math.max(1, inUse - 1),
       highRounds: 0,
+      meanBeforeShrinkMs: mean,
+      windowBeforeShrink: inUse,
+      drainAnswers: s.inFlight,
+      verifyReason: 3,
       badWindow: inUse,
       badWindowAt: now,
     };
@@ -613,12 +635,18 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     };
   }
   let w = instant ? s.maxWindow : s.delayWindow;
+  let growStreak = 0;
   const roomToGrow = ratio < GROW_RATIO || queueMs < QUEUE_FLOOR_MS;
   if (!instant && roomToGrow && s.roundMaxInFlight >= window && window < s.maxWindow) {
     const blocked = window + 1 >= s.badWindow && s.badWindow > 0 && now - s.badWindowAt < GROW_PAST_BAD_MS;
-    if (!blocked) w = window + 1;
+    if (!blocked) {
+      // Rounds that keep finding room grow faster (1, 1, 2, 2, 3, …): a step up in capacity is found in a
+      // few rounds, while a single growth step stays one request, as close to a worker count as before.
+      growStreak = s.growStreak + 1;
+      w = window + 1 + Math.floor(s.growStreak / 2);
+    }
   }
-  return { ...next, baseRttMs: base, delayWindow: clamp(w, 1, s.maxWindow), highRounds: 0 };
+  return { ...next, baseRttMs: base, delayWindow: clamp(w, 1, s.maxWindow), highRounds: 0, growStreak };
 }
 
 // ---- overload --------------------------------------------------------------------------------------------

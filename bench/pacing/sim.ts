@@ -177,7 +177,7 @@ function main(): void {
   const runs = Math.max(1, Math.min(50, Number(process.env.RUNS ?? '1') || 1));
   for (const scenario of SCENARIOS) {
     if (only && !only.includes(scenario.id)) continue;
-    const serial = scenario.maxInFlight === 1;
+    const serial = scenario.maxInFlight === 1 || process.env.SERIAL === '1';
     const sims = Array.from({ length: runs }, () => simulate(scenario, serial));
     const results = sims.map((x) => x.metrics);
     if (process.env.TRACE) printTrace(sims[0]);
