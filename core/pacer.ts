@@ -96,6 +96,12 @@ export interface PacerState {
   /** A window size that queued recently, and when: growth past it waits `GROW_PAST_BAD_MS`. */
   readonly badWindow: number;
   readonly badWindowAt: number;
+  /** Answers per second in the round that stepped the window down by one (verified against the next). */
+  readonly rateBeforeShrink: number;
+  /** Window before the last growth step (0 = none to verify), and that round's mean RTT and answers/s. */
+  readonly growFrom: number;
+  readonly growBeforeMs: number;
+  readonly growBeforeRate: number;
   /** Consecutive rounds that grew the delay window (growth speeds up while they last). */
   readonly growStreak: number;
 }
@@ -177,10 +183,15 @@ const VERIFY_EVERY_MAX_MS = 60_000;
 const FIRST_VERIFY_MS = 3_000;
 // A round this far below the base means the app got faster: check whether we now queue at the new speed.
 const FASTER_RATIO = 0.7;
-// A step down by one is kept if the next round's RTT drops by at least this share of the 1/W expected.
+// A step down by one is kept if the next round's RTT drop beats its throughput drop by this share of 1/W.
 const STEP_VERIFY_SHARE = 0.5;
-// Growing back past a window that just queued waits this long.
+// Growing back past a window that just queued waits this long (after a reverted growth step, less).
 const GROW_PAST_BAD_MS = 5_000;
+const GROW_PAST_REVERT_MS = 2_000;
+// A growth step is reverted when the next round's RTT rise beats its throughput rise by this share of the
+// step (a queue of ours: RTT +k/W, throughput +0; free workers: RTT +0, throughput +k/W), and that round
+// sits this share of the step above the base.
+const GROW_VERIFY_SHARE = 0.5;
 // Queueing delay (round mean minus base) below this is not ours to act on, and an app whose unloaded round
 // trip is below it is "instant": the window is not capped by delay at all. With such an app, RTTs are our own
 // event-loop and socket delays, which grow with the window when the sender is CPU-bound (halving the window
@@ -250,6 +261,10 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     verifyEveryMs: VERIFY_EVERY_MS,
     badWindow: 0,
     badWindowAt: 0,
+    rateBeforeShrink: 0,
+    growFrom: 0,
+    growBeforeMs: 0,
+    growBeforeRate: 0,
     growStreak: 0,
   };
   if (persisted && persisted.version === 1) {
@@ -521,7 +536,12 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     // the high rounds were noise (or the app's own variance): restore the window.
     const before = s.meanBeforeShrinkMs;
     const w0 = Math.max(2, s.windowBeforeShrink);
-    const confirmed = before - mean > QUEUE_FLOOR_MS && mean < before * (1 - STEP_VERIFY_SHARE / w0);
+    // Throughput tells the two cases apart as well: removing a request from a queue of ours keeps it, removing
+    // one from a worker that was busy with it loses 1/W of it. So the RTT drop must beat the throughput drop.
+    const rttDrop = 1 - mean / before;
+    const rate = (1000 * s.roundCount) / Math.max(1, elapsed);
+    const rateDrop = s.rateBeforeShrink > 0 ? 1 - rate / s.rateBeforeShrink : 0;
+    const confirmed = before - mean > QUEUE_FLOOR_MS && rttDrop - rateDrop > STEP_VERIFY_SHARE / w0;
     if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0, badWindowAt: now };
     return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink };
   }
@@ -598,7 +618,34 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const queueMs = mean - s.baseRttMs;
   const instant = s.baseRttMs < QUEUE_FLOOR_MS;
   const high = ratio > threshold && s.roundMaxInFlight > 1 && queueMs > QUEUE_FLOOR_MS && !instant;
-  if (high && s.highRounds < 1) return { ...next, baseRttMs: base, highRounds: s.highRounds + 1 };
+  const roundRate = (1000 * s.roundCount) / Math.max(1, elapsed);
+  if (s.growFrom > 0 && !instant) {
+    // The round after a growth step: more in flight must have raised the throughput more than the RTT, or
+    // the extra requests only queued (the window had reached the worker count). Revert, and do not retry
+    // that size for a while.
+    const rttRise = mean / s.growBeforeMs - 1;
+    const rateRise = s.growBeforeRate > 0 ? roundRate / s.growBeforeRate - 1 : 0;
+    const used = s.roundMaxInFlight >= window;
+    const share = (window - s.growFrom) / s.growFrom;
+    const margin = GROW_VERIFY_SHARE * share;
+    const aboveBase = mean > (1 + margin) * s.baseRttMs;
+    if (used && aboveBase && mean - s.growBeforeMs > QUEUE_FLOOR_MS && rttRise - rateRise > margin) {
+      return {
+        ...next,
+        baseRttMs: base,
+        delayWindow: s.growFrom,
+        badWindow: window,
+        // A single round's evidence: retry sooner than after a confirmed queue.
+        badWindowAt: now - GROW_PAST_BAD_MS + GROW_PAST_REVERT_MS,
+        growFrom: 0,
+        growStreak: 0,
+        highRounds: 0,
+      };
+    }
+  }
+  if (high && s.highRounds < 1) {
+    return { ...next, baseRttMs: base, highRounds: s.highRounds + 1, growFrom: 0 };
+  }
   // A base of a few ms cannot hide a queue worth a check, and a round "much faster" by a few ms is noise.
   const faster = ratio < FASTER_RATIO && -queueMs > QUEUE_FLOOR_MS;
   const routine = s.roundMaxInFlight > 1 && ((now - s.lastVerifyAt >= s.verifyEveryMs && !instant) || faster);
@@ -613,6 +660,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       highRounds: 0,
       meanBeforeShrinkMs: mean,
       windowBeforeShrink: inUse,
+      rateBeforeShrink: roundRate,
+      growFrom: 0,
       drainAnswers: s.inFlight,
       verifyReason: 3,
       badWindow: inUse,
@@ -632,6 +681,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       // A round far below the base is as telling as one far above: the verify round becomes the base.
       verifyReason: high || faster ? 1 : 2,
       lastVerifyAt: now,
+      growFrom: 0,
     };
   }
   let w = instant ? s.maxWindow : s.delayWindow;
@@ -646,7 +696,18 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       w = window + 1 + Math.floor(s.growStreak / 2);
     }
   }
-  return { ...next, baseRttMs: base, delayWindow: clamp(w, 1, s.maxWindow), highRounds: 0, growStreak };
+  const grown = clamp(w, 1, s.maxWindow);
+  return {
+    ...next,
+    baseRttMs: base,
+    delayWindow: grown,
+    highRounds: 0,
+    growStreak,
+    // Remember this round to verify a growth step against the next one.
+    growFrom: Math.floor(grown) > window ? window : 0,
+    growBeforeMs: mean,
+    growBeforeRate: roundRate,
+  };
 }
 
 // ---- overload --------------------------------------------------------------------------------------------
