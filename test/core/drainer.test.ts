@@ -457,6 +457,24 @@ describe('drainer', () => {
     expect(h.queue.size).toBe(0);
   });
 
+  it('writes records and deletes at once when it has nothing else to send, so a FIFO group is not held up', async () => {
+    const h = harness({
+      perGroup: 1,
+      script: () => ({ status: 200, rttMs: 5 }),
+      drainer: {
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 400, maxWindow: 8, initialRatePerSecond: 400 },
+      },
+    });
+    h.enqueue(flood(5, 1));
+
+    await h.drainer().run();
+
+    // One group, one message per receive: each next message waits on the delete of the one before it.
+    expect(h.app.requests.map((r) => r.webhookId)).toEqual(['w0', 'w1', 'w2', 'w3', 'w4']);
+    const gaps = h.app.requests.slice(1).map((r, i) => r.at - h.app.requests[i]!.at);
+    expect(Math.max(...gaps)).toBeLessThan(20);
+  });
+
   it('never deletes a delivered message whose record could not be written', async () => {
     const h = harness();
     h.state.failures.markDeliveredMany = 1_000_000;
