@@ -30,6 +30,14 @@ export { type Counter, CountingMetrics, EmfMetrics } from './metrics';
 export { S3Bodies } from './s3-bodies';
 export { DeadLetterError, QueueBatchError, SqsQueue } from './sqs-queue';
 
+/**
+ * Settings for the SDK clients the drainer's adapters call many times a second. `cacheMiddleware` builds
+ * each command's middleware chain once per client instead of on every call (measured: ~15 % of the CPU of
+ * a DynamoDB call); the adapters never change a client's middleware stack or pass per-call options, which
+ * is what that cache requires.
+ */
+export const DRAINER_SDK_CLIENT_CONFIG = { cacheMiddleware: true } as const;
+
 export interface DrainerAdapterOptions {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBClient;

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { buildDrainerDeps, CountingMetrics } from '../adapters';
+import { buildDrainerDeps, CountingMetrics, DRAINER_SDK_CLIENT_CONFIG } from '../adapters';
 import { createDrainer } from '../core/drainer';
 import { METRICS } from '../core/resources';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalResources } from '../local/emulators';
@@ -82,7 +82,8 @@ async function measure(
   maxWindow: number,
   runId: number,
 ): Promise<Row> {
-  const base = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  // The drainer Lambda's client settings (the enqueue below shares the SQS client; it is not measured).
+  const base = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...DRAINER_SDK_CLIENT_CONFIG };
   const sqs = new SQSClient({ ...base, endpoint: env.sqsEndpoint });
   const dynamo = new DynamoDBClient({ ...base, endpoint: env.dynamoEndpoint });
   const s3 = new S3Client({ ...base, endpoint: env.s3Endpoint, forcePathStyle: true });

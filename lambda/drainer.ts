@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
-import { buildDrainerDeps, type DrainerAdapters, EmfMetrics } from '../adapters';
+import { buildDrainerDeps, DRAINER_SDK_CLIENT_CONFIG, type DrainerAdapters, EmfMetrics } from '../adapters';
 import { configFromEnv, type SluiceConfig } from '../core/config';
 import { createDrainer, type DrainerLog, type RunOutcome } from '../core/drainer';
 import { once } from './shared/once';
@@ -115,9 +115,9 @@ const fromEnv = once(() => {
   const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sluice' });
   return makeDrainerHandler({
     adapters: buildDrainerDeps({
-      sqs: new SQSClient({}),
-      dynamo: new DynamoDBClient({}),
-      s3: new S3Client({}),
+      sqs: new SQSClient(DRAINER_SDK_CLIENT_CONFIG),
+      dynamo: new DynamoDBClient(DRAINER_SDK_CLIENT_CONFIG),
+      s3: new S3Client(DRAINER_SDK_CLIENT_CONFIG),
       queueUrl: required('QUEUE_URL'),
       dlqUrl: required('DLQ_URL'),
       tableName: required('TABLE_NAME'),
