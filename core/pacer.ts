@@ -118,6 +118,8 @@ export type Signal =
 // ---- rate law constants ----------------------------------------------------------------------------------
 // Restart at this share of the new limit after a cut at a new level (pacing.md §5.1, β).
 const BETA = 0.85;
+// Restart depth after a cut at a new level when the app announced no pause (a failed guess costs little).
+const BETA_NO_PAUSE = 0.95;
 // Restart depth when the overload hits at the level already learned: the limit is known, a deep cut wastes.
 const BETA_SAME_LEVEL = 0.95;
 // New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
@@ -755,7 +757,9 @@ function onOverload(
   } else {
     wMax = PLATEAU * estimate;
     holdMs = HOLD_MIN_MS;
-    cutRate = BETA * wMax;
+    // Without a pause a cut that was too shallow costs only another rejection or two: restart close to the
+    // new limit (one with Retry-After would cost a whole pause, so it restarts lower).
+    cutRate = (retryAfter > 0 ? BETA : BETA_NO_PAUSE) * wMax;
   }
   wMax = clamp(wMax, s.floor, s.ceiling);
   return {
