@@ -8,7 +8,10 @@
 //   an app that answers with Retry-After costs a whole pause (§4.3).
 // - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
 //   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
-//   round trip and grows while they do not (§5.3.1).
+//   round trip and grows while they do not (§5.3.1). Every step of it is checked by the next round: one more
+//   request in flight must raise throughput more than RTT, one fewer must lower RTT more than throughput,
+//   or the step is undone. Queueing under a few ms is ignored, and an app whose unloaded round trip is that
+//   short is not capped by delay at all (its RTTs are our own event-loop delays).
 
 /** Operator limits and the starting point of a pacer. */
 export interface PacerOptions {
