@@ -324,10 +324,12 @@ class DrainerRun implements Drainer {
   private nextOverdueAt = 0;
   private chores = new Set<string>();
 
-  private wake = new AbortController();
   private kicked = false;
-  /** The main loop is waiting on `wake`. */
-  private sleeping = false;
+  /** Ends the main loop's wait (true: by a kick); set while it waits. */
+  private wakeUp: ((byKick: boolean) => void) | undefined;
+  /** The main loop's armed timer: when it fires, and its cancel. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  private timerCancel: AbortController | undefined;
   /** The last dispatch stopped for want of a ready message (not the window or the pacer). */
   private starved = true;
   private receiverWake = new AbortController();
@@ -416,6 +418,16 @@ class DrainerRun implements Drainer {
   // ---- the main loop ---------------------------------------------------------------------------------
 
   private async mainLoop(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      this.timerCancel?.abort(KICK);
+      this.timerCancel = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private async loop(): Promise<void> {
     let busyTurns = 0;
     for (;;) {
       this.kicked = false;
@@ -427,11 +439,10 @@ class DrainerRun implements Drainer {
       const wakeAt = this.nextWake(now, pacedOut);
       let woken = this.kicked;
       if (!woken) {
-        this.sleeping = true;
-        await this.clock.sleep(Math.max(1, Math.ceil(wakeAt - now)), this.wake.signal);
-        this.sleeping = false;
-        woken = this.wake.signal.aborted;
-        if (woken) this.wake = new AbortController();
+        this.armTimer(now, now + Math.max(1, Math.ceil(wakeAt - now)));
+        woken = await new Promise<boolean>((resolve) => {
+          this.wakeUp = resolve;
+        });
       }
       busyTurns = woken ? busyTurns + 1 : 0;
       if (busyTurns >= YIELD_EVERY_TURNS) {
@@ -443,13 +454,38 @@ class DrainerRun implements Drainer {
     }
   }
 
+  /**
+   * Makes sure the main loop wakes by `at`. A timer already armed for no later than that is kept (the loop
+   * then wakes early, looks, and waits again): a kick ends a wait without touching the timer, so a busy
+   * loop does not create and cancel a timer and an AbortController on every turn, which it did per message.
+   */
+  private armTimer(now: number, at: number): void {
+    if (this.timerAt <= at) return;
+    this.timerCancel?.abort(KICK);
+    const cancel = new AbortController();
+    this.timerAt = at;
+    this.timerCancel = cancel;
+    void this.clock.sleep(at - now, cancel.signal).then(() => {
+      if (cancel.signal.aborted) return; // replaced by an earlier one, or the loop ended
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.timerCancel = undefined;
+      this.resume(false);
+    });
+  }
+
+  private resume(byKick: boolean): void {
+    const wakeUp = this.wakeUp;
+    if (wakeUp) {
+      this.wakeUp = undefined;
+      wakeUp(byKick);
+    }
+  }
+
   /** Wakes the main loop: something finished, arrived or changed. */
   private kick(): void {
     this.kicked = true;
-    // Only a sleeping loop needs the signal (an awake one sees `kicked`): a controller lasts until it is
-    // aborted, and creating one per turn was a measurable share of the CPU. A fixed reason: the default
-    // one is a new DOMException with a stack, measured at a quarter of the CPU.
-    if (this.sleeping && !this.wake.signal.aborted) this.wake.abort(KICK);
+    this.resume(true);
+    // A fixed reason: the default one is a new DOMException with a stack, measured at a quarter of the CPU.
     if (!this.receiverWake.signal.aborted) this.receiverWake.abort(KICK);
   }
 
