@@ -105,6 +105,8 @@ export interface PacerState {
   readonly growFrom: number;
   readonly growBeforeMs: number;
   readonly growBeforeRate: number;
+  /** When the delay window last grew (or was at its maximum). */
+  readonly lastGrowAt: number;
   /** Consecutive rounds that grew the delay window (growth speeds up while they last). */
   readonly growStreak: number;
 }
@@ -197,6 +199,10 @@ const GROW_PAST_REVERT_MS = 2_000;
 // step (a queue of ours: RTT +k/W, throughput +0; free workers: RTT +0, throughput +k/W), and that round
 // sits this share of the step above the base.
 const GROW_VERIFY_SHARE = 0.5;
+// Without growth for this long, one growth step is tried whatever the RTT says (and verified).
+const GROW_PROBE_MS = 3_000;
+// Samples a verify round needs at least (a routine round: ROUND_MIN_SAMPLES).
+const VERIFY_MIN_SAMPLES = 12;
 // Queueing delay (round mean minus base) below this is not ours to act on, and an app whose unloaded round
 // trip is below it is "instant": the window is not capped by delay at all. With such an app, RTTs are our own
 // event-loop and socket delays, which grow with the window when the sender is CPU-bound (halving the window
@@ -271,6 +277,7 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     growBeforeMs: 0,
     growBeforeRate: 0,
     growStreak: 0,
+    lastGrowAt: now,
   };
   if (persisted && persisted.version === 1) {
     // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
@@ -521,8 +528,9 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const clipped = state.baseRttMs > 0 ? Math.min(rttMs, SAMPLE_CLIP * state.baseRttMs) : rttMs;
   const s = { ...state, roundSumMs: state.roundSumMs + clipped, roundCount: state.roundCount + 1 };
   const elapsed = now - s.roundStart;
-  const complete =
-    s.roundCount >= ROUND_SAMPLES || (s.roundCount >= ROUND_MIN_SAMPLES && elapsed >= ROUND_MAX_MS);
+  // A verify round decides the base: it needs more samples than a routine one.
+  const minSamples = s.meanBeforeShrinkMs > 0 ? VERIFY_MIN_SAMPLES : ROUND_MIN_SAMPLES;
+  const complete = s.roundCount >= ROUND_SAMPLES || (s.roundCount >= minSamples && elapsed >= ROUND_MAX_MS);
   if (!complete) return s;
   const mean = s.roundSumMs / s.roundCount;
   const next: PacerState = {
@@ -691,7 +699,10 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   }
   let w = instant ? s.maxWindow : s.delayWindow;
   let growStreak = 0;
-  const roomToGrow = ratio < GROW_RATIO || queueMs < QUEUE_FLOOR_MS;
+  // A base that sits too low (from a noisy round) would make every round look queued and stop growth for
+  // good: after GROW_PROBE_MS without growth, try one more anyway; the next round verifies it.
+  const stalled = now - s.lastGrowAt >= GROW_PROBE_MS;
+  const roomToGrow = ratio < GROW_RATIO || queueMs < QUEUE_FLOOR_MS || stalled;
   if (!instant && roomToGrow && s.roundMaxInFlight >= window && window < s.maxWindow) {
     const blocked = window + 1 >= s.badWindow && s.badWindow > 0 && now - s.badWindowAt < GROW_PAST_BAD_MS;
     if (!blocked) {
@@ -710,6 +721,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     growStreak,
     // Remember this round to verify a growth step against the next one.
     growFrom: Math.floor(grown) > window ? window : 0,
+    lastGrowAt: Math.floor(grown) > window || window >= s.maxWindow ? now : s.lastGrowAt,
     growBeforeMs: mean,
     growBeforeRate: roundRate,
   };
