@@ -740,9 +740,7 @@ function onOverload(
   const wasPaused = s.pauseUntil > now;
   if (retryAfter > 0) s = { ...s, pauseUntil: Math.max(s.pauseUntil, now + retryAfter) };
   // One cut per round trip: the answers to requests already in flight describe the same overload.
-  // Without a pause, answers keep coming every round trip: a fast app would cut again and again before the
-  // last cut could be measured (a cascade far below capacity). Wait until the new rate can be measured.
-  const spacing = Math.max(s.srttMs, MIN_CUT_SPACING_MS, retryAfter > 0 ? 0 : MIN_MEASURE_MS);
+  const spacing = Math.max(s.srttMs, MIN_CUT_SPACING_MS);
   if (wasPaused || (s.mode === 'cubic' && now - s.cutAt < spacing)) return s;
   // A request sent before the last cut (or recovery) was paced by the old rate: its failure is old news.
   if (signal.rttMs !== undefined && s.mode === 'cubic' && now - signal.rttMs < s.cutAt) return s;
