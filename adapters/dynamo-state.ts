@@ -142,22 +142,8 @@ export class DynamoState implements StatePort {
   }
 
   async releaseLease(owner: string): Promise<void> {
-    const update = 'REMOVE #owner, #leaseExpiresAt';
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: this.key,
-          UpdateExpression: update,
-          ConditionExpression: CONDITIONS.heldByMe,
-          ExpressionAttributeNames: namesFor(update, CONDITIONS.heldByMe),
-          ExpressionAttributeValues: { ':owner': S(owner) },
-        }),
-      );
-    } catch (err) {
-      // Not ours any more: the next holder's lease must stay untouched, and there is nothing to release.
-      if (!isConditionFailed(err)) throw err;
-    }
+    // Not ours any more (condition failed): the next holder's lease must stay untouched, and there is nothing to release.
+    await this.updateIf('REMOVE #owner, #leaseExpiresAt', CONDITIONS.heldByMe, { ':owner': S(owner) });
   }
 
   async load(): Promise<{ readonly pacer?: PacerState; readonly controls: OperatorControls }> {
@@ -168,26 +154,12 @@ export class DynamoState implements StatePort {
 
   /** Throws LeaseLostError when another drainer holds the lease: its pacer state is not ours to overwrite. */
   async savePacer(owner: string, pacer: PacerState, now: number): Promise<void> {
-    const update = 'SET #pacer = :pacer, #pacerSavedAt = :now, #updatedAt = :now';
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: this.key,
-          UpdateExpression: update,
-          ConditionExpression: CONDITIONS.heldByMe,
-          ExpressionAttributeNames: namesFor(update, CONDITIONS.heldByMe),
-          ExpressionAttributeValues: {
-            ':pacer': S(JSON.stringify(pacer)),
-            ':now': N(now),
-            ':owner': S(owner),
-          },
-        }),
-      );
-    } catch (err) {
-      if (isConditionFailed(err)) throw new LeaseLostError(owner);
-      throw err;
-    }
+    const saved = await this.updateIf(
+      'SET #pacer = :pacer, #pacerSavedAt = :now, #updatedAt = :now',
+      CONDITIONS.heldByMe,
+      { ':pacer': S(JSON.stringify(pacer)), ':now': N(now), ':owner': S(owner) },
+    );
+    if (!saved) throw new LeaseLostError(owner);
   }
 
   async wasDelivered(webhookId: string, now: number): Promise<boolean> {
@@ -291,8 +263,20 @@ export class DynamoState implements StatePort {
     };
   }
 
-  private async leaseUpdate(owner: string, now: number, ttlMs: number, condition: string): Promise<boolean> {
-    const update = 'SET #owner = :owner, #leaseExpiresAt = :expiresAt, #updatedAt = :now';
+  private leaseUpdate(owner: string, now: number, ttlMs: number, condition: string): Promise<boolean> {
+    return this.updateIf('SET #owner = :owner, #leaseExpiresAt = :expiresAt, #updatedAt = :now', condition, {
+      ':owner': S(owner),
+      ':expiresAt': N(now + ttlMs),
+      ':now': N(now),
+    });
+  }
+
+  /** One conditional update of the state item: false when the condition failed, other errors thrown. */
+  private async updateIf(
+    update: string,
+    condition: string,
+    values: Record<string, AttributeValue>,
+  ): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -301,7 +285,7 @@ export class DynamoState implements StatePort {
           UpdateExpression: update,
           ConditionExpression: condition,
           ExpressionAttributeNames: namesFor(update, condition),
-          ExpressionAttributeValues: { ':owner': S(owner), ':expiresAt': N(now + ttlMs), ':now': N(now) },
+          ExpressionAttributeValues: values,
         }),
       );
       return true;
