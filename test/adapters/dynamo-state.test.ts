@@ -17,29 +17,15 @@ import {
 } from '../../adapters/dynamo-state';
 import { createPacer, ratePerSecond } from '../../core/pacer';
 import { QUEUE, TABLE } from '../../core/resources';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 
 const T0 = 1_764_000_000_000;
 const PACER_OPTIONS = { floorPerSecond: 1, ceilingPerSecond: 200, maxWindow: 32 };
 
 describe('DynamoState against dynalite', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let n = 0;
-
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
 
   const fresh = async () => {
     n++;
@@ -216,17 +202,11 @@ describe('DynamoState batches with unprocessed items', () => {
 });
 
 describe('operator functions against dynalite', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let table: string;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
     table = (await createResources(clients)).tableName;
-  });
-  afterAll(async () => {
-    await emulators.stop();
   });
 
   it('sets, reads and clears the controls the drainer loads', async () => {
@@ -279,17 +259,11 @@ describe('operator functions against dynalite', () => {
 });
 
 describe('DynamoRetries against dynalite', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let table: string;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
     table = (await createResources(clients)).tableName;
-  });
-  afterAll(async () => {
-    await emulators.stop();
   });
 
   it('remembers a message’s retry progress across runs, and knows nothing of other messages', async () => {

@@ -1,27 +1,16 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { S3Bodies } from '../../adapters/s3-bodies';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 
 describe('S3Bodies against fauxqs', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let bodies: S3Bodies;
   let bucket: string;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
     bucket = (await createResources(clients)).bucketName;
     bodies = new S3Bodies({ client: clients.s3, bucketName: bucket });
-  });
-  afterAll(async () => {
-    await emulators.stop();
   });
 
   it('returns the stored bytes exactly when the object exists', async () => {

@@ -9,13 +9,8 @@ import { QueueBatchError, SqsQueue } from '../../adapters/sqs-queue';
 import { ATTR } from '../../core/contract';
 import type { QueuedMessage } from '../../core/ports';
 import { type DeadLetterInfo, FAILURE_ATTRIBUTE } from '../../core/resources';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 import { drainAll, enqueue, webhook } from '../helpers/queue';
 
 const failure = (messageId: string): DeadLetterInfo => ({
@@ -28,17 +23,8 @@ const failure = (messageId: string): DeadLetterInfo => ({
 });
 
 describe('SqsQueue against fauxqs', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let n = 0;
-
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
 
   const fresh = async () => {
     n++;

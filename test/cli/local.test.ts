@@ -4,15 +4,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildDrainerDeps, CountingMetrics, type DrainerAdapters } from '../../adapters';
 import { createDrainer, type Drainer, type RunSummary } from '../../core/drainer';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  type LocalResources,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources, type LocalClients, type LocalResources } from '../../local/emulators';
 import { sluice, writeStateFile } from '../helpers/cli';
+import { useEmulators } from '../helpers/emulators';
 import { enqueue, QUEUE_SECRET } from '../helpers/queue';
 import { type Recorder, startRecorder, waitUntil } from '../helpers/recorder';
 
@@ -63,16 +57,7 @@ function startDrainer(clients: LocalClients, r: LocalResources, appUrl: string):
 }
 
 describe('sluice CLI (local mode)', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
-
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
+  const { emulators, clients } = useEmulators();
 
   /** Fresh queue, DLQ and table per test, and a state file pointing at them. */
   async function setUp(name: string): Promise<{ r: LocalResources; stateFile: string }> {

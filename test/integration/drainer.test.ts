@@ -10,14 +10,8 @@ import { readDrainerState } from '../../adapters';
 import { ATTR } from '../../core/contract';
 import { createPacer, ratePerSecond } from '../../core/pacer';
 import { FAILURE_ATTRIBUTE, METRICS, TABLE } from '../../core/resources';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  type LocalResources,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources, type LocalResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 import { drainAll, enqueue, type WebhookSpec, webhook } from '../helpers/queue';
 import { type ScriptedApp, startScriptedApp } from '../helpers/scripted-app';
 import { runDrainer } from './harness';
@@ -61,18 +55,10 @@ const failureOf = (m: Message): { reason: string; status?: number; detail?: stri
   JSON.parse(m.MessageAttributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}');
 
 describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { emulators, clients } = useEmulators();
   let app: ScriptedApp;
   let n = 0;
 
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
   beforeEach(async () => {
     app = await startScriptedApp();
   });

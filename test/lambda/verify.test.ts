@@ -5,31 +5,17 @@ import { CLAIM_CHECK_BODY, decode, MAX_MESSAGE_BYTES } from '../../core/contract
 import { OPEN_RULES } from '../../core/screening';
 import { sign } from '../../core/signature';
 import { makeVerifyHandler, type VerifyDeps } from '../../lambda/verify';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  type LocalResources,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources, type LocalResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 import { BODY, eventsSpelling, proxyEvent, RECEIVED_AT, SECRET, shopifyHeaders } from '../helpers/webhooks';
 
 const parse = (body: string | undefined): Record<string, unknown> => JSON.parse(body ?? '{}');
 
 describe('makeVerifyHandler (against fauxqs)', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
+  const { clients } = useEmulators();
   let resources: LocalResources;
   let queueSeq = 0;
 
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
   beforeEach(async () => {
     // A fresh queue per test: fauxqs keeps dedup ids for 5 minutes.
     queueSeq += 1;

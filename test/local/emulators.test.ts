@@ -1,25 +1,11 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import {
-  createResources,
-  type Emulators,
-  type LocalClients,
-  localClients,
-  startEmulators,
-} from '../../local/emulators';
+import { createResources } from '../../local/emulators';
+import { useEmulators } from '../helpers/emulators';
 
 describe('local emulators', () => {
-  let emulators: Emulators;
-  let clients: LocalClients;
-
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    clients = localClients(emulators);
-  });
-  afterAll(async () => {
-    await emulators.stop();
-  });
+  const { clients } = useEmulators();
 
   it('creates the FIFO queue with a redrive policy to the FIFO DLQ, the table and the bucket', async () => {
     const r = await createResources(clients);
