@@ -12,7 +12,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { ATTR } from '../core/contract';
-import { type DeadLetterInfo, type DeadLetterReason, FAILURE_ATTRIBUTE } from '../core/resources';
+import {
+  DEAD_LETTER_REASONS,
+  type DeadLetterInfo,
+  type DeadLetterReason,
+  FAILURE_ATTRIBUTE,
+} from '../core/resources';
 import {
   type CliIo,
   emit,
@@ -29,14 +34,7 @@ import { resolveTarget, type Target } from './target';
 /** Reason shown for a message SQS moved itself (its redrive policy) rather than the drainer: no `Failure`. */
 export const RECEIVE_LIMIT = 'receive-limit';
 export type ListedReason = DeadLetterReason | typeof RECEIVE_LIMIT;
-const REASONS: readonly ListedReason[] = [
-  'signature',
-  'rejected',
-  'exhausted',
-  'contract',
-  'body-missing',
-  RECEIVE_LIMIT,
-];
+const REASONS: readonly ListedReason[] = [...DEAD_LETTER_REASONS, RECEIVE_LIMIT];
 
 /** One dead-lettered webhook as the CLI shows it. */
 export interface DlqEntry {

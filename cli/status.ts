@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { readDrainerState } from '../adapters/dynamo-state';
 import { ATTR } from '../core/contract';
 import { pausedUntil } from '../core/pacer';
-import { type DeadLetterReason, METRICS } from '../core/resources';
+import { DEAD_LETTER_REASONS, type DeadLetterReason, METRICS } from '../core/resources';
 import { inspectQueue } from '../local/snapshot';
 import { type CliIo, emit, formatAge, type GlobalOptions } from './io';
 import { resolveTarget, type Target } from './target';
@@ -53,13 +53,7 @@ export interface RecentMetrics {
 }
 
 const STATUS_CLASSES = ['2xx', '3xx', '4xx', '429', '5xx', 'timeout', 'error'] as const;
-const REASONS: readonly DeadLetterReason[] = [
-  'signature',
-  'rejected',
-  'exhausted',
-  'contract',
-  'body-missing',
-];
+const REASONS: readonly DeadLetterReason[] = DEAD_LETTER_REASONS;
 
 async function queueAttributes(sqs: SQSClient, url: string): Promise<Record<string, string>> {
   const out = await sqs.send(

@@ -35,13 +35,17 @@ export const TABLE = {
 /** Attribute the drainer adds when it moves a message to the DLQ: JSON of `DeadLetterInfo`. */
 export const FAILURE_ATTRIBUTE = 'Failure';
 
+/** Every reason a message is in the DLQ, in the order the CLI and the dashboards list them. */
+export const DEAD_LETTER_REASONS = [
+  'signature', // the body does not match its signature under any configured secret
+  'rejected', // the app answered a permanent 4xx (400, 401, 404, 410 …)
+  'exhausted', // still failing after maxAttempts or maxRetryMinutes
+  'contract', // the queued message cannot be read (attribute missing or malformed)
+  'body-missing', // the claim-checked body is gone from S3
+] as const;
+
 /** Why a message is in the DLQ. Stable codes: the CLI filters and the metrics dimension on them. */
-export type DeadLetterReason =
-  | 'signature' // the body does not match its signature under any configured secret
-  | 'rejected' // the app answered a permanent 4xx (400, 401, 404, 410 …)
-  | 'exhausted' // still failing after maxAttempts or maxRetryMinutes
-  | 'contract' // the queued message cannot be read (attribute missing or malformed)
-  | 'body-missing'; // the claim-checked body is gone from S3
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /** The content of the `Failure` attribute of a dead-lettered message. */
 export interface DeadLetterInfo {

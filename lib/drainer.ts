@@ -11,17 +11,11 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { configToEnv, type SluiceConfig } from '../core/config';
-import { type DeadLetterReason, METRICS, TABLE } from '../core/resources';
+import { DEAD_LETTER_REASONS, type DeadLetterReason, METRICS, TABLE } from '../core/resources';
 import { SluiceFunction } from './function';
 
 /** Every dead-letter reason, for the all-reasons sum (CloudWatch alarms cannot use SEARCH). */
-const REASONS: readonly DeadLetterReason[] = [
-  'signature',
-  'rejected',
-  'exhausted',
-  'contract',
-  'body-missing',
-];
+const REASONS: readonly DeadLetterReason[] = DEAD_LETTER_REASONS;
 
 /** A resolved ARN as cdk-nag prints it in finding ids: `<Logical.Arn>`, `<AWS::Partition>`, literal text. */
 function nagResource(value: unknown): string {
