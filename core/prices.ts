@@ -80,16 +80,3 @@ export const PRICES = {
     source: 'https://aws.amazon.com/eventbridge/pricing/ (amount via a secondary source)',
   },
 } as const satisfies Record<string, Price>;
-
-export type PriceName = keyof typeof PRICES;
-
-/** Monthly free tiers (not applied unless asked): they matter for a hobby shop, not for a flood. */
-export const FREE_TIER = {
-  lambdaRequests: 1e6,
-  lambdaGbSeconds: 400_000,
-  sqsRequests: 1e6,
-  logsGb: 5,
-  customMetrics: 10,
-  alarmMetrics: 10,
-  dashboards: 3,
-} as const;
