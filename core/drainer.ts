@@ -159,6 +159,14 @@ const PERSIST_EVERY_MS = 5_000;
 const MAX_HELD = 1_000;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
 const RETRY_BASE_MS = 200;
+/**
+ * 429 and 503 say "too fast" about the app, not about the message, and the pacer has already cut the rate
+ * for them: the first failures of a message retry at the pacer's spacing alone, and only a message that keeps
+ * failing backs off on its own. With one message group a per-message backoff after every paced 429 stalls the
+ * whole flow, and the pacer then measures the stall instead of the app (BENCHMARKS.md, scenario F).
+ */
+const PACED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+const PACED_FREE_RETRIES = 2;
 const RETRY_CAP_MS = 10_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
 const INFRA_BASE_MS = 500;
@@ -707,7 +715,10 @@ class DrainerRun implements Drainer {
     }
     this.counters.retried++;
     this.deps.metrics.add(METRICS.retried, 'Count', 1);
-    const wait = Math.max(backoff(RETRY_BASE_MS, RETRY_CAP_MS, item.failures), verdict.retryAfterMs ?? 0);
+    const paced = verdict.status !== undefined && PACED_STATUSES.has(verdict.status);
+    const failures = paced ? item.failures - PACED_FREE_RETRIES : item.failures;
+    const own = failures > 0 ? backoff(RETRY_BASE_MS, RETRY_CAP_MS, failures) : 0;
+    const wait = Math.max(own, verdict.retryAfterMs ?? 0);
     this.scheduler.finish(item.msg.groupId, 'retry', now + wait);
   }
 

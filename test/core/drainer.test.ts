@@ -225,6 +225,34 @@ describe('drainer', () => {
     ).toEqual(['1', '2', '3', '4', '5', '6']);
   });
 
+  it('retries a 429 or 503 without Retry-After at the pacing rate first, then backs the message off', async () => {
+    const gapsFor = async (status: number): Promise<number[]> => {
+      let failures = 0;
+      const h = harness({
+        script: (r) =>
+          r.webhookId === 'w0' && failures++ < 4 ? { status, rttMs: 1 } : { status: 200, rttMs: 1 },
+        drainer: { pacer: { floorPerSecond: 10, ceilingPerSecond: 10, maxWindow: 1 } },
+      });
+      h.enqueue(flood(2, 1));
+      await h.drainer().run();
+      expect(accepted(h.app)).toEqual(['w0', 'w1']);
+      const at = h.app.requests.filter((r) => r.webhookId === 'w0').map((r) => r.at);
+      return at.slice(1).map((t, i) => t - at[i]);
+    };
+
+    // 10/s: the pacer spaces sends 100 ms apart; the message's own backoff is 200 ms · 2^(n−1).
+    const paced = await gapsFor(429);
+    expect(paced[0]).toBeLessThan(200);
+    expect(paced[1]).toBeLessThan(200);
+    expect(paced[2]).toBeGreaterThanOrEqual(200);
+    expect(paced[3]).toBeGreaterThanOrEqual(400);
+    expect((await gapsFor(503))[1]).toBeLessThan(200);
+    // A 500 is about this message as likely as about the app: it backs off from the first failure.
+    const own = await gapsFor(500);
+    expect(own[0]).toBeGreaterThanOrEqual(200);
+    expect(own[1]).toBeGreaterThanOrEqual(400);
+  });
+
   it('treats a request its adapter never answers as a timeout and retries it', async () => {
     const h = harness();
     let hung = false;
