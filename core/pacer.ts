@@ -5,7 +5,10 @@
 //   below the accepted rate measured at the time: that converges in about one step after a capacity drop.
 // - After a cut the rate returns to the learned limit on a concave curve, then probes above it on a convex
 //   one. When cuts keep landing at the same level the return is held longer, because every failed probe of
-//   an app that answers with Retry-After costs a whole pause (§4.3).
+//   an app that answers with Retry-After costs a whole pause (§4.3): a probe that fails near the learned
+//   limit with a pause to pay makes the next one wait 12 pauses. That trade is explicit and has no free
+//   side: an app that gives no sign of new capacity (a token bucket, a job queue answering 2xx at once) is
+//   only found to have grown by a probe, so rarer probes find a step up later (BENCHMARKS.md, A and D).
 // - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
 //   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
 //   round trip and grows while they do not (§5.3.1). Every step of it is checked by the next round: one more
@@ -128,7 +131,7 @@ const BETA_NO_PAUSE = 0.95;
 // Restart depth when the overload hits at the level already learned: the limit is known, a deep cut wastes.
 const BETA_SAME_LEVEL = 0.95;
 // New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
-const PLATEAU = 0.95;
+const PLATEAU = 0.97;
 // Overload within this long after a cut or a pause means the rate is still well above capacity: cut deeper.
 const QUICK_FAIL_MS = 1_000;
 const QUICK_FAIL_FACTOR = 0.85;
@@ -144,6 +147,8 @@ const HOLD_MAX_PAUSED_MS = 60_000;
 const HOLD_MAX_MS = 2_500;
 // A cut is "at the same level" when the new estimate is within this share of the old limit.
 const SAME_LEVEL_TOLERANCE = 0.15;
+// A failed probe above the known limit still measures "the same level" up to this share above it.
+const PROBE_LEVEL_TOLERANCE = 0.3;
 // Convex probing above wMax: relative gain per s³ plus an absolute term so tiny rates still grow.
 const PROBE_GAIN = 0.15;
 const PROBE_ABS = 0.4;
@@ -753,12 +758,15 @@ function onOverload(
   let estimate = Number.isNaN(accepted) ? 0.8 * actual : Math.min(accepted, actual);
   const quick = s.mode === 'cubic' && now - s.activeSince < QUICK_FAIL_MS && !Number.isNaN(accepted);
   if (quick) estimate *= QUICK_FAIL_FACTOR;
+  // A failure while probing above the known limit, at a rate not far above it, measures the limit well (the
+  // probe rose slowly through it): the level is known, however far the last plateau sat under it.
+  const probing = s.mode === 'cubic' && now - s.cutAt > s.holdMs;
   const sameLevel =
     s.mode === 'cubic' &&
     !quick &&
     s.failStreak === 1 &&
     estimate >= (1 - SAME_LEVEL_TOLERANCE) * s.wMax &&
-    estimate <= (1 + SAME_LEVEL_TOLERANCE) * s.wMax;
+    estimate <= (1 + (probing ? PROBE_LEVEL_TOLERANCE : SAME_LEVEL_TOLERANCE)) * s.wMax;
   let wMax: number;
   let holdMs: number;
   let cutRate: number;
@@ -767,7 +775,9 @@ function onOverload(
     // plateau follows the accepted rate (a deep earlier cut may have left it low).
     wMax = PLATEAU * estimate;
     const cap = retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
-    holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), s.holdMs * HOLD_GROWTH);
+    // A failed probe with a pause to pay: the next one waits the whole cap (each costs a pause).
+    const grown = probing && retryAfter > 0 ? cap : s.holdMs * HOLD_GROWTH;
+    holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), grown);
     cutRate = BETA_SAME_LEVEL * wMax;
   } else {
     wMax = PLATEAU * estimate;

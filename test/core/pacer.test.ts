@@ -63,6 +63,8 @@ interface Trace {
   /** Per-second counts of accepted answers. */
   acceptedPerSecond: number[];
   overloads: number;
+  /** When each overload answer arrived, ms from the start. */
+  overloadTimes: number[];
   sends: number;
   sendsDuringPause: number;
   rates: number[];
@@ -85,6 +87,7 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
   const rtts: { at: number; rttMs: number }[] = [];
   const sendTimes: number[] = [];
   let overloads = 0;
+  const overloadTimes: number[] = [];
   let sends = 0;
   let sendsDuringPause = 0;
   for (let t = t0; t < t0 + durationMs; t += 1) {
@@ -97,7 +100,10 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
           acceptedPerSecond[Math.floor((t - t0) / 1000)] += 1;
           rtts.push({ at: t - t0, rttMs: signal.rttMs });
         }
-        if (signal.kind === 'overload') overloads += 1;
+        if (signal.kind === 'overload') {
+          overloads += 1;
+          overloadTimes.push(t - t0);
+        }
       }
     }
     if ((t - t0) % 1000 === 0) {
@@ -113,7 +119,18 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
       inFlight.push({ at: t + rttMs, signal });
     }
   }
-  return { state, acceptedPerSecond, overloads, sends, sendsDuringPause, rates, windows, rtts, sendTimes };
+  return {
+    state,
+    acceptedPerSecond,
+    overloads,
+    overloadTimes,
+    sends,
+    sendsDuringPause,
+    rates,
+    windows,
+    rtts,
+    sendTimes,
+  };
 }
 
 function mean(xs: number[]): number {
@@ -165,6 +182,21 @@ describe('pacer', () => {
       const tail = trace.acceptedPerSecond.slice(45, 60);
       expect(mean(tail)).toBeGreaterThan(0.75 * target);
       expect(mean(tail)).toBeLessThanOrEqual(1.1 * target);
+    });
+
+    it('spaces failed probes at a steady limit with Retry-After about twelve pauses apart, close under it', () => {
+      const trace = simulate(
+        tokenBucket(() => 30, 1_000),
+        90_000,
+      );
+      const late = trace.overloadTimes.filter((t) => t >= 20_000);
+      // Every probe above a steady limit fails and costs a whole pause: once the level is known they are rare.
+      // (Twelve pauses apart; a plateau a burst set a little above the limit costs one failure in between.)
+      for (let i = 1; i < late.length; i += 1) expect(late[i] - late[i - 1]).toBeGreaterThanOrEqual(8_000);
+      expect(late.length).toBeGreaterThan(0);
+      expect(late.length).toBeLessThanOrEqual(7);
+      // Between them the rate sits just under the limit (each pause still costs 1/12 of the time).
+      expect(mean(trace.acceptedPerSecond.slice(30, 90))).toBeGreaterThan(0.85 * 30);
     });
 
     it('never allows a send during an announced Retry-After', () => {
