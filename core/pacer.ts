@@ -131,7 +131,7 @@ const BETA_NO_PAUSE = 0.95;
 // Restart depth when the overload hits at the level already learned: the limit is known, a deep cut wastes.
 const BETA_SAME_LEVEL = 0.95;
 // New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
-const PLATEAU = 0.97;
+const PLATEAU = 0.95;
 // Overload within this long after a cut or a pause means the rate is still well above capacity: cut deeper.
 const QUICK_FAIL_MS = 1_000;
 const QUICK_FAIL_FACTOR = 0.85;
