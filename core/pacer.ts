@@ -132,6 +132,10 @@ const BETA_NO_PAUSE = 0.95;
 const BETA_SAME_LEVEL = 0.95;
 // New limits sit this far under the measured accepted rate: a token bucket's burst inflates that measurement.
 const PLATEAU = 0.95;
+// A probe that rose slowly through the known limit measures it best (the failure came as the burst ran out):
+// the plateau sits closer under that measurement. Not after other failures: an app with a job backlog accepts
+// everything until the backlog is full, so its accepted rate at a failure overstates what it can take.
+const PLATEAU_PROBED = 0.97;
 // Overload within this long after a cut or a pause means the rate is still well above capacity: cut deeper.
 const QUICK_FAIL_MS = 1_000;
 const QUICK_FAIL_FACTOR = 0.85;
@@ -773,7 +777,7 @@ function onOverload(
   if (sameLevel) {
     // The overload came at the level already known: the limit has not moved, so probe less often. The
     // plateau follows the accepted rate (a deep earlier cut may have left it low).
-    wMax = PLATEAU * estimate;
+    wMax = (probing ? PLATEAU_PROBED : PLATEAU) * estimate;
     const cap = retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
     // A failed probe with a pause to pay: the next one waits the whole cap (each costs a pause).
     const grown = probing && retryAfter > 0 ? cap : s.holdMs * HOLD_GROWTH;
