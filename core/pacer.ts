@@ -124,8 +124,10 @@ export interface PacerState {
   readonly spreadUntil: number;
 }
 
-/** What the downstream said about one request. */
-/** Every kind may carry the quota the app announced with the answer (`rateLimit`, see onRateLimit). */
+/**
+ * What the downstream said about one request. Every kind may carry the quota the app announced with the
+ * answer (`rateLimit`, see onRateLimit).
+ */
 export type Signal =
   /** 2xx. */
   | { kind: 'accepted'; rttMs: number; rateLimit?: RateLimitInfo }
@@ -215,14 +217,6 @@ const GROW_PAST_REVERT_MS = 2_000;
 const GROW_VERIFY_SHARE = 0.5;
 // Without growth for this long, one growth step is tried whatever the RTT says (and verified).
 const GROW_PROBE_MS = 3_000;
-// ---- announced rate limit constants ----------------------------------------------------------------------
-// The rate sits this far under an announced quota's rate: pacing jitter must not drain the app's burst.
-const QUOTA_MARGIN = 0.97;
-// An announced quota that moves by more than this share is a new limit: the rate follows it at once.
-const QUOTA_CHANGE = 0.02;
-// An announced quota lapses this long after the last answer that carried it (the app may drop the headers).
-const QUOTA_TTL_MS = 30_000;
-
 // Samples a verify round needs at least (a routine round: ROUND_MIN_SAMPLES).
 const VERIFY_MIN_SAMPLES = 12;
 // Queueing delay (round mean minus base) below this is not ours to act on, and an app whose unloaded round
@@ -232,6 +226,14 @@ const VERIFY_MIN_SAMPLES = 12;
 // app does not limit. One request queued at a worker pool adds far more than this. Overload is still cut by
 // the rate law on explicit signals.
 const QUEUE_FLOOR_MS = 5;
+
+// ---- announced rate limit constants ----------------------------------------------------------------------
+// The rate sits this far under an announced quota's rate: pacing jitter must not drain the app's burst.
+const QUOTA_MARGIN = 0.97;
+// An announced quota that moves by more than this share is a new limit: the rate follows it at once.
+const QUOTA_CHANGE = 0.02;
+// An announced quota lapses this long after the last answer that carried it (the app may drop the headers).
+const QUOTA_TTL_MS = 30_000;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
