@@ -843,9 +843,10 @@ function quotaCap(state: PacerState, now: number): number {
 /**
  * Applies the quota an answer announced (core/rate-limit.ts), after the answer itself:
  * - a quota over a short window (≤ RATE_WINDOW_MAX_MS) is the app's rate: the pacing rate is capped at
- *   QUOTA_MARGIN of it. When it is new or moved, the curve is re-anchored on it, so the rate follows at once
- *   (a step up needs no failed probe, a step down no 429); otherwise the curve is only pulled back to it,
- *   so probing above an announced limit never happens, while overload below it is still cut by the rate law.
+ *   QUOTA_MARGIN of it. When it is new, or moves while the rate sits on it, the curve is re-anchored on it,
+ *   so the rate follows at once (a step up needs no failed probe, a step down no 429); otherwise the curve is
+ *   only pulled back to it, so probing above an announced limit never happens, while overload below it is
+ *   still cut by the rate law.
  *   A longer window is a budget, not a rate (see RATE_WINDOW_MAX_MS): it caps nothing;
  * - `remaining` with a reset between SPREAD_MIN_MS and RATE_WINDOW_MAX_MS caps the rate so the remaining
  *   quota lasts until the reset;
@@ -858,9 +859,11 @@ function onRateLimit(state: PacerState, info: RateLimitInfo, now: number): Pacer
   if (limit !== undefined && windowMs !== undefined && windowMs <= RATE_WINDOW_MAX_MS) {
     const cap = clamp((QUOTA_MARGIN * limit * 1000) / windowMs, s.floor, s.ceiling);
     const known = s.quotaRate > 0 && now - s.quotaSeenAt < QUOTA_TTL_MS;
-    const moved = !known || Math.abs(cap - s.quotaRate) > QUOTA_CHANGE * s.quotaRate;
+    const moved = Math.abs(cap - s.quotaRate) > QUOTA_CHANGE * s.quotaRate;
+    // Below a known quota the rate law is at work (overload of another kind): a moved quota leaves it there.
+    const atCap = known && curveRate(s, now) >= (1 - QUOTA_CHANGE) * s.quotaRate;
     s = { ...s, quotaRate: cap, quotaSeenAt: now };
-    if (moved) {
+    if (!known || (moved && atCap)) {
       // A new limit: the plateau sits on it at once (probing above is capped), at a new level.
       s = {
         ...s,

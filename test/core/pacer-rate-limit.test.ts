@@ -156,6 +156,21 @@ describe('pacer with announced rate limits', () => {
     expect(ratePerSecond(state, 2_010)).toBeLessThan(0.9 * 97);
   });
 
+  it('keeps an overload cut when the quota moves while the rate sits below it', () => {
+    let state = onSend(createPacer(OPTIONS, 0), 0);
+    state = onSignal(state, accepted({ limit: 100, windowMs: 1_000 }), 10);
+    for (let t = 20; t < 2_000; t += 20) {
+      state = onSend(state, t);
+      state = onSignal(state, accepted({ limit: 100, windowMs: 1_000 }), t + 10);
+    }
+    state = onSend(state, 2_000);
+    state = onSignal(state, { kind: 'overload', rttMs: 10 }, 2_010);
+    const cut = ratePerSecond(state, 2_010);
+    state = onSend(state, 2_020);
+    state = onSignal(state, accepted({ limit: 120, windowMs: 1_000 }), 2_030);
+    expect(ratePerSecond(state, 2_030)).toBeLessThan(cut + 5);
+  });
+
   it('lets an announced quota lapse 30 s after the last answer that carried it', () => {
     let state = onSend(createPacer(OPTIONS, 0), 0);
     state = onSignal(state, accepted({ limit: 10, windowMs: 1_000 }), 10);
