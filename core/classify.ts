@@ -1,6 +1,7 @@
 /** Response classification (DESIGN §4): what one downstream answer means for the message and the pacer. */
 import type { Signal } from './pacer';
 import type { DeliveryResult } from './ports';
+import { parseRateLimit, type RateLimitInfo } from './rate-limit';
 import { parseRetryAfter } from './retry-after';
 
 /** Low-cardinality label of an answer; the `StatusClass` dimension of the Responses metric. */
@@ -9,7 +10,13 @@ export type StatusClass = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'timeout' | 'e
 /** What to do with the message after one attempt. */
 export type Verdict =
   /** 2xx: record it delivered and delete it. */
-  | { readonly kind: 'delivered'; readonly status: number; readonly statusClass: '2xx' }
+  | {
+      readonly kind: 'delivered';
+      readonly status: number;
+      readonly statusClass: '2xx';
+      /** The quota the app announced with the answer (`RateLimit`, `X-RateLimit-*`), if any. */
+      readonly rateLimit?: RateLimitInfo;
+    }
   /** Overload or transient failure: keep the message at the head of its group and try again in place. */
   | {
       readonly kind: 'retry';
@@ -19,6 +26,7 @@ export type Verdict =
       readonly retryAfterMs?: number;
       /** Status line, error text or the first bytes of the body, for the DLQ if retries run out. */
       readonly detail: string;
+      readonly rateLimit?: RateLimitInfo;
     }
   /** The app refused this webhook for good (3xx, most 4xx): DLQ with reason `rejected`. */
   | {
@@ -26,6 +34,7 @@ export type Verdict =
       readonly status: number;
       readonly statusClass: StatusClass;
       readonly detail: string;
+      readonly rateLimit?: RateLimitInfo;
     };
 
 /** Statuses in the 4xx range that say "not now" rather than "never". */
@@ -44,7 +53,8 @@ export function statusClassOf(status: number): StatusClass {
 /**
  * Classifies one delivery attempt. 2xx delivered; 408/425/429, every 5xx, timeouts and connection errors
  * retry in place (honouring `Retry-After`); 3xx and other 4xx are permanent. A status outside 200–599 is a
- * broken answer, retried like a connection error.
+ * broken answer, retried like a connection error. Rate-limit headers are read from every answer, 2xx too:
+ * an app announces its quota before it runs out.
  */
 export function classify(result: DeliveryResult, now: number): Verdict {
   if (result.kind === 'timeout') return { kind: 'retry', statusClass: 'timeout', detail: 'timeout' };
@@ -53,7 +63,9 @@ export function classify(result: DeliveryResult, now: number): Verdict {
   }
   const { status } = result;
   const statusClass = statusClassOf(status);
-  if (statusClass === '2xx') return { kind: 'delivered', status, statusClass };
+  const rateLimit = parseRateLimit(result.headers, now);
+  const quota = rateLimit ? { rateLimit } : {};
+  if (statusClass === '2xx') return { kind: 'delivered', status, statusClass, ...quota };
   const detail = result.snippet.length > 0 ? result.snippet : `HTTP ${status}`;
   if (statusClass === '5xx' || statusClass === 'error' || TRANSIENT_4XX.has(status)) {
     const retryAfterMs = parseRetryAfter(result.headers['retry-after'], now);
@@ -63,21 +75,26 @@ export function classify(result: DeliveryResult, now: number): Verdict {
       status,
       detail,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      ...quota,
     };
   }
-  return { kind: 'permanent', status, statusClass, detail };
+  return { kind: 'permanent', status, statusClass, detail, ...quota };
 }
 
-/** The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate. */
+/**
+ * The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate; an
+ * announced quota rides along on every kind.
+ */
 export function signalOf(verdict: Verdict, rttMs: number): Signal {
+  const quota = verdict.rateLimit ? { rateLimit: verdict.rateLimit } : {};
   switch (verdict.kind) {
     case 'delivered':
-      return { kind: 'accepted', rttMs };
+      return { kind: 'accepted', rttMs, ...quota };
     case 'permanent':
-      return { kind: 'rejected', rttMs };
+      return { kind: 'rejected', rttMs, ...quota };
     case 'retry':
       return verdict.retryAfterMs !== undefined
-        ? { kind: 'overload', rttMs, retryAfterMs: verdict.retryAfterMs }
-        : { kind: 'overload', rttMs };
+        ? { kind: 'overload', rttMs, retryAfterMs: verdict.retryAfterMs, ...quota }
+        : { kind: 'overload', rttMs, ...quota };
   }
 }

@@ -15,6 +15,11 @@
 //   request in flight must raise throughput more than RTT, one fewer must lower RTT more than throughput,
 //   or the step is undone. Queueing under a few ms is ignored, and an app whose unloaded round trip is that
 //   short is not capped by delay at all (its RTTs are our own event-loop delays).
+// - An app that announces its quota (`RateLimit-Policy`/`RateLimit`, `X-RateLimit-*`; core/rate-limit.ts) is
+//   taken at its word: a short-window quota caps the rate just under it and replaces probing above it, the
+//   remaining quota is spread over its reset, and `remaining = 0` pauses until the reset (onRateLimit).
+
+import { RATE_WINDOW_MAX_MS, type RateLimitInfo, SPREAD_MIN_MS } from './rate-limit';
 
 /** Operator limits and the starting point of a pacer. */
 export interface PacerOptions {
@@ -112,16 +117,27 @@ export interface PacerState {
   readonly lastGrowAt: number;
   /** Consecutive rounds that grew the delay window (growth speeds up while they last). */
   readonly growStreak: number;
+
+  // Announced rate limits (onRateLimit); all 0 while the app announces none.
+  /** Cap from the app's announced short-window quota, requests/s (0 = none), and when it was last announced. */
+  readonly quotaRate: number;
+  readonly quotaSeenAt: number;
+  /** Cap that makes the announced remaining quota last until its reset, requests/s (0 = none), and its end. */
+  readonly spreadRate: number;
+  readonly spreadUntil: number;
 }
 
-/** What the downstream said about one request. */
+/**
+ * What the downstream said about one request. Every kind may carry the quota the app announced with the
+ * answer (`rateLimit`, see onRateLimit).
+ */
 export type Signal =
   /** 2xx. */
-  | { kind: 'accepted'; rttMs: number }
+  | { kind: 'accepted'; rttMs: number; rateLimit?: RateLimitInfo }
   /** 429, 503, other 5xx, timeout, connection error. */
-  | { kind: 'overload'; rttMs?: number; retryAfterMs?: number }
+  | { kind: 'overload'; rttMs?: number; retryAfterMs?: number; rateLimit?: RateLimitInfo }
   /** Permanent 4xx: the app answered; not an overload signal. */
-  | { kind: 'rejected'; rttMs: number };
+  | { kind: 'rejected'; rttMs: number; rateLimit?: RateLimitInfo };
 
 // ---- rate law constants ----------------------------------------------------------------------------------
 // Restart at this share of the new limit after a cut at a new level (pacing.md §5.1, β).
@@ -220,6 +236,14 @@ const VERIFY_MIN_SAMPLES = 12;
 // the rate law on explicit signals.
 const QUEUE_FLOOR_MS = 5;
 
+// ---- announced rate limit constants ----------------------------------------------------------------------
+// The rate sits this far under an announced quota's rate: pacing jitter must not drain the app's burst.
+const QUOTA_MARGIN = 0.97;
+// An announced quota that moves by more than this share is a new limit: the rate follows it at once.
+const QUOTA_CHANGE = 0.02;
+// An announced quota lapses this long after the last answer that carried it (the app may drop the headers).
+const QUOTA_TTL_MS = 30_000;
+
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
 }
@@ -287,6 +311,10 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     growBeforeRate: 0,
     growStreak: 0,
     lastGrowAt: now,
+    quotaRate: 0,
+    quotaSeenAt: 0,
+    spreadRate: 0,
+    spreadUntil: 0,
   };
   if (persisted && persisted.version === 1) {
     // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
@@ -315,6 +343,11 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
       lastGoodRate: learned,
       delayWindow: clamp(finiteOr(persisted.delayWindow, options.maxWindow), 1, options.maxWindow),
       baseRttMs: Math.max(0, finiteOr(persisted.baseRttMs, 0)),
+      // An announced quota outlives a run boundary (its TTL decides); states saved before it existed lack it.
+      quotaRate: Math.max(0, finiteOr(persisted.quotaRate, 0)),
+      quotaSeenAt: finiteOr(persisted.quotaSeenAt, 0),
+      spreadRate: Math.max(0, finiteOr(persisted.spreadRate, 0)),
+      spreadUntil: finiteOr(persisted.spreadUntil, 0),
     };
   }
   const start = clamp(options.initialRatePerSecond ?? Math.max(floor, DEFAULT_INITIAL_RATE), floor, ceiling);
@@ -419,7 +452,7 @@ export function ratePerSecond(state: PacerState, now: number): number {
   // No run-away while the app or the window limits throughput: growth beyond the learned limit must be earned.
   const measured = slidingRate(state, now, 'answered');
   const earned = Math.max(2 * (Number.isNaN(measured) ? 0 : measured) + 5, state.wMax, state.startRate);
-  r = Math.min(r, earned);
+  r = Math.min(r, earned, quotaCap(state, now));
   return clamp(r, state.floor, state.ceiling);
 }
 
@@ -483,6 +516,11 @@ function recordAnswer(state: PacerState, now: number, rttMs: number): PacerState
 
 /** Feeds one downstream answer (or its absence) into the pacer. */
 export function onSignal(state: PacerState, signal: Signal, now: number): PacerState {
+  if (signal.rateLimit) {
+    // The answer first, as if it had carried no headers; then what the app announced with it.
+    const { rateLimit, ...plain } = signal;
+    return onRateLimit(onSignal(state, plain, now), rateLimit, now);
+  }
   const answered = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
   if (signal.kind === 'accepted' || signal.kind === 'rejected') {
     const rttMs = Math.max(0, signal.rttMs);
@@ -804,4 +842,63 @@ function onOverload(
     answeredSinceActive: 0,
     sentSinceActive: 0,
   };
+}
+
+// ---- announced rate limits -------------------------------------------------------------------------------
+
+/** The cap announced quotas put on the rate at `now`, requests/s (+∞: none in force). */
+function quotaCap(state: PacerState, now: number): number {
+  let cap = Number.POSITIVE_INFINITY;
+  if (state.quotaRate > 0 && now - state.quotaSeenAt < QUOTA_TTL_MS) cap = state.quotaRate;
+  if (state.spreadRate > 0 && now < state.spreadUntil) cap = Math.min(cap, state.spreadRate);
+  return cap;
+}
+
+/**
+ * Applies the quota an answer announced (core/rate-limit.ts), after the answer itself:
+ * - a quota over a short window (≤ RATE_WINDOW_MAX_MS) is the app's rate: the pacing rate is capped at
+ *   QUOTA_MARGIN of it. When it is new, or moves while the rate sits on it, the curve is re-anchored on it,
+ *   so the rate follows at once (a step up needs no failed probe, a step down no 429); otherwise the curve is
+ *   only pulled back to it, so probing above an announced limit never happens, while overload below it is
+ *   still cut by the rate law.
+ *   A longer window is a budget, not a rate (see RATE_WINDOW_MAX_MS): it caps nothing;
+ * - `remaining` with a reset between SPREAD_MIN_MS and RATE_WINDOW_MAX_MS caps the rate so the remaining
+ *   quota lasts until the reset;
+ * - `remaining = 0` with a reset pauses sending until the reset, like an announced Retry-After (without a
+ *   reset there is nothing to wait for: the next answer will say more).
+ */
+function onRateLimit(state: PacerState, info: RateLimitInfo, now: number): PacerState {
+  let s = state;
+  const { limit, windowMs, remaining, resetMs } = info;
+  if (limit !== undefined && windowMs !== undefined && windowMs <= RATE_WINDOW_MAX_MS) {
+    const cap = clamp((QUOTA_MARGIN * limit * 1000) / windowMs, s.floor, s.ceiling);
+    const known = s.quotaRate > 0 && now - s.quotaSeenAt < QUOTA_TTL_MS;
+    const moved = Math.abs(cap - s.quotaRate) > QUOTA_CHANGE * s.quotaRate;
+    // Below a known quota the rate law is at work (overload of another kind): a moved quota leaves it there.
+    const atCap = known && curveRate(s, now) >= (1 - QUOTA_CHANGE) * s.quotaRate;
+    s = { ...s, quotaRate: cap, quotaSeenAt: now };
+    if (!known || (moved && atCap)) {
+      // A new limit: the plateau sits on it at once (probing above is capped), at a new level.
+      s = {
+        ...s,
+        mode: 'cubic',
+        wMax: cap,
+        cutRate: cap,
+        cutAt: now - HOLD_MIN_MS,
+        holdMs: HOLD_MIN_MS,
+        sameLevelCuts: 0,
+      };
+    } else if (curveRate(s, now) > cap) {
+      // The curve ran past the known limit while capped: keep it on the plateau, ready to follow the quota.
+      s = { ...s, mode: 'cubic', wMax: cap, cutRate: cap, cutAt: now - s.holdMs };
+    }
+  }
+  if (remaining !== undefined && resetMs !== undefined && resetMs > 0) {
+    if (remaining <= 0) {
+      s = { ...s, pauseUntil: Math.max(s.pauseUntil, now + resetMs) };
+    } else if (resetMs >= SPREAD_MIN_MS && resetMs <= RATE_WINDOW_MAX_MS) {
+      s = { ...s, spreadRate: (remaining * 1000) / resetMs, spreadUntil: now + resetMs };
+    }
+  }
+  return s;
 }

@@ -1,7 +1,7 @@
 // Downstream simulator: one HTTP server on 127.0.0.1, one independent app model per `/<scenario>/<flow>` path.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { phaseAt, SCENARIOS, type Scenario } from './scenarios';
+import { bucketHeaders, phaseAt, SCENARIOS, type Scenario } from './scenarios';
 
 /** Lognormal sample with the given mean and coefficient of variation (Box–Muller). */
 function lognormal(mean: number, cv: number): number {
@@ -13,7 +13,7 @@ function lognormal(mean: number, cv: number): number {
   return Math.exp(mu + Math.sqrt(sigma2) * z);
 }
 
-type Reply = (status: number, retryAfterS?: number) => void;
+type Reply = (status: number, retryAfterS?: number, headers?: Record<string, string>) => void;
 
 /** One simulated app. `handle` is called once per request and must call `reply` exactly once. */
 interface Model {
@@ -24,8 +24,8 @@ let t0 = Date.now();
 const elapsedS = (): number => (Date.now() - t0) / 1000;
 
 /** An overload answer; like a real app it takes a little while to say no (`ms`), which also bounds hammering. */
-function overload(scenario: Scenario, reply: Reply, ms: number): void {
-  setTimeout(() => reply(scenario.overloadStatus, scenario.retryAfterS), ms);
+function overload(scenario: Scenario, reply: Reply, ms: number, headers?: Record<string, string>): void {
+  setTimeout(() => reply(scenario.overloadStatus, scenario.retryAfterS, headers), ms);
 }
 
 /** Token bucket at C(t) with a burst of 0.1·C; a 2xx takes a short lognormal service time. */
@@ -39,9 +39,12 @@ function tokenBucket(scenario: Scenario): Model {
       const burst = Math.max(1, 0.1 * phase.capacity);
       tokens = Math.min(burst, tokens + ((now - last) * phase.capacity) / 1000);
       last = now;
-      if (tokens < 1) return overload(scenario, reply, lognormal(phase.serviceMs, scenario.serviceCv));
-      tokens -= 1;
-      setTimeout(() => reply(200), lognormal(phase.serviceMs, scenario.serviceCv));
+      const ok = tokens >= 1;
+      if (ok) tokens -= 1;
+      // Scenario G announces the bucket on every answer.
+      const headers = scenario.rateLimitHeaders ? bucketHeaders(phase.capacity, ok ? tokens : 0) : undefined;
+      if (!ok) return overload(scenario, reply, lognormal(phase.serviceMs, scenario.serviceCv), headers);
+      setTimeout(() => reply(200, undefined, headers), lognormal(phase.serviceMs, scenario.serviceCv));
     },
   };
 }
@@ -168,10 +171,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   let replied = false;
-  model.handle((status, retryAfterS) => {
+  model.handle((status, retryAfterS, extra) => {
     if (replied || res.destroyed) return;
     replied = true;
-    const headers: Record<string, string> = { 'content-length': '0' };
+    const headers: Record<string, string> = { 'content-length': '0', ...extra };
     if (retryAfterS !== undefined && status !== 200) headers['retry-after'] = String(retryAfterS);
     res.writeHead(status, headers).end();
   }, res);

@@ -1,6 +1,7 @@
 // Flow harness: drives one policy against its own downstream instance with its own undici connection pool.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { parseRateLimit } from '../../core/rate-limit';
 import type { Outcome, Policy } from './policies';
 import { CLIENT_TIMEOUT_MS } from './scenarios';
 
@@ -31,6 +32,16 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** undici's header record with repeated fields joined, as the drainer's downstream adapter hands them over. */
+function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v === 'string') out[k] = v;
+    else if (Array.isArray(v)) out[k] = v.join(', ');
+  }
+  return out;
+}
+
 /** A keep-alive pool just big enough for the flow, so requests never queue client-side (pacing.md §4.1). */
 export function flowAgent(maxInFlight: number): Agent {
   return new Agent({ connections: maxInFlight + 2, keepAliveTimeout: 30_000, pipelining: 1 });
@@ -57,6 +68,9 @@ export async function post(url: string, agent: Agent, log: FlowLog, t0: number):
     const now = Date.now();
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
     outcome = { status: res.statusCode, rttMs: now - sent, retryAfterMs };
+    // Baselines ignore rate-limit headers, but an announced `remaining = 0` is a wait they are measured on.
+    const quota = parseRateLimit(flatHeaders(res.headers), now);
+    if (quota?.remaining === 0 && quota.resetMs) log.pauses.push([now - t0, now - t0 + quota.resetMs]);
   } catch {
     outcome = { rttMs: Date.now() - sent };
   }

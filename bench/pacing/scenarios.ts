@@ -17,7 +17,7 @@ export interface Phase {
 
 /** A scenario: a model, its phases, how it signals overload and how many requests a flow may hold. */
 export interface Scenario {
-  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
+  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G';
   readonly name: string;
   readonly description: string;
   readonly model: ModelKind;
@@ -29,6 +29,8 @@ export interface Scenario {
   readonly overloadStatus: 429 | 503;
   /** Retry-After seconds sent with overload answers (undefined: none). */
   readonly retryAfterS?: number;
+  /** True: every answer announces the token bucket in the IETF draft's fields (bucketHeaders). */
+  readonly rateLimitHeaders?: boolean;
   /** Requests a flow may hold in flight: 1 = one FIFO message group (strictly serial). */
   readonly maxInFlight: number;
   /** Sluice targets (issue 6). */
@@ -51,7 +53,7 @@ function steps(serviceMs: (capacity: number) => number, workers?: (capacity: num
   }));
 }
 
-/** The six scenarios of issue 6, each stepping capacity down and back up. */
+/** The six scenarios of issue 6 and G (A with announced limits), each stepping capacity down and back up. */
 export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'A',
@@ -141,7 +143,37 @@ export const SCENARIOS: readonly Scenario[] = [
     maxInFlight: 8,
     targets: { steadyUtilization: 0.9 },
   },
+  {
+    id: 'G',
+    name: 'announced',
+    description:
+      'as A, and every answer announces the bucket in the IETF draft fields (RateLimit-Policy: "bucket";q=C;w=1, ' +
+      'RateLimit: "bucket";r=<whole tokens left>), 429 + Retry-After: 1, strictly serial (one group)',
+    model: 'tokenBucket',
+    phases: steps(() => 10),
+    durationS: 3 * PHASE_S,
+    serviceCv: 0.3,
+    overloadStatus: 429,
+    retryAfterS: 1,
+    rateLimitHeaders: true,
+    maxInFlight: 1,
+    targets: { steadyUtilization: 0.9 },
+  },
 ];
+
+/**
+ * Scenario G's rate-limit headers for one answer of a token bucket refilling at `capacity`/s, with `tokens`
+ * left after it (draft-ietf-httpapi-ratelimit-headers-11 §3–4): the policy is the refill rate per 1 s window,
+ * `r` the whole tokens left (0 on a 429). `t` is left out, as the draft allows: it is whole seconds, and a
+ * bucket that refills a token every 12–50 ms cannot state a wait in whole seconds without telling a
+ * conforming client (which must not exceed r within t) to idle 20–80 times too long.
+ */
+export function bucketHeaders(capacity: number, tokens: number): Record<string, string> {
+  return {
+    'ratelimit-policy': `"bucket";q=${capacity};w=1`,
+    ratelimit: `"bucket";r=${Math.max(0, Math.floor(tokens))}`,
+  };
+}
 
 /** The phase in force `tS` seconds after t0. */
 export function phaseAt(scenario: Scenario, tS: number): Phase {

@@ -15,9 +15,10 @@ import {
   type Signal,
   windowSize,
 } from '../../core/pacer';
+import { parseRateLimit } from '../../core/rate-limit';
 import { emptyLog, type FlowLog } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
-import { CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
+import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
 
 function lognormal(mean: number, cv: number): number {
   const sigma2 = Math.log(1 + cv * cv);
@@ -33,6 +34,8 @@ interface Pending {
   readonly retryAfterS?: number;
   readonly index: number;
   readonly frees: boolean;
+  /** Rate-limit headers the app sent with the answer (scenario G). */
+  readonly headers?: Record<string, string>;
 }
 
 /** The app models of `downstream.ts`, on the simulated clock. */
@@ -72,11 +75,14 @@ function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
     const service = lognormal(phase.serviceMs, scenario.serviceCv);
     const ok: Pending = { at: t + service, status: 200, index, frees: false };
     if (scenario.model === 'tokenBucket') {
-      tokens = Math.min(Math.max(1, 0.1 * phase.capacity), tokens + ((t - last) * phase.capacity) / 1000);
+      const burst = Math.max(1, 0.1 * phase.capacity);
+      tokens = Math.min(burst, tokens + ((t - last) * phase.capacity) / 1000);
       last = t;
-      if (tokens < 1) return overloaded(index, t + service);
-      tokens -= 1;
-      return ok;
+      const accepted = tokens >= 1;
+      if (accepted) tokens -= 1;
+      const answer = accepted ? ok : overloaded(index, t + service);
+      if (!scenario.rateLimitHeaders) return answer;
+      return { ...answer, headers: bucketHeaders(phase.capacity, accepted ? tokens : 0) };
     }
     if (scenario.model === 'async') {
       backlog = Math.max(0, backlog - ((t - last) * phase.capacity) / 1000);
@@ -137,6 +143,12 @@ export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; m
           const retryAfterMs = p.retryAfterS === undefined ? undefined : p.retryAfterS * 1000;
           signal = { kind: 'overload', rttMs, retryAfterMs };
           if (retryAfterMs !== undefined) log.pauses.push([t, t + retryAfterMs]);
+        }
+        // As the drainer's classifier does: the announced quota rides on the signal; `remaining = 0` is a wait.
+        const rateLimit = p.headers ? parseRateLimit(p.headers, t) : undefined;
+        if (rateLimit) {
+          signal = { ...signal, rateLimit };
+          if (rateLimit.remaining === 0 && rateLimit.resetMs) log.pauses.push([t, t + rateLimit.resetMs]);
         }
         state = onSignal(state, signal, t);
       }

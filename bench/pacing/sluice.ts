@@ -15,6 +15,7 @@ import type {
   QueuePort,
   StatePort,
 } from '../../core/ports';
+import { parseRateLimit } from '../../core/rate-limit';
 import type { DeadLetterInfo } from '../../core/resources';
 import { sign } from '../../core/signature';
 import { type FlowLog, flowAgent, parseRetryAfter } from './flows';
@@ -226,6 +227,9 @@ class RecordingDownstream implements DownstreamPort {
       const done = Date.now();
       const ra = parseRetryAfter(headers['retry-after'], done);
       if (ra !== undefined) log.pauses.push([done - t0, done - t0 + ra]);
+      // An announced `remaining = 0` is a wait too (scenario G): sends inside it count as violations.
+      const quota = parseRateLimit(headers, done);
+      if (quota?.remaining === 0 && quota.resetMs) log.pauses.push([done - t0, done - t0 + quota.resetMs]);
       if (res.statusCode >= 200 && res.statusCode < 300) this.checkOrder(req);
     } catch (e) {
       const name = e instanceof Error ? e.name : '';

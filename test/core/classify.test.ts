@@ -89,6 +89,37 @@ describe('classify', () => {
     expect(signalOf(classify(response(200), NOW), 3)).toEqual({ kind: 'accepted', rttMs: 3 });
     expect(signalOf(classify(response(404), NOW), 3)).toEqual({ kind: 'rejected', rttMs: 3 });
   });
+
+  it.each([
+    [200, 'accepted'],
+    [429, 'overload'],
+    [503, 'overload'],
+    [404, 'rejected'],
+  ])('carries the quota announced with an HTTP %i into the %s signal', (status, signalKind) => {
+    const headers = { 'ratelimit-policy': '"default";q=100;w=10', ratelimit: '"default";r=0;t=30' };
+    const expected = { limit: 100, windowMs: 10_000, remaining: 0, resetMs: 30_000 };
+    const v = classify(response(status, headers), NOW);
+    expect(v.rateLimit).toEqual(expected);
+    expect(signalOf(v, 4)).toMatchObject({ kind: signalKind, rttMs: 4, rateLimit: expected });
+  });
+
+  it('keeps Retry-After and the announced quota side by side on a 429', () => {
+    const v = classify(response(429, { 'retry-after': '1', 'x-ratelimit-remaining': '0' }), NOW);
+    expect(signalOf(v, 4)).toEqual({
+      kind: 'overload',
+      rttMs: 4,
+      retryAfterMs: 1_000,
+      rateLimit: { remaining: 0 },
+    });
+  });
+
+  it('adds no quota to an answer without rate-limit headers', () => {
+    expect(classify(response(200, { 'retry-after': '3' }), NOW)).toEqual({
+      kind: 'delivered',
+      status: 200,
+      statusClass: '2xx',
+    });
+  });
 });
 
 describe('parseRetryAfter', () => {
