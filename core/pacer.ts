@@ -15,6 +15,10 @@
 //   request in flight must raise throughput more than RTT, one fewer must lower RTT more than throughput,
 //   or the step is undone. Queueing under a few ms is ignored, and an app whose unloaded round trip is that
 //   short is not capped by delay at all (its RTTs are our own event-loop delays).
+// - Mistakes cost unevenly: one request under the worker count loses 1/W of the throughput, one over adds
+//   1/W of latency, and at W ≥ 8 that rise hides in a 20-answer round's noise. So a step down there needs
+//   a run of six high rounds, not two, and the routine halving that re-measures the base comes every
+//   60–120 s (each one costs half the window for a round).
 // - An app that announces its quota (`RateLimit-Policy`/`RateLimit`, `X-RateLimit-*`; core/rate-limit.ts) is
 //   taken at its word: a short-window quota caps the rate just under it and replaces probing above it, the
 //   remaining quota is spread over its reset, and `remaining = 0` pauses until the reset (onRateLimit).
@@ -208,15 +212,20 @@ const LITTLE_MARGIN = 1.1;
 // Above this share the RTT did not move: the app itself got slower (or faster), not our queue.
 const VERIFY_UNCHANGED = 0.9;
 // A routine re-measurement of the base (the window halved for one short round), like BBR's PROBE_RTT:
-// without it a base taken while queueing would never be corrected.
-const VERIFY_EVERY_MS = 30_000;
+// without it a base taken while queueing would never be corrected. The first comes FIRST_VERIFY_MS in (a
+// start-up base is often queued); later ones are rare, since each costs half the window for a round.
+const VERIFY_EVERY_MS = 60_000;
 // Each routine check that finds no queue of ours doubles the interval up to this: checks cost capacity.
-const VERIFY_EVERY_MAX_MS = 60_000;
+const VERIFY_EVERY_MAX_MS = 120_000;
 const FIRST_VERIFY_MS = 3_000;
 // A round this far below the base means the app got faster: check whether we now queue at the new speed.
 const FASTER_RATIO = 0.7;
 // A step down by one is kept if the next round's RTT drop beats its throughput drop by this share of 1/W.
 const STEP_VERIFY_SHARE = 0.5;
+// Relative noise of a round's mean RTT (20 answers at a cv of 0.5: ±11%, plus a biased base) under which one
+// request too many cannot be seen in two rounds, and the run of high rounds a step down then needs.
+const ROUND_NOISE = 0.15;
+const LONG_HIGH_RUN = 6;
 // Growing back past a window that just queued waits this long (after a reverted growth step, less).
 const GROW_PAST_BAD_MS = 5_000;
 const GROW_PAST_REVERT_MS = 2_000;
@@ -703,7 +712,13 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       };
     }
   }
-  if (high && s.highRounds < 1) {
+  // Two high rounds in a row before acting: one noisy round is not a queue. Where one request too many would
+  // raise the RTT by less than a round's own noise (large windows), a step down needs a longer run of them:
+  // a wrong step costs 1/W of the throughput, one request too many only a little latency. A jump too big
+  // for a few requests too many is acted on at once (the halving verifies it).
+  const subtle = 1 / Math.max(1, inUseNow - 1) < ROUND_NOISE && ratio < VERIFY_RATIO;
+  const highNeeded = subtle ? LONG_HIGH_RUN - 1 : 1;
+  if (high && s.highRounds < highNeeded) {
     return { ...next, baseRttMs: base, highRounds: s.highRounds + 1, growFrom: 0 };
   }
   // A base of a few ms cannot hide a queue worth a check, and a round "much faster" by a few ms is noise.

@@ -2,6 +2,8 @@
 //
 //   npx tsx bench/pacing/sim.ts            # every scenario once, Sluice's pacer only
 //   RUNS=10 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # averages over 10 seeds-worth of runs
+//   SEED=0 RUNS=100 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # reproducible: run i of every invocation
+//                                                              # draws the same service times (paired A/B)
 //
 // It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
 // simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
@@ -26,6 +28,9 @@ function lognormal(mean: number, cv: number): number {
   const z = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
   return Math.exp(mu + Math.sqrt(sigma2) * z);
 }
+
+// As `CATCH_UP_MS` in core/drainer.ts: how late a send may be booked after its pacing slot.
+const CATCH_UP_MS = 10;
 
 /** An answer due at `at` for the request with log index `index`; `frees` releases a worker. */
 interface Pending {
@@ -155,7 +160,9 @@ export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; m
     }
     if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window: windowSize(state, t) });
     for (let k = 0; k < 20 && inFlight < windowSize(state, t) && earliestSend(state, t) <= t; k += 1) {
-      state = onSend(state, t);
+      // Booked at its slot, at most CATCH_UP_MS late, as the drainer books it (core/drainer.ts): a window-bound
+      // flow then does not lose the pacing gap after every answer.
+      state = onSend(state, Math.max(earliestSend(state, t), t - CATCH_UP_MS));
       inFlight += 1;
       const index = log.sendAt.length;
       log.sendAt.push(t);
@@ -193,11 +200,24 @@ function shifted(scenario: Scenario, firstS: number, secondS: number): Scenario 
   };
 }
 
+/** A small seeded PRNG (mulberry32): with SEED set, run i of any two invocations sees the same app. */
+function seeded(seed: number): () => number {
+  let state = seed | 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 function main(): void {
   const only = process.env.SCENARIOS?.split(',').map((x) => x.trim().toUpperCase());
-  const runs = Math.max(1, Math.min(50, Number(process.env.RUNS ?? '1') || 1));
+  const runs = Math.max(1, Math.min(200, Number(process.env.RUNS ?? '1') || 1));
+  const seed = process.env.SEED === undefined ? undefined : Number(process.env.SEED) || 0;
   for (const scenario of SCENARIOS) {
     if (only && !only.includes(scenario.id)) continue;
     const serial = scenario.maxInFlight === 1 || process.env.SERIAL === '1';
@@ -205,16 +225,13 @@ function main(): void {
     // steps land at different moments of the pacer's probing cycle: the app models are nearly deterministic,
     // and one fixed schedule rewards lucky timing.
     const shiftS = Math.max(0, Number(process.env.SHIFT ?? '0') || 0);
-    const sims = Array.from({ length: runs }, (_, k) =>
-      simulate(
-        shifted(
-          scenario,
-          shiftS > 0 ? Math.round(((k + 0.5) / runs) * shiftS) : 0,
-          shiftS > 0 ? Math.round((((k * 7 + 3) % runs) / runs) * shiftS) : 0,
-        ),
-        serial,
-      ),
-    );
+    const sims = Array.from({ length: runs }, (_, i) => {
+      // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
+      if (seed !== undefined) Math.random = seeded(1000 * (i + 1) + scenario.id.charCodeAt(0) + 7919 * seed);
+      const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
+      const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
+      return simulate(shifted(scenario, first, second), serial);
+    });
     const results = sims.map((x) => x.metrics);
     if (process.env.TRACE) printTrace(sims[0]);
     const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);

@@ -58,6 +58,29 @@ function workerPool(workers: (t: number) => number, serviceMs: (t: number) => nu
   };
 }
 
+/** A seeded PRNG (mulberry32), so noisy models give the same answers on every run. */
+function seededRandom(seed: number): () => number {
+  let state = seed | 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Lognormal service times with this mean and coefficient of variation, from a seeded stream. */
+function lognormalService(meanMs: number, cv: number, seed: number): () => number {
+  const random = seededRandom(seed);
+  const sigma2 = Math.log(1 + cv * cv);
+  const mu = Math.log(meanMs) - sigma2 / 2;
+  return () => {
+    const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    return Math.round(Math.exp(mu + Math.sqrt(sigma2) * z));
+  };
+}
+
 interface Trace {
   state: PacerState;
   /** Per-second counts of accepted answers. */
@@ -294,6 +317,24 @@ describe('pacer', () => {
         const late = trace.rtts.filter((r) => r.at >= 25_000).map((r) => r.rttMs);
         expect(mean(late)).toBeLessThan(1.6 * service);
         expect(mean(trace.windows.slice(25, 40))).toBeLessThanOrEqual(Math.ceil(1.5 * workers));
+      },
+    );
+
+    it.each([1, 2, 3])(
+      'keeps a full window when the app has as many workers and noisy service times (seed %d)',
+      (seed) => {
+        // 8 workers, window ≤ 8: a step down is always a loss here, and one request too many would add only
+        // 1/7 to the RTT, less than the noise of a round's mean. Noise alone must not shrink the window.
+        const service = lognormalService(100, 0.5, seed);
+        const trace = simulate(
+          workerPool(
+            () => 8,
+            () => service(),
+          ),
+          40_000,
+        );
+        expect(Math.min(...trace.windows.slice(10, 40))).toBe(8);
+        expect(mean(trace.acceptedPerSecond.slice(10, 40))).toBeGreaterThan(0.9 * 80);
       },
     );
 
