@@ -257,6 +257,18 @@ function tightestLimit(limits: readonly Limit[]): Limit | undefined {
   return limits.reduce((a, b) => (b.remaining < a.remaining ? b : a));
 }
 
+/** Every header this module reads (lower case, as the downstream port delivers them). */
+const RATE_LIMIT_HEADERS = [
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+] as const;
+
 /**
  * Reads the rate-limit headers of one answer (names lower-cased). Returns undefined when it carried none
  * that parse: garbage is ignored, never guessed at. `now` (epoch ms) turns an X-RateLimit-Reset date into a
@@ -266,6 +278,8 @@ export function parseRateLimit(
   headers: Readonly<Record<string, string>>,
   now: number,
 ): RateLimitInfo | undefined {
+  // Most apps send none of these: every answer passes here, so that case costs a few lookups.
+  if (!RATE_LIMIT_HEADERS.some((name) => headers[name] !== undefined)) return undefined;
   const skip = new Set<string>();
   const quotas = [
     ...policies(headers['ratelimit-policy'], skip),
