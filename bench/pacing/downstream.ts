@@ -1,17 +1,8 @@
 // Downstream simulator: one HTTP server on 127.0.0.1, one independent app model per `/<scenario>/<flow>` path.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { lognormal } from './random';
 import { bucketHeaders, phaseAt, SCENARIOS, type Scenario } from './scenarios';
-
-/** Lognormal sample with the given mean and coefficient of variation (Box–Muller). */
-function lognormal(mean: number, cv: number): number {
-  const sigma2 = Math.log(1 + cv * cv);
-  const mu = Math.log(mean) - sigma2 / 2;
-  const u = 1 - Math.random();
-  const v = Math.random();
-  const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  return Math.exp(mu + Math.sqrt(sigma2) * z);
-}
 
 type Reply = (status: number, retryAfterS?: number, headers?: Record<string, string>) => void;
 

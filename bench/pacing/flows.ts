@@ -2,6 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { parseRateLimit } from '../../core/rate-limit';
+import { parseRetryAfter } from '../../core/retry-after';
 import type { Outcome, Policy } from './policies';
 import { CLIENT_TIMEOUT_MS } from './scenarios';
 
@@ -22,18 +23,8 @@ export function emptyLog(): FlowLog {
   return { sendAt: [], doneAt: [], status: [], rttMs: [], pauses: [], snapshots: [] };
 }
 
-/** Parses Retry-After (delta seconds or an HTTP date) into ms. */
-export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  const seconds = Number(v);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(v);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 /** undici's header record with repeated fields joined, as the drainer's downstream adapter hands them over. */
-function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+export function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (typeof v === 'string') out[k] = v;
@@ -47,14 +38,43 @@ export function flowAgent(maxInFlight: number): Agent {
   return new Agent({ connections: maxInFlight + 2, keepAliveTimeout: 30_000, pipelining: 1 });
 }
 
-/** Posts one webhook-sized body and records the outcome in `log`. */
-export async function post(url: string, agent: Agent, log: FlowLog, t0: number): Promise<Outcome> {
-  const sent = Date.now();
-  const i = log.sendAt.length;
+/** Opens the log entry of a request that left at `sent` (epoch ms); returns its index. */
+export function logSend(log: FlowLog, t0: number, sent: number): number {
   log.sendAt.push(sent - t0);
   log.doneAt.push(Number.NaN);
   log.status.push(0);
   log.rttMs.push(Number.NaN);
+  return log.sendAt.length - 1;
+}
+
+/** Closes entry `i` with its answer (status 0: timeout or connection error). */
+export function logAnswer(log: FlowLog, t0: number, i: number, status: number, rttMs: number): void {
+  log.doneAt[i] = Date.now() - t0;
+  log.status[i] = status;
+  log.rttMs[i] = rttMs;
+}
+
+/**
+ * Records the waits an answer announced at `now`: `Retry-After`, and a rate-limit `remaining = 0` with a
+ * reset (scenario G). Sends inside either count as violations. Returns the Retry-After wait, ms.
+ */
+export function logWaits(
+  log: FlowLog,
+  t0: number,
+  headers: Record<string, string>,
+  now: number,
+): number | undefined {
+  const retryAfterMs = parseRetryAfter(headers['retry-after'], now);
+  if (retryAfterMs !== undefined) log.pauses.push([now - t0, now - t0 + retryAfterMs]);
+  const quota = parseRateLimit(headers, now);
+  if (quota?.remaining === 0 && quota.resetMs) log.pauses.push([now - t0, now - t0 + quota.resetMs]);
+  return retryAfterMs;
+}
+
+/** Posts one webhook-sized body and records the outcome in `log`. */
+export async function post(url: string, agent: Agent, log: FlowLog, t0: number): Promise<Outcome> {
+  const sent = Date.now();
+  const i = logSend(log, t0, sent);
   let outcome: Outcome;
   try {
     const res = await request(url, {
@@ -66,19 +86,13 @@ export async function post(url: string, agent: Agent, log: FlowLog, t0: number):
     });
     await res.body.dump();
     const now = Date.now();
-    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
+    // Baselines may ignore what the app announces, but they are measured against it.
+    const retryAfterMs = logWaits(log, t0, flatHeaders(res.headers), now);
     outcome = { status: res.statusCode, rttMs: now - sent, retryAfterMs };
-    // Baselines ignore rate-limit headers, but an announced `remaining = 0` is a wait they are measured on.
-    const quota = parseRateLimit(flatHeaders(res.headers), now);
-    if (quota?.remaining === 0 && quota.resetMs) log.pauses.push([now - t0, now - t0 + quota.resetMs]);
   } catch {
     outcome = { rttMs: Date.now() - sent };
   }
-  const done = Date.now();
-  log.doneAt[i] = done - t0;
-  log.status[i] = outcome.status ?? 0;
-  log.rttMs[i] = outcome.rttMs;
-  if (outcome.retryAfterMs !== undefined) log.pauses.push([done - t0, done - t0 + outcome.retryAfterMs]);
+  logAnswer(log, t0, i, outcome.status ?? 0, outcome.rttMs);
   return outcome;
 }
 

@@ -20,14 +20,8 @@ import {
 import { parseRateLimit } from '../../core/rate-limit';
 import { emptyLog, type FlowLog } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
+import { lognormal, seeded } from './random';
 import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
-
-function lognormal(mean: number, cv: number): number {
-  const sigma2 = Math.log(1 + cv * cv);
-  const mu = Math.log(mean) - sigma2 / 2;
-  const z = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
-  return Math.exp(mu + Math.sqrt(sigma2) * z);
-}
 
 // As `CATCH_UP_MS` in core/drainer.ts: how late a send may be booked after its pacing slot.
 const CATCH_UP_MS = 10;
@@ -197,18 +191,6 @@ function shifted(scenario: Scenario, firstS: number, secondS: number): Scenario 
     ...scenario,
     durationS: scenario.durationS + firstS + secondS,
     phases: scenario.phases.map((p, i) => ({ ...p, startS: p.startS + extra(i) })),
-  };
-}
-
-/** A small seeded PRNG (mulberry32): with SEED set, run i of any two invocations sees the same app. */
-function seeded(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

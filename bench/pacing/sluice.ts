@@ -15,10 +15,9 @@ import type {
   QueuePort,
   StatePort,
 } from '../../core/ports';
-import { parseRateLimit } from '../../core/rate-limit';
 import type { DeadLetterInfo } from '../../core/resources';
 import { sign } from '../../core/signature';
-import { type FlowLog, flowAgent, parseRetryAfter } from './flows';
+import { type FlowLog, flatHeaders, flowAgent, logAnswer, logSend, logWaits } from './flows';
 import { CLIENT_TIMEOUT_MS, type Scenario } from './scenarios';
 
 /** A Sluice flow variant. */
@@ -203,11 +202,7 @@ class RecordingDownstream implements DownstreamPort {
   async post(req: DeliveryRequest, timeoutMs: number): Promise<DeliveryResult> {
     const { log, t0 } = this;
     const sent = Date.now();
-    const i = log.sendAt.length;
-    log.sendAt.push(sent - t0);
-    log.doneAt.push(Number.NaN);
-    log.status.push(0);
-    log.rttMs.push(Number.NaN);
+    const i = logSend(log, t0, sent);
     let result: DeliveryResult;
     try {
       const res = await request(req.url, {
@@ -218,18 +213,9 @@ class RecordingDownstream implements DownstreamPort {
         signal: AbortSignal.timeout(timeoutMs),
       });
       await res.body.dump();
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) {
-        if (typeof v === 'string') headers[k] = v;
-        else if (Array.isArray(v)) headers[k] = v.join(', ');
-      }
+      const headers = flatHeaders(res.headers);
       result = { kind: 'response', status: res.statusCode, headers, snippet: '', rttMs: Date.now() - sent };
-      const done = Date.now();
-      const ra = parseRetryAfter(headers['retry-after'], done);
-      if (ra !== undefined) log.pauses.push([done - t0, done - t0 + ra]);
-      // An announced `remaining = 0` is a wait too (scenario G): sends inside it count as violations.
-      const quota = parseRateLimit(headers, done);
-      if (quota?.remaining === 0 && quota.resetMs) log.pauses.push([done - t0, done - t0 + quota.resetMs]);
+      logWaits(log, t0, headers, Date.now());
       if (res.statusCode >= 200 && res.statusCode < 300) this.checkOrder(req);
     } catch (e) {
       const name = e instanceof Error ? e.name : '';
@@ -238,9 +224,7 @@ class RecordingDownstream implements DownstreamPort {
           ? { kind: 'timeout', rttMs: Date.now() - sent }
           : { kind: 'error', code: name || 'ERROR', message: String(e), rttMs: Date.now() - sent };
     }
-    log.doneAt[i] = Date.now() - t0;
-    log.status[i] = result.kind === 'response' ? result.status : 0;
-    log.rttMs[i] = result.rttMs;
+    logAnswer(log, t0, i, result.kind === 'response' ? result.status : 0, result.rttMs);
     return result;
   }
 

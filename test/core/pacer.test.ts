@@ -1,4 +1,6 @@
 // Unit tests for the pure pacer: a simulated clock drives it against modelled downstreams.
+
+import { lognormal, seeded } from '../../bench/pacing/random';
 import {
   configure,
   createPacer,
@@ -58,27 +60,10 @@ function workerPool(workers: (t: number) => number, serviceMs: (t: number) => nu
   };
 }
 
-/** A seeded PRNG (mulberry32), so noisy models give the same answers on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Lognormal service times with this mean and coefficient of variation, from a seeded stream. */
 function lognormalService(meanMs: number, cv: number, seed: number): () => number {
-  const random = seededRandom(seed);
-  const sigma2 = Math.log(1 + cv * cv);
-  const mu = Math.log(meanMs) - sigma2 / 2;
-  return () => {
-    const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-    return Math.round(Math.exp(mu + Math.sqrt(sigma2) * z));
-  };
+  const random = seeded(seed);
+  return () => Math.round(lognormal(meanMs, cv, random));
 }
 
 interface Trace {
