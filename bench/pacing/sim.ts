@@ -4,6 +4,8 @@
 //   RUNS=10 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # averages over 10 seeds-worth of runs
 //   SEED=0 RUNS=100 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # reproducible: run i of every invocation
 //                                                              # draws the same service times (paired A/B)
+//   ORACLE=1 SEED=0 RUNS=40 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # the window held at the app's worker
+//                                                              # count: what a perfect window estimator scores
 //
 // It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
 // simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
@@ -117,7 +119,11 @@ function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
 }
 
 /** One simulated run of Sluice's pacer (one message group when `serial`) against `scenario`. */
-export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; metrics: FlowMetrics } {
+export function simulate(
+  scenario: Scenario,
+  serial: boolean,
+  oracle = false,
+): { log: FlowLog; metrics: FlowMetrics } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
   let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond: 1_000, maxWindow }, 0);
   const log = emptyLog();
@@ -153,7 +159,10 @@ export function simulate(scenario: Scenario, serial: boolean): { log: FlowLog; m
       }
     }
     if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window: windowSize(state, t) });
-    for (let k = 0; k < 20 && inFlight < windowSize(state, t) && earliestSend(state, t) <= t; k += 1) {
+    // ORACLE: a window that knows the app's worker count (the ceiling any window estimator can reach).
+    const workers = oracle ? phaseAt(scenario, t / 1000).workers : undefined;
+    const window = workers ?? windowSize(state, t);
+    for (let k = 0; k < 20 && inFlight < window && earliestSend(state, t) <= t; k += 1) {
       // Booked at its slot, at most CATCH_UP_MS late, as the drainer books it (core/drainer.ts): a window-bound
       // flow then does not lose the pacing gap after every answer.
       state = onSend(state, Math.max(earliestSend(state, t), t - CATCH_UP_MS));
@@ -212,7 +221,7 @@ function main(): void {
       if (seed !== undefined) Math.random = seeded(1000 * (i + 1) + scenario.id.charCodeAt(0) + 7919 * seed);
       const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
       const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
-      return simulate(shifted(scenario, first, second), serial);
+      return simulate(shifted(scenario, first, second), serial, process.env.ORACLE === '1');
     });
     const results = sims.map((x) => x.metrics);
     if (process.env.TRACE) printTrace(sims[0]);
