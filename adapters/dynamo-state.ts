@@ -11,12 +11,13 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { RetryMemoryPort, RetryRecord } from '../core/drainer';
 import { type PacerState, ratePerSecond, windowSize } from '../core/pacer';
-import type { OperatorControls, StatePort } from '../core/ports';
-import { QUEUE, TABLE } from '../core/resources';
+import type { DeadLetterRecord, OperatorControls, StatePort } from '../core/ports';
+import { DEAD_LETTER_REASONS, QUEUE, TABLE } from '../core/resources';
 import { sleep } from './clock';
 
 /** DynamoDB's per-request limits: BatchGetItem reads 100 keys, BatchWriteItem writes 25 items. */
@@ -37,6 +38,9 @@ const NAMES = {
   '#updatedAt': 'updatedAt',
   '#ttl': TABLE.ttlAttribute,
   '#deliveredAt': 'deliveredAt',
+  '#deadIndex': TABLE.deadLetterIndexPartition,
+  '#deadOrder': TABLE.deadLetterIndexSort,
+  '#dlqMessageId': 'dlqMessageId',
 } as const;
 type Alias = keyof typeof NAMES;
 
@@ -255,6 +259,14 @@ export class DynamoState implements StatePort {
     );
   }
 
+  /**
+   * Writes the dead letter's index record (`dead#<queue message id>`), in the sparse index `dlq list` reads,
+   * with the DLQ's retention as its TTL. A put: a move repeated after a crash overwrites the same record.
+   */
+  async recordDeadLetter(record: DeadLetterRecord): Promise<void> {
+    await this.client.send(new PutItemCommand({ TableName: this.table, Item: deadLetterItem(record) }));
+  }
+
   private deliveredItem(webhookId: string, now: number): Record<string, AttributeValue> {
     return {
       [TABLE.partitionKey]: S(deliveredKey(webhookId)),
@@ -353,6 +365,325 @@ export class DynamoRetries implements RetryMemoryPort {
       }),
     );
   }
+}
+
+// ---------------------------------------------------------------------------------- dead-letter index
+
+/** The one partition of the dead-letter index: every record carries it, no other item does. */
+const DEAD_INDEX_PARTITION = 'dead';
+/** Widest epoch ms (year 33658) and widest SQS sequence number (128 bits: 39 digits), zero-padded to sort as text. */
+const TIME_DIGITS = 15;
+const SEQUENCE_DIGITS = 40;
+
+const deadLetterKey = (queueMessageId: string): string => `${TABLE.deadLetterPrefix}${queueMessageId}`;
+
+/** Sort key in the index: failure time, then the DLQ sequence number (which grows within a group). */
+const deadOrder = (failedAt: number, sequenceNumber?: string): string =>
+  `${String(Math.max(0, Math.floor(failedAt))).padStart(TIME_DIGITS, '0')}#${(sequenceNumber ?? '').padStart(SEQUENCE_DIGITS, '0')}`;
+
+function deadLetterItem(r: DeadLetterRecord): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = {
+    [TABLE.partitionKey]: S(deadLetterKey(r.messageId)),
+    [TABLE.deadLetterIndexPartition]: S(DEAD_INDEX_PARTITION),
+    [TABLE.deadLetterIndexSort]: S(deadOrder(r.failedAt, r.sequenceNumber)),
+    // Counted from the failure: the drainer sends the DLQ message then, and SQS keeps it this long.
+    [TABLE.ttlAttribute]: N(Math.ceil(r.failedAt / 1000) + QUEUE.retentionSeconds),
+    reason: S(r.reason),
+    attempts: N(r.attempts),
+    failedAt: N(r.failedAt),
+    messageId: S(r.messageId),
+    groupId: S(r.groupId),
+  };
+  const text: [string, string | undefined][] = [
+    ['detail', r.detail],
+    ['topic', r.topic],
+    ['shop', r.shop],
+    ['webhookId', r.webhookId],
+    ['target', r.target],
+    ['dlqMessageId', r.dlqMessageId],
+    ['sequenceNumber', r.sequenceNumber],
+  ];
+  // DynamoDB refuses empty key attributes only, but an empty string says nothing: leave it out.
+  for (const [name, value] of text) if (value) item[name] = S(value);
+  if (r.status !== undefined) item.status = N(r.status);
+  return item;
+}
+
+/** A record read back from the index; `undefined` for an item that is not one (never written by Sluice). */
+function deadLetterOf(item: Record<string, AttributeValue>): DeadLetterRecord | undefined {
+  const reason = DEAD_LETTER_REASONS.find((r) => r === item.reason?.S);
+  const messageId = item.messageId?.S;
+  const groupId = item.groupId?.S;
+  const failedAt = Number(item.failedAt?.N);
+  if (!reason || messageId === undefined || groupId === undefined || !Number.isFinite(failedAt)) {
+    return undefined;
+  }
+  const attempts = Number(item.attempts?.N);
+  const status = item.status?.N === undefined ? Number.NaN : Number(item.status.N);
+  const text = <K extends string>(name: K): { [P in K]?: string } => {
+    const v = item[name]?.S;
+    return (v === undefined ? {} : { [name]: v }) as { [P in K]?: string };
+  };
+  return {
+    reason,
+    attempts: Number.isFinite(attempts) ? attempts : 0,
+    failedAt,
+    messageId,
+    groupId,
+    ...(Number.isFinite(status) ? { status } : {}),
+    ...text('detail'),
+    ...text('topic'),
+    ...text('shop'),
+    ...text('webhookId'),
+    ...text('target'),
+    ...text('dlqMessageId'),
+    ...text('sequenceNumber'),
+  };
+}
+
+/** An index record past its TTL that DynamoDB has not deleted yet (emulators never do): it counts as absent. */
+const expired = (item: Record<string, AttributeValue>, now: number): boolean => {
+  const expiresAt = Number(item[TABLE.ttlAttribute]?.N);
+  return Number.isFinite(expiresAt) && expiresAt * 1000 <= now;
+};
+
+/** Bounds of a read of the index; each Query page reads at most 1 MB. */
+export interface DeadLetterReadLimits {
+  /** Most records returned. */
+  readonly limit: number;
+  /** Most Query pages read (the count pages too). @default 1000 */
+  readonly maxPages?: number;
+  readonly now: number;
+}
+
+/** The oldest records of the index, and how many it holds. */
+export interface DeadLetterListing {
+  /** Oldest first (failure time, then order within the group). */
+  readonly records: readonly DeadLetterRecord[];
+  /** Every unexpired record in the index; a lower bound when `complete` is false. */
+  readonly count: number;
+  /** False when `maxPages` ran out before the count was done. */
+  readonly complete: boolean;
+}
+
+/** The index is missing (a table created before it) or unreadable: `dlq list` says so and peeks instead. */
+export class DeadLetterIndexError extends Error {
+  readonly code = 'dead-letter-index';
+  constructor(readonly cause: unknown) {
+    super(
+      `cannot read the dead-letter index ${TABLE.deadLetterIndex}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = 'DeadLetterIndexError';
+  }
+}
+
+async function queryIndex(
+  client: DynamoDBClient,
+  tableName: string,
+  input: {
+    readonly condition: string;
+    readonly values: Record<string, AttributeValue>;
+    readonly limit?: number;
+    readonly select?: 'COUNT';
+    readonly projection?: string;
+    readonly startKey: Record<string, AttributeValue> | undefined;
+  },
+): Promise<{
+  items: Record<string, AttributeValue>[];
+  count: number;
+  next?: Record<string, AttributeValue>;
+}> {
+  const names = namesFor(input.condition, input.projection ?? '');
+  try {
+    const out = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: TABLE.deadLetterIndex,
+        KeyConditionExpression: input.condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: input.values,
+        ScanIndexForward: true,
+        ...(input.limit !== undefined ? { Limit: input.limit } : {}),
+        ...(input.select ? { Select: input.select } : {}),
+        ...(input.projection ? { ProjectionExpression: input.projection } : {}),
+        ...(input.startKey ? { ExclusiveStartKey: input.startKey } : {}),
+      }),
+    );
+    return {
+      items: out.Items ?? [],
+      count: out.Count ?? 0,
+      ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
+    };
+  } catch (err) {
+    throw new DeadLetterIndexError(err);
+  }
+}
+
+/**
+ * Reads the dead-letter index, oldest first: Query pages over its one partition until `limit` records, then
+ * a count of the rest. Query, not Scan: the table's only key is `pk`, so a Scan would read every delivered
+ * record (a day of traffic) to find the few dead letters and could not return them in order; the sparse
+ * index holds the dead letters alone, sorted. Expired records are skipped. Throws DeadLetterIndexError when
+ * the index cannot be read (absent on a table from before it, or no permission).
+ */
+export async function listDeadLetterRecords(
+  client: DynamoDBClient,
+  tableName: string,
+  limits: DeadLetterReadLimits,
+): Promise<DeadLetterListing> {
+  const maxPages = limits.maxPages ?? 1000;
+  const condition = '#deadIndex = :dead';
+  const values = { ':dead': S(DEAD_INDEX_PARTITION) };
+  const records: DeadLetterRecord[] = [];
+  let count = 0;
+  let startKey: Record<string, AttributeValue> | undefined;
+  let pages = 0;
+  // Records first, then a COUNT query from where they stopped (no items returned, so pages stay cheap).
+  while (records.length < limits.limit && pages < maxPages) {
+    const page = await queryIndex(client, tableName, {
+      condition,
+      values,
+      limit: Math.min(1000, limits.limit - records.length),
+      startKey,
+    });
+    pages++;
+    for (const item of page.items) {
+      if (expired(item, limits.now)) continue;
+      const r = deadLetterOf(item);
+      if (r !== undefined) records.push(r);
+    }
+    startKey = page.next;
+    if (!startKey) break;
+  }
+  count = records.length;
+  const ttlFilter = { ':now': N(Math.floor(limits.now / 1000)) };
+  while (startKey && pages < maxPages) {
+    // A COUNT query with a filter counts the items left after it; expired ones are skipped here too.
+    const names = namesFor(condition, '#ttl');
+    let out: { Count?: number | undefined; LastEvaluatedKey?: Record<string, AttributeValue> | undefined };
+    try {
+      out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: TABLE.deadLetterIndex,
+          KeyConditionExpression: condition,
+          FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ...values, ...ttlFilter },
+          Select: 'COUNT',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+    } catch (err) {
+      throw new DeadLetterIndexError(err);
+    }
+    pages++;
+    count += out.Count ?? 0;
+    startKey = out.LastEvaluatedKey;
+  }
+  return { records, count, complete: startKey === undefined };
+}
+
+/**
+ * Deletes the index records of these dead letters (by their queue message id, the `messageId` of their
+ * `Failure`), 25 per BatchWriteItem, re-sending unprocessed ones; returns how many are left undeleted.
+ */
+export async function deleteDeadLetterRecords(
+  client: DynamoDBClient,
+  tableName: string,
+  queueMessageIds: readonly string[],
+  options: { readonly attempts?: number; readonly retryDelayMs?: number } = {},
+): Promise<number> {
+  const keys = [...new Set(queueMessageIds)].map(deadLetterKey);
+  return batchDelete(client, tableName, keys, options.attempts ?? 4, options.retryDelayMs ?? 25);
+}
+
+/**
+ * Deletes every index record of a failure before `before` (epoch ms): after a purge, which removes the
+ * messages sent before it started. Returns the records deleted and those left (throttled).
+ */
+export async function deleteDeadLetterRecordsBefore(
+  client: DynamoDBClient,
+  tableName: string,
+  before: number,
+  options: { readonly maxPages?: number } = {},
+): Promise<{ readonly deleted: number; readonly left: number }> {
+  const maxPages = options.maxPages ?? 1000;
+  const keys: string[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  for (let pages = 0; pages < maxPages; pages++) {
+    const page = await queryIndex(client, tableName, {
+      condition: '#deadIndex = :dead AND #deadOrder < :before',
+      values: { ':dead': S(DEAD_INDEX_PARTITION), ':before': S(deadOrder(before)) },
+      projection: '#pk',
+      startKey,
+    });
+    for (const item of page.items) {
+      const key = item[TABLE.partitionKey]?.S;
+      if (key !== undefined) keys.push(key);
+    }
+    startKey = page.next;
+    if (!startKey) break;
+  }
+  const left = await batchDelete(client, tableName, keys, 4, 25);
+  return { deleted: keys.length - left, left };
+}
+
+/**
+ * Notes a dead letter's new DLQ message id (a filtered redrive moves the ones it keeps to the back of the
+ * DLQ, as new messages). False when there is no record for it.
+ */
+export async function moveDeadLetterRecord(
+  client: DynamoDBClient,
+  tableName: string,
+  queueMessageId: string,
+  dlqMessageId: string,
+): Promise<boolean> {
+  try {
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { [TABLE.partitionKey]: S(deadLetterKey(queueMessageId)) },
+        UpdateExpression: 'SET #dlqMessageId = :id',
+        ConditionExpression: 'attribute_exists(#pk)',
+        ExpressionAttributeNames: namesFor('#dlqMessageId', '#pk'),
+        ExpressionAttributeValues: { ':id': S(dlqMessageId) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
+}
+
+/** BatchWriteItem deletes of these keys; returns how many stayed unprocessed after `attempts` calls per chunk. */
+async function batchDelete(
+  client: DynamoDBClient,
+  tableName: string,
+  keys: readonly string[],
+  attempts: number,
+  retryDelayMs: number,
+): Promise<number> {
+  let left = 0;
+  for (let i = 0; i < keys.length; i += WRITE_BATCH) {
+    let requests: { DeleteRequest: { Key: Record<string, AttributeValue> } }[] = keys
+      .slice(i, i + WRITE_BATCH)
+      .map((k) => ({ DeleteRequest: { Key: { [TABLE.partitionKey]: S(k) } } }));
+    for (let attempt = 1; requests.length > 0; attempt++) {
+      const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+      requests = (out.UnprocessedItems?.[tableName] ?? []).flatMap((r) =>
+        r.DeleteRequest?.Key ? [{ DeleteRequest: { Key: r.DeleteRequest.Key } }] : [],
+      );
+      if (requests.length === 0) break;
+      if (attempt >= Math.max(1, attempts)) {
+        left += requests.length;
+        break;
+      }
+      await sleep(retryDelayMs * 2 ** (attempt - 1));
+    }
+  }
+  return left;
 }
 
 function controlsOf(item: Record<string, AttributeValue> | undefined): OperatorControls {

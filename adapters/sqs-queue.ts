@@ -9,7 +9,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { QueuedMessage, QueuePort } from '../core/ports';
+import type { DeadLetterReceipt, QueuedMessage, QueuePort } from '../core/ports';
 import { type DeadLetterInfo, FAILURE_ATTRIBUTE, QUEUE } from '../core/resources';
 import { sleep } from './clock';
 
@@ -170,9 +170,10 @@ export class SqsQueue implements QueuePort {
   /**
    * Sends the message to the DLQ as it was (same body, attributes and group, so it can be replayed), with
    * `Failure` attached, then deletes it from the queue. The dedup id is the queue's message id, so a move
-   * repeated after a crash between the two calls lands in the DLQ once.
+   * repeated after a crash between the two calls lands in the DLQ once (SQS then answers with the first
+   * copy's message id). Returns where it landed, for the dead-letter index.
    */
-  async deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<void> {
+  async deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<DeadLetterReceipt> {
     const body = message.body === undefined || message.body === '' ? NO_BODY : message.body;
     const attributes = dlqAttributes(message.attributes, info);
     if (messageBytes(body, attributes) > QUEUE.maxMessageBytes) {
@@ -180,8 +181,9 @@ export class SqsQueue implements QueuePort {
       const { detail: _dropped, ...slim } = info;
       attributes[FAILURE_ATTRIBUTE] = { DataType: 'String', StringValue: JSON.stringify(slim) };
     }
+    let sent: { MessageId?: string | undefined; SequenceNumber?: string | undefined };
     try {
-      await this.client.send(
+      sent = await this.client.send(
         new SendMessageCommand({
           QueueUrl: this.dlqUrl,
           MessageBody: body,
@@ -194,6 +196,10 @@ export class SqsQueue implements QueuePort {
       throw new DeadLetterError(message.messageId, err);
     }
     await this.deleteMessages([message.receiptHandle]);
+    return {
+      ...(sent.MessageId ? { dlqMessageId: sent.MessageId } : {}),
+      ...(sent.SequenceNumber ? { sequenceNumber: sent.SequenceNumber } : {}),
+    };
   }
 
   /** Runs a batch call in chunks of 10, re-sending only the failed entries that may still pass. */

@@ -1,4 +1,6 @@
 // `sluice dlq list|show|redrive|purge`: read the dead-letter queue, and return its webhooks to the queue in order.
+
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
@@ -11,12 +13,22 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
+import {
+  DeadLetterIndexError,
+  type DeadLetterListing,
+  deleteDeadLetterRecords,
+  deleteDeadLetterRecordsBefore,
+  listDeadLetterRecords,
+  moveDeadLetterRecord,
+} from '../adapters/dynamo-state';
 import { ATTR } from '../core/contract';
+import type { DeadLetterRecord } from '../core/ports';
 import {
   DEAD_LETTER_REASONS,
   type DeadLetterInfo,
   type DeadLetterReason,
   FAILURE_ATTRIBUTE,
+  QUEUE,
 } from '../core/resources';
 import {
   type CliIo,
@@ -52,7 +64,8 @@ export interface DlqEntry {
   readonly target?: string;
   /** The message id it had in the webhook queue. */
   readonly queueMessageId?: string;
-  readonly bodyBytes: number;
+  /** Known when read from the DLQ itself, not from the index. */
+  readonly bodyBytes?: number;
 }
 
 /** Bounds of one pass over the DLQ; every loop here ends by count or by time. */
@@ -119,6 +132,24 @@ export function entryOf(m: Message): DlqEntry {
   };
 }
 
+/** The listing view of a dead-letter index record (no body: the index does not keep it). */
+export function entryOfRecord(r: DeadLetterRecord): DlqEntry {
+  return {
+    messageId: r.dlqMessageId ?? r.messageId,
+    groupId: r.groupId,
+    reason: r.reason,
+    failedAt: r.failedAt,
+    attempts: r.attempts,
+    queueMessageId: r.messageId,
+    ...(r.status !== undefined ? { status: r.status } : {}),
+    ...(r.detail !== undefined ? { detail: r.detail } : {}),
+    ...(r.topic !== undefined ? { topic: r.topic } : {}),
+    ...(r.shop !== undefined ? { shop: r.shop } : {}),
+    ...(r.webhookId !== undefined ? { webhookId: r.webhookId } : {}),
+    ...(r.target !== undefined ? { target: r.target } : {}),
+  };
+}
+
 async function receive(
   sqs: SQSClient,
   queueUrl: string,
@@ -182,6 +213,55 @@ export async function peekDlq(
   return { entries: messages.map(entryOf), messages, total: await depth(sqs, dlqUrl) };
 }
 
+/** What `dlq list` shows: from the dead-letter index (every dead letter), or a peek (each group's head). */
+export type DlqListing =
+  | {
+      readonly source: 'index';
+      readonly entries: DlqEntry[];
+      /** Unexpired records in the index (a lower bound when `indexComplete` is false). */
+      readonly indexed: number;
+      readonly indexComplete: boolean;
+      /** Approximate DLQ depth (visible + in flight), from SQS. */
+      readonly total: number;
+    }
+  | {
+      readonly source: 'peek';
+      readonly entries: DlqEntry[];
+      readonly total: number;
+      /** Why the index was not used, when it was asked for. */
+      readonly indexError?: string;
+    };
+
+/**
+ * Lists the DLQ from the dead-letter index, oldest first, with SQS's own count beside it; falls back to a
+ * peek, saying why, when the index cannot be read (a table from before it, or no `dynamodb:Query`).
+ */
+export async function listDlq(
+  sqs: SQSClient,
+  dynamo: DynamoDBClient,
+  target: Pick<Target, 'dlqUrl' | 'tableName'>,
+  limits: PassLimits,
+): Promise<DlqListing> {
+  let listing: DeadLetterListing;
+  try {
+    listing = await listDeadLetterRecords(dynamo, target.tableName, {
+      limit: limits.limit,
+      now: limits.now(),
+    });
+  } catch (err) {
+    if (!(err instanceof DeadLetterIndexError)) throw err;
+    const peek = await peekDlq(sqs, target.dlqUrl, limits);
+    return { source: 'peek', entries: peek.entries, total: peek.total, indexError: err.message };
+  }
+  return {
+    source: 'index',
+    entries: listing.records.map(entryOfRecord),
+    indexed: listing.count,
+    indexComplete: listing.complete,
+    total: await depth(sqs, target.dlqUrl),
+  };
+}
+
 /** Visible + in-flight messages of a queue. */
 export async function depth(sqs: SQSClient, queueUrl: string): Promise<number> {
   const out = await sqs.send(
@@ -216,7 +296,33 @@ export interface RedriveResult {
   readonly failed: { readonly messageId: string; readonly error: string }[];
   /** Approximate DLQ depth after the pass. */
   readonly remaining: number;
+  /** Index records of redriven webhooks deleted, and index updates that failed (best effort). */
+  readonly index: { readonly removed: number; readonly failed: number; readonly error?: string };
 }
+
+/**
+ * The dead-letter index as redrive and purge keep it in step with the DLQ: best effort, called only after
+ * SQS did its part, so a failure here leaves a stale record (which `dlq list` reports), never a lost webhook.
+ */
+export interface DeadLetterIndexCleanup {
+  /** Deletes the records of these dead letters (queue message ids); resolves with how many are left. */
+  remove(queueMessageIds: readonly string[]): Promise<number>;
+  /** A kept dead letter now has this DLQ message id (it was moved to the back of the DLQ). */
+  moved(queueMessageId: string, dlqMessageId: string): Promise<void>;
+}
+
+/** The cleanup over the stack's state table. */
+export function indexCleanup(dynamo: DynamoDBClient, tableName: string): DeadLetterIndexCleanup {
+  return {
+    remove: (ids) => deleteDeadLetterRecords(dynamo, tableName, ids),
+    moved: async (id, dlqMessageId) => {
+      await moveDeadLetterRecord(dynamo, tableName, id, dlqMessageId);
+    },
+  };
+}
+
+/** Index deletes are sent once this many are waiting (one BatchWriteItem), and at the end of the pass. */
+const INDEX_BATCH = 25;
 
 /** The message's attributes as SQS needs them to send it again, without `Failure`. */
 export function resendAttributes(m: Message, keepFailure: boolean): Record<string, MessageAttributeValue> {
@@ -247,7 +353,28 @@ export async function redrive(
   target: Pick<Target, 'queueUrl' | 'dlqUrl'>,
   filter: RedriveFilter,
   limits: PassLimits,
+  index?: DeadLetterIndexCleanup,
 ): Promise<RedriveResult> {
+  let indexRemoved = 0;
+  let indexFailed = 0;
+  let indexError: string | undefined;
+  let toRemove: string[] = [];
+  const indexFailure = (err: unknown, count: number): void => {
+    indexFailed += count;
+    indexError ??= err instanceof Error ? err.message : String(err);
+  };
+  const flushIndex = async (): Promise<void> => {
+    const ids = toRemove;
+    toRemove = [];
+    if (!index || ids.length === 0) return;
+    try {
+      const left = await index.remove(ids);
+      indexRemoved += ids.length - left;
+      if (left > 0) indexFailure(new Error(`${left} index record(s) stayed after retries`), left);
+    } catch (err) {
+      indexFailure(err, ids.length);
+    }
+  };
   const deadline = limits.now() + limits.budgetMs;
   const moved = new Set<string>();
   /** Messages kept invisible until the pass ends (their groups stay blocked behind them), by message id. */
@@ -288,10 +415,17 @@ export async function redrive(
           await sqs.send(
             new DeleteMessageCommand({ QueueUrl: target.dlqUrl, ReceiptHandle: m.ReceiptHandle! }),
           );
-          if (take) redriven.push(entry);
-          else {
+          if (take) {
+            redriven.push(entry);
+            if (entry.queueMessageId) toRemove.push(entry.queueMessageId);
+          } else {
             kept++;
             if (sent.MessageId) moved.add(sent.MessageId);
+            if (index && sent.MessageId && entry.queueMessageId) {
+              await index.moved(entry.queueMessageId, sent.MessageId).catch((err: unknown) => {
+                indexFailure(err, 1);
+              });
+            }
           }
         } catch (err) {
           // Not sent (or sent and not deleted): keep it and its group where they are for this pass.
@@ -302,18 +436,28 @@ export async function redrive(
           blockedGroups.add(entry.groupId);
           hold(m);
         }
+        if (toRemove.length >= INDEX_BATCH) await flushIndex();
       }
     }
   } finally {
     await release(sqs, target.dlqUrl, [...held.values()]);
+    await flushIndex();
   }
-  return { redriven, kept, failed, remaining: await depth(sqs, target.dlqUrl) };
+  return {
+    redriven,
+    kept,
+    failed,
+    remaining: await depth(sqs, target.dlqUrl),
+    index: { removed: indexRemoved, failed: indexFailed, ...(indexError ? { error: indexError } : {}) },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- commands
 
-function listText(r: { entries: DlqEntry[]; total: number }, now: number, dlqName: string): string {
-  if (r.total === 0 && r.entries.length === 0) return `${dlqName} is empty.`;
+function listText(r: DlqListing, now: number, dlqName: string): string {
+  if (r.total === 0 && r.entries.length === 0 && (r.source === 'peek' || r.indexed === 0)) {
+    return `${dlqName} is empty.`;
+  }
   const rows = r.entries.map((e) => [
     e.messageId,
     e.reason,
@@ -322,11 +466,42 @@ function listText(r: { entries: DlqEntry[]; total: number }, now: number, dlqNam
     e.topic ?? '-',
     e.shop ?? '-',
   ]);
-  const more =
-    r.total > r.entries.length
-      ? `\nShowing ${r.entries.length} of ~${r.total}: FIFO shows a message group's later webhooks only after its earlier ones leave (redrive or purge).`
-      : '';
-  return `${table(['ID', 'REASON', 'STATUS', 'AGE', 'TOPIC', 'SHOP'], rows)}\n${r.entries.length} dead-lettered webhook(s) in ${dlqName}.${more}`;
+  const lines = [table(['ID', 'REASON', 'STATUS', 'AGE', 'TOPIC', 'SHOP'], rows)];
+  if (r.source === 'peek') {
+    if (r.indexError) lines.push(`Peeked at the DLQ instead of reading the index (${r.indexError}).`);
+    lines.push(`${r.entries.length} dead-lettered webhook(s) seen in ${dlqName}.`);
+    if (r.total > r.entries.length) {
+      lines.push(
+        `Showing ${r.entries.length} of ~${r.total}: FIFO shows a message group's later webhooks only after its earlier ones leave (redrive or purge).`,
+      );
+    }
+    return lines.join('\n');
+  }
+  const indexed = `${r.indexed}${r.indexComplete ? '' : '+'}`;
+  lines.push(
+    r.entries.length < r.indexed
+      ? `Showing the oldest ${r.entries.length} of ${indexed} dead-lettered webhook(s) (--limit to see more).`
+      : `${r.entries.length} dead-lettered webhook(s), oldest first.`,
+  );
+  lines.push(`index: ${indexed}, DLQ: ~${r.total}`);
+  const why = mismatch(r.indexed, r.total, r.indexComplete);
+  if (why) lines.push(why);
+  return lines.join('\n');
+}
+
+/** Why the index and SQS's count differ, in words; empty when they agree. */
+function mismatch(indexed: number, total: number, complete: boolean): string {
+  if (indexed === total || (!complete && indexed < total)) return '';
+  if (total > indexed) {
+    return (
+      `${total - indexed} in the DLQ without an index record: dead letters from before the index, moved by SQS ` +
+      'itself after 1000 receives, or a missed index write. `dlq list --peek` shows the head of each group.'
+    );
+  }
+  return (
+    `${indexed - total} index record(s) without a DLQ message: removed outside \`sluice dlq\`, a missed index ` +
+    `delete, or SQS's count lagging (it is approximate for about a minute). Stale records expire ${QUEUE.retentionSeconds / 86_400} days after the failure.`
+  );
 }
 
 function showText(e: DlqEntry, body: string, now: number): string {
@@ -343,7 +518,7 @@ function showText(e: DlqEntry, body: string, now: number): string {
     ['group', e.groupId],
     ['queue msg', e.queueMessageId ?? '-'],
     ['detail', e.detail ?? '-'],
-    ['body', `${e.bodyBytes} bytes`],
+    ['body', e.bodyBytes === undefined ? '-' : `${e.bodyBytes} bytes`],
   ];
   const w = Math.max(...lines.map(([k]) => k.length));
   return `${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n\n${body}`;
@@ -382,16 +557,23 @@ export function registerDlq(program: Command, io: CliIo): void {
   dlq
     .command('list')
     .description(
-      'list dead-lettered webhooks: reason, status, age, topic, shop (peeks, then hands them back)',
+      'list dead-lettered webhooks, oldest first: reason, status, age, topic, shop (from the dead-letter index)',
     )
     .option('--limit <n>', 'most webhooks to show', numberIn(1, 10_000, true), 100)
-    .action(async (opts: { limit: number }, cmd: Command) => {
+    .option('--peek', 'peek at the DLQ instead of the index: the head of each message group only')
+    .action(async (opts: { limit: number; peek?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const t = await resolveTarget(g, io.env);
-      const r = await peekDlq(t.sqs, t.dlqUrl, limits(opts.limit, 20));
-      emit(io, g, { dlq: t.dlqName, total: r.total, entries: r.entries }, (v) =>
-        listText(v, io.now(), t.dlqName),
-      );
+      const passLimits = limits(opts.limit, 20);
+      const r: DlqListing = opts.peek
+        ? { source: 'peek', ...(await peekDlq(t.sqs, t.dlqUrl, passLimits)) }
+        : await listDlq(t.sqs, t.dynamo, t, passLimits);
+      const { source, entries, total } = r;
+      const json =
+        r.source === 'index'
+          ? { dlq: t.dlqName, source, total, indexed: r.indexed, indexComplete: r.indexComplete, entries }
+          : { dlq: t.dlqName, source, total, entries, ...(r.indexError ? { indexError: r.indexError } : {}) };
+      emit(io, g, json, () => listText(r, io.now(), t.dlqName));
     });
 
   dlq
@@ -405,10 +587,22 @@ export function registerDlq(program: Command, io: CliIo): void {
       const r = await peekDlq(t.sqs, t.dlqUrl, limits(opts.limit, 30));
       const m = r.messages.find((x) => x.MessageId === id);
       if (!m) {
-        throw new OperationError(
-          'not-found',
-          `no message ${id} among the ${r.entries.length} visible in ${t.dlqName}`,
-        );
+        // Behind the head of its group (FIFO hides it): the index still has its failure, without the body.
+        const listing = await listDeadLetterRecords(t.dynamo, t.tableName, {
+          limit: opts.limit,
+          now: io.now(),
+        }).catch(() => undefined);
+        const record = listing?.records.find((x) => x.dlqMessageId === id || x.messageId === id);
+        if (!record) {
+          throw new OperationError(
+            'not-found',
+            `no message ${id} among the ${r.entries.length} visible in ${t.dlqName}, nor in the dead-letter index`,
+          );
+        }
+        const entry = entryOfRecord(record);
+        const note = `(body not shown: FIFO hands out message group ${entry.groupId}'s later webhooks only after its earlier ones leave the DLQ)`;
+        emit(io, g, { ...entry, body: null, note }, () => showText(entry, note, io.now()));
+        return;
       }
       const entry = entryOf(m);
       const attributes = Object.fromEntries(
@@ -440,14 +634,23 @@ export function registerDlq(program: Command, io: CliIo): void {
           ...(opts.until !== undefined ? { until: timeArg('--until', opts.until, now) } : {}),
         };
         const t = await resolveTarget(g, io.env);
-        const r = await redrive(t.sqs, t, filter, limits(opts.limit, opts.maxSeconds));
+        const r = await redrive(
+          t.sqs,
+          t,
+          filter,
+          limits(opts.limit, opts.maxSeconds),
+          indexCleanup(t.dynamo, t.tableName),
+        );
         emit(
           io,
           g,
           { queue: t.queueName, dlq: t.dlqName, ...r },
           (v) =>
             `Redrove ${v.redriven.length} webhook(s) to ${t.queueName}; kept ${v.kept} that did not match; ${v.failed.length} failed; ~${v.remaining} left in ${t.dlqName}.` +
-            v.failed.map((f) => `\n  failed ${f.messageId}: ${f.error}`).join(''),
+            v.failed.map((f) => `\n  failed ${f.messageId}: ${f.error}`).join('') +
+            (v.index.failed > 0
+              ? `\nThe dead-letter index was not updated for ${v.index.failed} webhook(s) (${v.index.error ?? 'unknown error'}); \`dlq list\` will show the index and the DLQ apart.`
+              : ''),
         );
         if (r.failed.length > 0)
           throw new OperationError('redrive-partial', `${r.failed.length} webhook(s) could not be redriven`);
@@ -473,7 +676,25 @@ export function registerDlq(program: Command, io: CliIo): void {
           throw new OperationError('cancelled', 'purge cancelled; nothing was deleted');
         }
       }
+      // PurgeQueue removes the messages sent before the call, so the index records of earlier failures go.
+      const startedAt = io.now();
       await t.sqs.send(new PurgeQueueCommand({ QueueUrl: t.dlqUrl }));
-      emit(io, g, { purged: t.dlqName }, () => `Purged ${t.dlqName}.`);
+      let index: { readonly removed: number; readonly left: number; readonly error?: string };
+      try {
+        const d = await deleteDeadLetterRecordsBefore(t.dynamo, t.tableName, startedAt);
+        index = { removed: d.deleted, left: d.left };
+      } catch (err) {
+        index = { removed: 0, left: 0, error: err instanceof Error ? err.message : String(err) };
+      }
+      emit(
+        io,
+        g,
+        { purged: t.dlqName, index },
+        (v) =>
+          `Purged ${t.dlqName}; removed ${v.index.removed} dead-letter index record(s).` +
+          (v.index.error || v.index.left > 0
+            ? `\nThe dead-letter index was not fully cleared (${v.index.error ?? `${v.index.left} record(s) left`}); \`dlq list\` will show the index and the DLQ apart.`
+            : ''),
+      );
     });
 }

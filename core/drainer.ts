@@ -1,6 +1,6 @@
 /** The drainer loop (DESIGN §4): lease, pipelined receive, group-fair paced delivery, retries in place, DLQ. */
 import { classify, signalOf, type Verdict } from './classify';
-import { ContractError, decode, type Envelope } from './contract';
+import { ATTR, ContractError, decode, type Envelope } from './contract';
 import { buildDelivery } from './delivery';
 import {
   configure,
@@ -17,6 +17,8 @@ import {
 import type {
   BodyStorePort,
   Clock,
+  DeadLetterReceipt,
+  DeadLetterRecord,
   DeliveryResult,
   DownstreamPort,
   MetricsPort,
@@ -235,6 +237,11 @@ class RecentSet {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** `{ [key]: value }`, or nothing when the value is absent (exactOptionalPropertyTypes-friendly). */
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
 function backoff(base: number, cap: number, failures: number): number {
@@ -751,8 +758,12 @@ class DrainerRun implements Drainer {
       failedAt: now,
       messageId: item.msg.messageId,
     };
-    const ok = await this.withRetry('deadLetter', () => this.deps.queue.deadLetter(item.msg, info));
+    let receipt: DeadLetterReceipt | undefined;
+    const ok = await this.withRetry('deadLetter', async () => {
+      receipt = await this.deps.queue.deadLetter(item.msg, info);
+    });
     if (!ok) return false;
+    this.indexDeadLetter(item, info, receipt);
     this.counters.deadLettered++;
     this.deps.metrics.add(METRICS.deadLettered, 'Count', 1, { Reason: reason });
     if (reason === 'signature') this.deps.metrics.add(METRICS.signatureFailures, 'Count', 1);
@@ -763,6 +774,36 @@ class DrainerRun implements Drainer {
       attempts: item.attempts,
     });
     return true;
+  }
+
+  /**
+   * Writes the dead letter's index record in the background, after the move: the DLQ message is the source of
+   * truth, so a failed write is logged and counted, and neither blocks the group nor undoes the move.
+   */
+  private indexDeadLetter(item: Held, info: DeadLetterInfo, receipt: DeadLetterReceipt | undefined): void {
+    const state = this.deps.state;
+    if (!state.recordDeadLetter) return;
+    const attr = (name: string): string | undefined => item.msg.attributes[name]?.StringValue || undefined;
+    const record: DeadLetterRecord = {
+      ...info,
+      ...receipt,
+      groupId: item.msg.groupId,
+      ...optional('topic', attr(ATTR.topic)),
+      ...optional('shop', attr(ATTR.shop)),
+      ...optional('webhookId', attr(ATTR.webhookId)),
+      ...optional('target', attr(ATTR.target)),
+    };
+    this.track(async () => {
+      try {
+        await state.recordDeadLetter?.(record);
+      } catch (e) {
+        this.deps.metrics.add(METRICS.deadLetterIndexFailures, 'Count', 1);
+        this.log('warn', 'dead letter not indexed; `sluice dlq list` will show the index and the DLQ apart', {
+          messageId: item.msg.messageId,
+          error: errorText(e),
+        });
+      }
+    });
   }
 
   /**

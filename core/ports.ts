@@ -31,8 +31,28 @@ export interface QueuePort {
   deleteMessages(receiptHandles: readonly string[]): Promise<void>;
   /** Sets the remaining invisibility of held messages; 0 hands them back to the queue. */
   changeVisibility(receiptHandles: readonly string[], seconds: number): Promise<void>;
-  /** Moves a message to the DLQ with the failure attached, then deletes it from the queue. */
-  deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<void>;
+  /**
+   * Moves a message to the DLQ with the failure attached, then deletes it from the queue. Resolves with where
+   * it landed when the store says so (SQS: the DLQ message id and sequence number), else with nothing.
+   */
+  deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<DeadLetterReceipt | undefined>;
+}
+
+/** Where a dead-lettered message landed in the DLQ. */
+export interface DeadLetterReceipt {
+  readonly dlqMessageId?: string;
+  /** SQS FIFO sequence number: grows within a message group, so it orders failures of the same millisecond. */
+  readonly sequenceNumber?: string;
+}
+
+/** What the dead-letter index keeps of one dead letter: what `sluice dlq list` shows without the DLQ. */
+export interface DeadLetterRecord extends DeadLetterInfo, DeadLetterReceipt {
+  readonly groupId: string;
+  readonly topic?: string;
+  readonly shop?: string;
+  readonly webhookId?: string;
+  /** The webhook's original path and query. */
+  readonly target?: string;
 }
 
 /** What an operator set (CLI `pause`, `rate --floor/--ceiling`); absent values leave the config in force. */
@@ -66,6 +86,12 @@ export interface StatePort {
    * messages after that), else rejects, and the core calls again. Optional: without it the core marks per id.
    */
   markDeliveredMany?(webhookIds: readonly string[], now: number): Promise<void>;
+  /**
+   * Indexes a message the core has just moved to the DLQ (`sluice dlq list` reads the index). Best effort:
+   * the DLQ message is the source of truth, and the core only logs and counts a failure here, without
+   * waiting for it. Optional: a store without it (in-memory ones) indexes nothing.
+   */
+  recordDeadLetter?(record: DeadLetterRecord): Promise<void>;
 }
 
 /** One delivery to the app. */

@@ -30,6 +30,21 @@ export const TABLE = {
   deliveredPrefix: 'delivered#',
   /** How long a delivered webhook id is remembered (Shopify retries for up to 4 h). */
   deliveredTtlSeconds: 24 * 3600,
+  /**
+   * Prefix of the dead-letter index records (`dead#<queue message id>`), one per webhook the drainer moved to
+   * the DLQ, kept as long as the DLQ keeps the message (QUEUE.retentionSeconds). The DLQ stays the source of
+   * truth; the index lets `sluice dlq list` see past the head of each FIFO group.
+   */
+  deadLetterPrefix: 'dead#',
+  /**
+   * Sparse global secondary index over the dead-letter records only (the table has a partition key alone, so
+   * listing them otherwise means scanning every delivered record): one partition, sorted by failure time.
+   */
+  deadLetterIndex: 'dead-letters',
+  /** Partition key of that index: the same value on every dead-letter record, absent from every other item. */
+  deadLetterIndexPartition: 'deadIndex',
+  /** Sort key of that index: failure time (zero-padded epoch ms), then the DLQ sequence number. */
+  deadLetterIndexSort: 'deadOrder',
 } as const;
 
 /** Attribute the drainer adds when it moves a message to the DLQ: JSON of `DeadLetterInfo`. */
@@ -86,6 +101,8 @@ export const METRICS = {
   verifiedAccepted: 'VerifiedAccepted',
   /** Bodies too large for the queue, stored in S3 (claim check). */
   claimChecked: 'ClaimChecked',
+  /** Dead letters whose index record (for `sluice dlq list`) could not be written; the dead letter itself is safe. */
+  deadLetterIndexFailures: 'DeadLetterIndexFailures',
 } as const;
 
 /** Paths of the two public routes. */

@@ -1,7 +1,7 @@
 /** The delivery half's infrastructure: the drainer function, its schedule, its state table and its grants. */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { MathExpression, Metric, type MetricOptions } from 'aws-cdk-lib/aws-cloudwatch';
-import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -83,6 +83,14 @@ export class Drainer extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: TABLE.ttlAttribute,
       removalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    // Sparse: only the dead-letter records carry its keys, so `sluice dlq list` queries them, oldest first,
+    // without scanning the delivered records. Adding it to an existing table is an in-place update.
+    this.table.addGlobalSecondaryIndex({
+      indexName: TABLE.deadLetterIndex,
+      partitionKey: { name: TABLE.deadLetterIndexPartition, type: AttributeType.STRING },
+      sortKey: { name: TABLE.deadLetterIndexSort, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
     });
 
     this.drainerFunction = new SluiceFunction(this, 'Drainer', {
@@ -229,6 +237,11 @@ export class Drainer extends Construct {
       label: 'Dead-lettered',
       period: options.period ?? Duration.minutes(1),
     });
+  }
+
+  /** Dead letters whose index record (read by `sluice dlq list`) could not be written; the dead letter is safe. */
+  metricDeadLetterIndexFailures(options?: MetricOptions): Metric {
+    return this.metric(METRICS.deadLetterIndexFailures, options);
   }
 
   /** Webhook ids already delivered within 24 h, dropped as duplicates. */

@@ -4,10 +4,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import {
+  type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -105,6 +109,20 @@ export interface LocalResources {
   readonly bucketName: string;
 }
 
+/** Every item of a table, page by page (local tables only: a few thousand items at most). */
+async function scanAll(dynamo: DynamoDBClient, tableName: string): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await dynamo.send(
+      new ScanCommand({ TableName: tableName, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+    );
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
 /**
  * Creates the FIFO queue with its FIFO DLQ and redrive policy, the state table and the body bucket, with the
  * settings of `core/resources` that the stack also uses. Idempotent: existing resources are reused.
@@ -142,19 +160,62 @@ export async function createResources(
       },
     }),
   );
+  const deadLetterIndex = {
+    IndexName: TABLE.deadLetterIndex,
+    KeySchema: [
+      { AttributeName: TABLE.deadLetterIndexPartition, KeyType: 'HASH' as const },
+      { AttributeName: TABLE.deadLetterIndexSort, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  };
+  const indexAttributes = [
+    { AttributeName: TABLE.deadLetterIndexPartition, AttributeType: 'S' as const },
+    { AttributeName: TABLE.deadLetterIndexSort, AttributeType: 'S' as const },
+  ];
   try {
     await clients.dynamo.send(
       new CreateTableCommand({
         TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }, ...indexAttributes],
         KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [deadLetterIndex],
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
   }
-  await clients.dynamo.send(new DescribeTableCommand({ TableName: tableName }));
+  const described = await clients.dynamo.send(new DescribeTableCommand({ TableName: tableName }));
+  const indexes = described.Table?.GlobalSecondaryIndexes ?? [];
+  if (!indexes.some((i) => i.IndexName === TABLE.deadLetterIndex)) {
+    // A table kept on disk (--state) from before the dead-letter index. A deploy adds the index in place;
+    // dynalite cannot (UpdateTable creates no index), so the table is rebuilt with it, items and all.
+    const items = await scanAll(clients.dynamo, tableName);
+    await clients.dynamo.send(new DeleteTableCommand({ TableName: tableName }));
+    await clients.dynamo.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }, ...indexAttributes],
+        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [deadLetterIndex],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    for (let i = 0; i < items.length; i += 25) {
+      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      // dynalite processes whole batches; the bound only guards against a loop on a misbehaving store.
+      for (let attempt = 0; requests.length > 0 && attempt < 10; attempt++) {
+        const out = await clients.dynamo.send(
+          new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[tableName] ?? []).flatMap((r) =>
+          r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
+        );
+      }
+      if (requests.length > 0)
+        throw new Error(`could not copy ${requests.length} item(s) back into ${tableName}`);
+    }
+  }
   try {
     await clients.s3.send(new CreateBucketCommand({ Bucket: bucketName }));
   } catch (err) {

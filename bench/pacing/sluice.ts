@@ -157,9 +157,10 @@ class BacklogQueue implements QueuePort {
     if (seconds === 0) for (const h of handles) this.unlock(h, true);
   }
 
-  async deadLetter(message: QueuedMessage, _info: DeadLetterInfo): Promise<void> {
+  async deadLetter(message: QueuedMessage, _info: DeadLetterInfo): Promise<undefined> {
     this.check.deadLettered += 1;
     this.unlock(message.receiptHandle, false);
+    return undefined;
   }
 }
 

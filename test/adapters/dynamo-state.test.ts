@@ -1,6 +1,7 @@
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
+  CreateTableCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -8,14 +9,20 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   ControlsError,
+  DeadLetterIndexError,
   DynamoRetries,
   DynamoState,
+  deleteDeadLetterRecords,
+  deleteDeadLetterRecordsBefore,
   LeaseLostError,
+  listDeadLetterRecords,
+  moveDeadLetterRecord,
   readDrainerState,
   StateBatchError,
   setControls,
 } from '../../adapters/dynamo-state';
 import { createPacer, ratePerSecond } from '../../core/pacer';
+import type { DeadLetterRecord } from '../../core/ports';
 import { QUEUE, TABLE } from '../../core/resources';
 import { createResources } from '../../local/emulators';
 import { useEmulators } from '../helpers/emulators';
@@ -283,5 +290,178 @@ describe('DynamoRetries against dynalite', () => {
     await retries.put('m-old', { attempts: 3, firstFailureAt: longAgo }, longAgo);
 
     expect(await retries.get('m-old')).toBeUndefined();
+  });
+});
+
+describe('dead-letter index against dynalite', () => {
+  const { clients } = useEmulators();
+  let n = 0;
+
+  const fresh = async () => {
+    n++;
+    const r = await createResources(clients, {
+      queue: `dead-${n}`,
+      table: `dead-table-${n}`,
+      bucket: `dead-bucket-${n}`,
+    });
+    return { table: r.tableName, state: new DynamoState({ client: clients.dynamo, tableName: r.tableName }) };
+  };
+
+  /** A dead letter of group `g` failed at T0 + `offsetMs`, queue message id `q-<id>`. */
+  const dead = (id: string, offsetMs: number, extra: Partial<DeadLetterRecord> = {}): DeadLetterRecord => ({
+    reason: 'rejected',
+    status: 400,
+    detail: 'bad request',
+    attempts: 1,
+    failedAt: T0 + offsetMs,
+    messageId: `q-${id}`,
+    groupId: 'g.myshopify.com',
+    shop: 'g.myshopify.com',
+    topic: 'products/update',
+    webhookId: `w-${id}`,
+    target: '/webhooks?x=1',
+    dlqMessageId: `d-${id}`,
+    sequenceNumber: String(1000 + offsetMs),
+    ...extra,
+  });
+  const ids = (records: readonly DeadLetterRecord[]): string[] => records.map((r) => r.messageId);
+
+  it('writes a record per dead letter with every field and the DLQ retention as its TTL', async () => {
+    const { state, table } = await fresh();
+
+    await state.recordDeadLetter(dead('a', 0));
+
+    const item = await clients.dynamo.send(
+      new GetItemCommand({
+        TableName: table,
+        Key: { [TABLE.partitionKey]: { S: `${TABLE.deadLetterPrefix}q-a` } },
+      }),
+    );
+    expect(Number(item.Item?.[TABLE.ttlAttribute]?.N)).toBe(T0 / 1000 + QUEUE.retentionSeconds);
+    const listed = await listDeadLetterRecords(clients.dynamo, table, { limit: 10, now: T0 + 1 });
+    expect(listed).toEqual({ records: [dead('a', 0)], count: 1, complete: true });
+  });
+
+  it('lists oldest first across Query pages, bounded by the limit, and counts the rest', async () => {
+    const { state, table } = await fresh();
+    // Written out of order; two share a millisecond and are ordered by their DLQ sequence number.
+    const records = [
+      dead('c', 30),
+      dead('a', 10, { sequenceNumber: '5' }),
+      dead('b', 10, { sequenceNumber: '40' }),
+      dead('d', 40),
+      dead('e', 50),
+    ];
+    for (const r of records) await state.recordDeadLetter(r);
+
+    const all = await listDeadLetterRecords(clients.dynamo, table, { limit: 100, now: T0 });
+    const first2 = await listDeadLetterRecords(clients.dynamo, table, { limit: 2, now: T0 });
+    const cut = await listDeadLetterRecords(clients.dynamo, table, { limit: 2, maxPages: 1, now: T0 });
+
+    expect(ids(all.records)).toEqual(['q-a', 'q-b', 'q-c', 'q-d', 'q-e']);
+    expect(all.count).toBe(5);
+    expect(ids(first2.records)).toEqual(['q-a', 'q-b']);
+    expect(first2).toMatchObject({ count: 5, complete: true });
+    expect(cut).toMatchObject({ count: 2, complete: false });
+  });
+
+  it('leaves out expired records and items that are not dead letters', async () => {
+    const { state, table } = await fresh();
+    await state.recordDeadLetter(dead('old', -(QUEUE.retentionSeconds + 60) * 1000));
+    await state.recordDeadLetter(dead('new', 0));
+    await state.recordDeadLetter(dead('newer', 10));
+    await state.markDelivered('w-new', T0);
+    await clients.dynamo.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          [TABLE.partitionKey]: { S: 'dead#foreign' },
+          [TABLE.deadLetterIndexPartition]: { S: 'dead' },
+          [TABLE.deadLetterIndexSort]: { S: '0' },
+        },
+      }),
+    );
+
+    const first = await listDeadLetterRecords(clients.dynamo, table, { limit: 1, now: T0 + 1 });
+    const all = await listDeadLetterRecords(clients.dynamo, table, { limit: 10, now: T0 + 1 });
+
+    expect(ids(first.records)).toEqual(['q-new']);
+    expect(first.count).toBe(2);
+    expect(ids(all.records)).toEqual(['q-new', 'q-newer']);
+  });
+
+  it('deletes records by queue message id, and every record of a failure before a time (after a purge)', async () => {
+    const { state, table } = await fresh();
+    const records = Array.from({ length: 30 }, (_, i) => dead(`m${String(i).padStart(2, '0')}`, i * 10));
+    for (const r of records) await state.recordDeadLetter(r);
+
+    const left = await deleteDeadLetterRecords(clients.dynamo, table, [
+      'q-m00',
+      'q-m01',
+      'q-m01',
+      'q-absent',
+    ]);
+    const purged = await deleteDeadLetterRecordsBefore(clients.dynamo, table, T0 + 250);
+
+    expect(left).toBe(0);
+    expect(purged).toEqual({ deleted: 23, left: 0 });
+    const rest = await listDeadLetterRecords(clients.dynamo, table, { limit: 100, now: T0 });
+    expect(ids(rest.records)).toEqual(['q-m25', 'q-m26', 'q-m27', 'q-m28', 'q-m29']);
+  });
+
+  it('notes a new DLQ message id for a record, and answers false when there is none', async () => {
+    const { state, table } = await fresh();
+    await state.recordDeadLetter(dead('a', 0));
+
+    expect(await moveDeadLetterRecord(clients.dynamo, table, 'q-a', 'd-a2')).toBe(true);
+    expect(await moveDeadLetterRecord(clients.dynamo, table, 'q-none', 'd-x')).toBe(false);
+
+    const listed = await listDeadLetterRecords(clients.dynamo, table, { limit: 10, now: T0 });
+    expect(listed.records).toEqual([{ ...dead('a', 0), dlqMessageId: 'd-a2' }]);
+  });
+
+  it('says the index cannot be read on a table created without it', async () => {
+    const table = `no-index-${Date.now()}`;
+    await clients.dynamo.send(
+      new CreateTableCommand({
+        TableName: table,
+        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+
+    const err = await listDeadLetterRecords(clients.dynamo, table, { limit: 10, now: T0 }).catch(
+      (e: unknown) => e,
+    );
+
+    expect(err).toBeInstanceOf(DeadLetterIndexError);
+    expect((err as Error).message).toMatch(/dead-letter index dead-letters.*specified index/);
+  });
+
+  it('rebuilds a local table kept from before the index with the index, keeping every item', async () => {
+    const name = `upgrade-${Date.now()}`;
+    const tableName = `${name}-state`;
+    await clients.dynamo.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const before = new DynamoState({ client: clients.dynamo, tableName });
+    const delivered = Array.from({ length: 60 }, (_, i) => `kept-${i}`);
+    await before.markDeliveredMany(delivered, T0);
+    await setControls(clients.dynamo, tableName, { paused: true }, T0);
+
+    const r = await createResources(clients, { queue: name, table: tableName, bucket: `${name}-b` });
+    const state = new DynamoState({ client: clients.dynamo, tableName: r.tableName });
+    await state.recordDeadLetter(dead('a', 0));
+
+    const listed = await listDeadLetterRecords(clients.dynamo, r.tableName, { limit: 10, now: T0 });
+    expect(ids(listed.records)).toEqual(['q-a']);
+    expect((await state.wasDeliveredMany(delivered, T0 + 1)).size).toBe(60);
+    expect((await state.load()).controls.paused).toBe(true);
   });
 });

@@ -100,10 +100,13 @@ describe('SqsQueue against fauxqs', () => {
     await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'dl1', shop: 'g.myshopify.com' }]);
     const [m] = await queue.receive(1, 0, 60);
 
-    await queue.deadLetter(m!, failure(m!.messageId));
+    const receipt = await queue.deadLetter(m!, failure(m!.messageId));
 
     const dlq = await drainAll(clients.sqs, r.dlqUrl);
     expect(dlq).toHaveLength(1);
+    // Where it landed, for the dead-letter index (`dlq list` shows this id, `dlq show` takes it).
+    expect(receipt.dlqMessageId).toBe(dlq[0]!.MessageId);
+    expect(receipt.sequenceNumber).toMatch(/^\d+$/);
     expect(dlq[0]!.Body).toBe(m!.body);
     expect(dlq[0]!.Attributes?.MessageGroupId).toBe('g.myshopify.com');
     expect(dlq[0]!.MessageAttributes?.[ATTR.webhookId]?.StringValue).toBe('dl1');

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { buildDrainerDeps, CountingMetrics, type DrainerAdapters } from '../../adapters';
 import { createDrainer, type Drainer, type RunSummary } from '../../core/drainer';
 import { createResources, type LocalClients, type LocalResources } from '../../local/emulators';
@@ -177,9 +178,110 @@ describe('sluice CLI (local mode)', () => {
       expect(
         after.entries.map((e: { reason: string; webhookId: string }) => [e.reason, e.webhookId]),
       ).toEqual([['signature', 'forged']]);
+      // Kept at the back of the DLQ as a new message: the index follows it, so `show` finds it by the listed id.
+      const kept = JSON.parse((await cli('dlq', 'show', after.entries[0].messageId, '--json')).stdout);
+      expect(kept).toMatchObject({ webhookId: 'forged', body: expect.any(String) });
 
       expect((await cli('dlq', 'purge', '--yes')).code).toBe(0);
       expect(JSON.parse((await cli('dlq', 'list', '--json')).stdout).total).toBe(0);
+    });
+  });
+
+  describe('dlq list from the dead-letter index', () => {
+    let app: Recorder;
+    let running: Running | undefined;
+    afterEach(async () => {
+      await running?.stop();
+      await app.close();
+    });
+
+    it('lists every dead letter of one group, not only its head, says when the DLQ holds more, and redrive clears it', async () => {
+      const { r, stateFile } = await setUp('dlq-index');
+      let accept = false;
+      app = await startRecorder(() => ({ status: accept ? 200 : 400 }));
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+      const shop = 'busy.myshopify.com';
+      const ids = Array.from({ length: 6 }, (_, i) => `x${i}`);
+      await enqueue(
+        clients.sqs,
+        r.queueUrl,
+        ids.map((webhookId) => ({ webhookId, shop })),
+      );
+      running = startDrainer(clients, r, app.url);
+      const listJson = async () => JSON.parse((await cli('dlq', 'list', '--json')).stdout);
+      await waitUntil(async () => (await listJson()).indexed === 6, 20_000, 'six indexed dead letters');
+      await running.stop();
+      running = undefined;
+
+      const listed = await listJson();
+      expect(listed).toMatchObject({ source: 'index', indexed: 6, indexComplete: true, total: 6 });
+      expect(listed.entries.map((e: { webhookId: string }) => e.webhookId)).toEqual(ids);
+      expect(listed.entries[5]).toMatchObject({ reason: 'rejected', status: 400, shop, groupId: shop });
+      // A peek sees the group's head only: FIFO hides the rest behind it.
+      const peeked = JSON.parse((await cli('dlq', 'list', '--peek', '--json')).stdout);
+      expect(peeked.source).toBe('peek');
+      expect(peeked.entries.length).toBeLessThan(6);
+      expect(peeked.entries[0].webhookId).toBe('x0');
+      // A webhook behind the head: its failure from the index, its body hidden by FIFO.
+      const shown = JSON.parse((await cli('dlq', 'show', listed.entries[4].messageId, '--json')).stdout);
+      expect(shown).toMatchObject({ webhookId: 'x4', reason: 'rejected', body: null });
+      expect(shown.note).toMatch(/FIFO/);
+
+      // A dead letter the index never saw (from before it): the counts differ, and the text says so.
+      await enqueue(clients.sqs, r.dlqUrl, [{ webhookId: 'pre', shop: 'other.myshopify.com' }]);
+      const human = await cli('dlq', 'list');
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(/ID\s+REASON\s+STATUS\s+AGE\s+TOPIC\s+SHOP/);
+      for (const id of ids) expect(human.stdout).toContain(listed.entries[ids.indexOf(id)].messageId);
+      expect(human.stdout).toMatch(/index: 6, DLQ: ~7\n1 in the DLQ without an index record/);
+      const limited = await cli('dlq', 'list', '--limit', '2');
+      expect(limited.stdout).toMatch(/Showing the oldest 2 of 6/);
+
+      accept = true;
+      const redriven = JSON.parse((await cli('dlq', 'redrive', '--json')).stdout);
+      expect(redriven.redriven.map((e: { webhookId: string }) => e.webhookId).sort()).toEqual(
+        [...ids, 'pre'].sort(),
+      );
+      expect(redriven.index).toEqual({ removed: 6, failed: 0 });
+      const after = await listJson();
+      expect(after).toMatchObject({ source: 'index', indexed: 0, entries: [] });
+
+      running = startDrainer(clients, r, app.url);
+      await waitUntil(() => app.requests.length === 7, 20_000, 'the redriven webhooks to be delivered');
+      expect(
+        app.requests
+          .filter((q) => q.headers['x-shopify-shop-domain'] === shop)
+          .map((q) => q.headers['x-shopify-webhook-id']),
+      ).toEqual(ids);
+    });
+
+    it('says when the index holds records the DLQ does not, and clears the records of what a purge removed', async () => {
+      const { r, stateFile } = await setUp('dlq-purge');
+      app = await startRecorder(() => ({ status: 400 }));
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+      await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'p0' }, { webhookId: 'p1' }, { webhookId: 'p2' }]);
+      running = startDrainer(clients, r, app.url);
+      const listJson = async () => JSON.parse((await cli('dlq', 'list', '--json')).stdout);
+      await waitUntil(async () => (await listJson()).indexed === 3, 20_000, 'three indexed dead letters');
+      // One removed behind Sluice's back: its record stays, and the list says the two disagree.
+      const [head] =
+        (
+          await clients.sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: r.dlqUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+          )
+        ).Messages ?? [];
+      await clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: r.dlqUrl, ReceiptHandle: head?.ReceiptHandle }),
+      );
+      expect((await cli('dlq', 'list')).stdout).toMatch(
+        /index: 3, DLQ: ~2\n1 index record\(s\) without a DLQ message/,
+      );
+
+      const purged = await cli('dlq', 'purge', '--yes', '--json');
+
+      expect(purged.code).toBe(0);
+      expect(JSON.parse(purged.stdout).index).toEqual({ removed: 3, left: 0 });
+      expect(await listJson()).toMatchObject({ indexed: 0, total: 0, entries: [] });
     });
   });
 

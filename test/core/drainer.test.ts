@@ -300,6 +300,56 @@ describe('drainer', () => {
     expect(h.metrics.sum(METRICS.deadLettered, { Reason: 'rejected' })).toBe(2);
   });
 
+  it('indexes every dead letter through the state port, with its failure, its webhook and where it landed', async () => {
+    const h = harness({ script: (r) => (r.webhookId === 'w3' ? { status: 200 } : { status: 400 }) });
+    h.enqueue(flood(4, 1));
+
+    await h.drainer().run();
+
+    expect(h.queue.dlq).toHaveLength(3);
+    expect(h.state.deadLetters).toEqual(
+      h.queue.dlq.map((d, i) =>
+        expect.objectContaining({
+          reason: 'rejected',
+          status: 400,
+          attempts: 1,
+          failedAt: d.info?.failedAt,
+          messageId: d.message.messageId,
+          groupId: 'shop-0.myshopify.com',
+          shop: 'shop-0.myshopify.com',
+          webhookId: `w${i}`,
+          topic: expect.any(String),
+          target: '/webhooks',
+          dlqMessageId: `dlq-${d.message.messageId}`,
+          sequenceNumber: String(i + 1),
+        }),
+      ),
+    );
+    expect(h.metrics.sum(METRICS.deadLetterIndexFailures)).toBe(0);
+  });
+
+  it('still dead-letters, and the group moves on, when the index write fails: logged and counted', async () => {
+    const h = harness({ script: (r) => (r.webhookId === 'w2' ? { status: 200 } : { status: 400 }) });
+    h.state.failures.recordDeadLetter = 1;
+    h.enqueue(flood(3, 1));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.deadLettered).toBe(2);
+    expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['rejected', 'rejected']);
+    expect(accepted(h.app)).toEqual(['w2']);
+    expect(h.queue.size).toBe(0);
+    expect(h.state.deadLetters.map((r) => r.webhookId)).toEqual(['w1']);
+    expect(h.metrics.sum(METRICS.deadLetterIndexFailures)).toBe(1);
+    expect(h.logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringMatching(/dead letter not indexed/),
+        data: expect.objectContaining({ messageId: h.queue.dlq[0]?.message.messageId }),
+      }),
+    );
+  });
+
   it('sends a message that keeps failing to the DLQ as exhausted after maxAttempts', async () => {
     const h = harness({
       script: (r) => (r.webhookId === 'w0' ? { status: 500, body: 'boom' } : { status: 200 }),

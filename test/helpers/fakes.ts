@@ -7,6 +7,8 @@ import type { RetryMemoryPort, RetryRecord } from '../../core/drainer';
 import type { PacerState } from '../../core/pacer';
 import type {
   Clock,
+  DeadLetterReceipt,
+  DeadLetterRecord,
   DeliveryRequest,
   DeliveryResult,
   DownstreamPort,
@@ -287,13 +289,14 @@ export class MemoryQueue implements QueuePort {
     if (seconds === 0) this.notify();
   }
 
-  async deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<void> {
+  async deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<DeadLetterReceipt | undefined> {
     this.calls.deadLetter++;
     const m = this.byHandle(message.receiptHandle);
-    if (!m) return;
+    if (!m) return undefined;
     this.remove(m);
     this.dlq.push({ message, info });
     this.notify();
+    return { dlqMessageId: `dlq-${message.messageId}`, sequenceNumber: String(this.dlq.length) };
   }
 
   private byHandle(handle: string): Stored | undefined {
@@ -388,6 +391,8 @@ export class MemoryState implements StatePort {
   readonly delivered = new Map<string, number>();
   /** Pacer saves, in order. */
   readonly saves: { owner: string; pacer: PacerState; at: number }[] = [];
+  /** Dead-letter index records, in the order they were written. */
+  readonly deadLetters: DeadLetterRecord[] = [];
   /** Operations to fail: name → how many of the next calls throw. */
   readonly failures: Partial<Record<keyof StatePort, number>> = {};
   /** Calls made so far, by operation (failed ones included). */
@@ -443,6 +448,11 @@ export class MemoryState implements StatePort {
   async markDeliveredMany(webhookIds: readonly string[], now: number): Promise<void> {
     this.maybeFail('markDeliveredMany');
     for (const id of webhookIds) this.delivered.set(id, now + TABLE.deliveredTtlSeconds * 1000);
+  }
+
+  async recordDeadLetter(record: DeadLetterRecord): Promise<void> {
+    this.maybeFail('recordDeadLetter');
+    this.deadLetters.push(record);
   }
 
   private maybeFail(op: keyof StatePort): void {

@@ -101,9 +101,30 @@ describe('Drainer', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+      AttributeDefinitions: Match.arrayWith([{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }]),
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
+    });
+  });
+
+  it('indexes the dead-letter records in a sparse global index sorted by failure, for `sluice dlq list`', () => {
+    const { template } = drainerStack();
+
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: TABLE.deadLetterIndexPartition, AttributeType: 'S' },
+        { AttributeName: TABLE.deadLetterIndexSort, AttributeType: 'S' },
+      ]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE.deadLetterIndex,
+          KeySchema: [
+            { AttributeName: TABLE.deadLetterIndexPartition, KeyType: 'HASH' },
+            { AttributeName: TABLE.deadLetterIndexSort, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
     });
   });
 
@@ -182,5 +203,6 @@ describe('Drainer', () => {
       Reason: 'signature',
     });
     expect(drainer.metricDeadLetteredTotal().expression).toContain('FILL(r0, 0)');
+    expect(drainer.metricDeadLetterIndexFailures().metricName).toBe(METRICS.deadLetterIndexFailures);
   });
 });
