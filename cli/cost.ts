@@ -67,6 +67,12 @@ export function registerCost(program: Command, io: CliIo): void {
       numberIn(0, 730),
       730,
     )
+    .option(
+      '--idle-exit-seconds <n>',
+      "the drainer's idle exit (config idleExitSeconds): an idle run lasts n s + start-up, not the minute (0 = none)",
+      numberIn(0, 50, true),
+      0,
+    )
     .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)
     .option('--receive-batch <n>', 'messages per receive/delete call while draining', numberIn(1, 10), 5)
     .option(
@@ -86,6 +92,7 @@ export function registerCost(program: Command, io: CliIo): void {
           claimCheckShare: number;
           deliveryRate: number;
           drainerIdleHours: number;
+          idleExitSeconds: number;
           drainerMemoryMb: number;
           receiveBatch: number;
           logBytes: number;
@@ -116,6 +123,7 @@ export function registerCost(program: Command, io: CliIo): void {
           claimCheckShare: opts.claimCheckShare,
           deliveryRatePerSecond: opts.deliveryRate,
           drainerIdleHours: opts.drainerIdleHours,
+          idleExitSeconds: opts.idleExitSeconds,
           drainerMemoryMb: opts.drainerMemoryMb,
           receiveBatch: opts.receiveBatch,
           logBytesPerWebhook: opts.logBytes,

@@ -30,7 +30,7 @@ export interface SluiceConfig {
   /**
    * End a drainer run once nothing is held and the queue has been empty this long, seconds; 0 keeps polling
    * until the run's end. Saves idle Lambda time; a webhook arriving after the exit waits for the next
-   * minute's run (up to ~60 s). @default 0
+   * minute's run (up to about 60 − idleExitSeconds s). @default 0
    */
   readonly idleExitSeconds: number;
   /** Route every webhook through the verifying Lambda (401 on forgeries everywhere, bodies over 1 MiB). @default false */
