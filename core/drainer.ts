@@ -555,7 +555,10 @@ class DrainerRun implements Drainer {
     const backoffEnd = this.scheduler.nextWakeAt(now);
     if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
     if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
-      at = Math.min(at, this.emptySince + this.options.idleExitMs);
+      // Once past, the idle exit waits for what still keeps it (a poll, work held), and each of those wakes
+      // the loop as it ends; aiming at a past time would arm a 1 ms timer turn after turn.
+      const idleAt = this.emptySince + this.options.idleExitMs;
+      if (idleAt > now) at = Math.min(at, idleAt);
     }
     if (this.pendingMarks.length > 0 && !this.marking) at = Math.min(at, this.marksSince + MARK_LINGER_MS);
     return at;

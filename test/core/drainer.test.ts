@@ -782,6 +782,24 @@ describe('drainer', () => {
     expect(h.clock.now() - h.t0).toBe(30_000);
   });
 
+  it('does not spin while the idle time has passed but a poll is still out', async () => {
+    // Polls of whole seconds: the second one ends 0.5 s after the idle time.
+    const h = harness({ drainer: { idleExitMs: 5_500, receiveWaitSeconds: 5 } });
+    let sleeps = 0;
+    const sleep = h.clock.sleep.bind(h.clock);
+    h.clock.sleep = (ms, signal) => {
+      sleeps++;
+      return sleep(ms, signal);
+    };
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('idle');
+    expect(h.clock.now() - h.t0).toBe(6_000);
+    // A handful of timers (polls, lease, controls), not one per millisecond of the last 0.5 s.
+    expect(sleeps).toBeLessThan(50);
+  });
+
   it('still takes a webhook that arrives before the idle time, then exits idle after it', async () => {
     const h = harness({ drainer: { idleExitMs: 5_000, receiveWaitSeconds: 5 } });
     h.at(3_000, () => h.enqueue(flood(1, 1)));
