@@ -1,5 +1,6 @@
 // `sluice cost` / `npm run cost`: cost per million webhooks and fixed monthly cost, itemised, with alternatives.
 import type { Command } from 'commander';
+import { MAX_IDLE_EXIT_SECONDS } from '../core/config';
 import { type CostAssumptions, type CostReport, estimateCost } from '../core/cost';
 import { PRICES } from '../core/prices';
 import { type CliIo, emit, type GlobalOptions, numberIn, table, UsageError } from './io';
@@ -70,7 +71,7 @@ export function registerCost(program: Command, io: CliIo): void {
     .option(
       '--idle-exit-seconds <n>',
       "the drainer's idle exit (config idleExitSeconds): an idle run lasts n s + start-up, not the minute (0 = none)",
-      numberIn(0, 50, true),
+      numberIn(0, MAX_IDLE_EXIT_SECONDS, true),
       0,
     )
     .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)

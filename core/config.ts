@@ -45,6 +45,9 @@ export interface SluiceConfig {
   readonly signatureFailureAlarmCount: number;
 }
 
+/** Longest idle exit: under the one-minute schedule (a run stops taking work ~12 s before its end anyway). */
+export const MAX_IDLE_EXIT_SECONDS = 50;
+
 /** One configuration field: where it is read from and how it is checked. */
 interface Field {
   readonly key: keyof SluiceConfig;
@@ -77,8 +80,14 @@ export const FIELDS: readonly Field[] = [
     max: 600_000,
     integer: true,
   },
-  // Under the one-minute schedule; a run stops taking work ~12 s before its end anyway.
-  { key: 'idleExitSeconds', env: 'IDLE_EXIT_SECONDS', kind: 'number', min: 0, max: 50, integer: true },
+  {
+    key: 'idleExitSeconds',
+    env: 'IDLE_EXIT_SECONDS',
+    kind: 'number',
+    min: 0,
+    max: MAX_IDLE_EXIT_SECONDS,
+    integer: true,
+  },
   { key: 'verifyAllRoutes', env: 'VERIFY_ALL_ROUTES', kind: 'boolean' },
   { key: 'alarmEmail', env: 'ALARM_EMAIL', kind: 'string' },
   { key: 'alarmTopicArn', env: 'ALARM_TOPIC_ARN', kind: 'string' },

@@ -1,4 +1,5 @@
 // The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
+import { MAX_IDLE_EXIT_SECONDS } from './config';
 import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
 
 /** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
@@ -147,15 +148,14 @@ const MILLION = 1e6;
 const HOURS_PER_MONTH = 730;
 /** The schedule's period: one drainer run starts every minute. */
 const RUN_PERIOD_SECONDS = 60;
-/** config.ts's limit for idleExitSeconds. */
-const MAX_IDLE_EXIT_SECONDS = 50;
+const gb = (mb: number): number => mb / 1024;
 
 /**
  * What the idle hours cost in drainer time and long polls. Without an idle exit the drainer is counted for
- * the whole of each idle hour (an upper bound: with the default downstream timeout an idle run ends about
- * 15 s before the next minute's run).
- * With one, each idle minute's run lasts its idle wait plus the run's overhead; its first poll is cut to
- * the idle wait (lambda/drainer.ts), later ones are full polls cut to end at the idle time.
+ * the whole of each idle hour: an upper bound, as with the default downstream timeout an idle run ends about
+ * 15 s before the next minute's run. With one, each idle minute's run lasts its idle wait plus the run's
+ * overhead; its first poll is cut to the idle wait (lambda/drainer.ts), later ones are full polls cut to end
+ * at the idle time (core/drainer.ts).
  */
 export function idleDrainerOf(a: CostAssumptions): {
   /** Billed drainer hours per month for the idle hours. */
@@ -176,7 +176,6 @@ export function idleDrainerOf(a: CostAssumptions): {
   );
   return { billedHours: (runs * runSeconds) / 3600, receives: runs * pollsPerRun };
 }
-const gb = (mb: number): number => mb / 1024;
 
 function check(a: CostAssumptions): void {
   const range = (field: keyof CostAssumptions, min: number, max: number): void => {
