@@ -1,5 +1,6 @@
 // `sluice cost` / `npm run cost`: cost per million webhooks and fixed monthly cost, itemised, with alternatives.
 import type { Command } from 'commander';
+import { MAX_IDLE_EXIT_SECONDS } from '../core/config';
 import { type CostAssumptions, type CostReport, estimateCost } from '../core/cost';
 import { PRICES } from '../core/prices';
 import { type CliIo, emit, type GlobalOptions, numberIn, table, UsageError } from './io';
@@ -67,6 +68,12 @@ export function registerCost(program: Command, io: CliIo): void {
       numberIn(0, 730),
       730,
     )
+    .option(
+      '--idle-exit-seconds <n>',
+      "the drainer's idle exit (config idleExitSeconds): an idle run lasts n s + start-up, not the minute (0 = none)",
+      numberIn(0, MAX_IDLE_EXIT_SECONDS, true),
+      0,
+    )
     .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)
     .option('--receive-batch <n>', 'messages per receive/delete call while draining', numberIn(1, 10), 5)
     .option(
@@ -86,6 +93,7 @@ export function registerCost(program: Command, io: CliIo): void {
           claimCheckShare: number;
           deliveryRate: number;
           drainerIdleHours: number;
+          idleExitSeconds: number;
           drainerMemoryMb: number;
           receiveBatch: number;
           logBytes: number;
@@ -116,6 +124,7 @@ export function registerCost(program: Command, io: CliIo): void {
           claimCheckShare: opts.claimCheckShare,
           deliveryRatePerSecond: opts.deliveryRate,
           drainerIdleHours: opts.drainerIdleHours,
+          idleExitSeconds: opts.idleExitSeconds,
           drainerMemoryMb: opts.drainerMemoryMb,
           receiveBatch: opts.receiveBatch,
           logBytesPerWebhook: opts.logBytes,

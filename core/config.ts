@@ -27,6 +27,12 @@ export interface SluiceConfig {
   readonly maxRetryMinutes: number;
   /** Time the app has to answer one delivery, ms. @default 10000 */
   readonly downstreamTimeoutMs: number;
+  /**
+   * End a drainer run once nothing is held and the queue has been empty this long, seconds; 0 keeps polling
+   * until the run's end. Saves idle Lambda time; a webhook arriving after the exit waits for the next
+   * minute's run (up to about 60 − idleExitSeconds s). @default 0
+   */
+  readonly idleExitSeconds: number;
   /** Route every webhook through the verifying Lambda (401 on forgeries everywhere, bodies over 1 MiB). @default false */
   readonly verifyAllRoutes: boolean;
   /** E-mail address subscribed to the alarm topic. @default none */
@@ -38,6 +44,9 @@ export interface SluiceConfig {
   /** Alarm when this many signature failures happen in 5 minutes. @default 10 */
   readonly signatureFailureAlarmCount: number;
 }
+
+/** Longest idle exit: under the one-minute schedule (a run stops taking work ~12 s before its end anyway). */
+export const MAX_IDLE_EXIT_SECONDS = 50;
 
 /** One configuration field: where it is read from and how it is checked. */
 interface Field {
@@ -71,6 +80,14 @@ export const FIELDS: readonly Field[] = [
     max: 600_000,
     integer: true,
   },
+  {
+    key: 'idleExitSeconds',
+    env: 'IDLE_EXIT_SECONDS',
+    kind: 'number',
+    min: 0,
+    max: MAX_IDLE_EXIT_SECONDS,
+    integer: true,
+  },
   { key: 'verifyAllRoutes', env: 'VERIFY_ALL_ROUTES', kind: 'boolean' },
   { key: 'alarmEmail', env: 'ALARM_EMAIL', kind: 'string' },
   { key: 'alarmTopicArn', env: 'ALARM_TOPIC_ARN', kind: 'string' },
@@ -94,6 +111,7 @@ export const DEFAULTS = {
   maxAttempts: 100,
   maxRetryMinutes: 1440,
   downstreamTimeoutMs: 10_000,
+  idleExitSeconds: 0,
   verifyAllRoutes: false,
   oldestAgeAlarmMinutes: 15,
   signatureFailureAlarmCount: 10,

@@ -1,4 +1,5 @@
 // The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
+import { MAX_IDLE_EXIT_SECONDS } from './config';
 import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
 
 /** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
@@ -21,6 +22,13 @@ export interface CostAssumptions {
   readonly drainerMemoryMb: number;
   /** Hours per month the drainer runs even with nothing to deliver (730 = always polling). */
   readonly drainerIdleHours: number;
+  /**
+   * The drainer's idle exit (config `idleExitSeconds`): an idle run ends after this many seconds of empty
+   * queue instead of lasting the minute. 0 = no idle exit.
+   */
+  readonly idleExitSeconds: number;
+  /** Billed seconds of an idle run besides its idle wait: start-up, lease and state read, shutdown. */
+  readonly idleRunOverheadSeconds: number;
   /** Average delivery rate while draining, webhooks/s (drainer busy time when it is not always on). */
   readonly deliveryRatePerSecond: number;
   /** Average messages per ReceiveMessage and per DeleteMessageBatch while draining (≤ 10). */
@@ -60,6 +68,8 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   verifyMs: 30,
   drainerMemoryMb: 512,
   drainerIdleHours: 730,
+  idleExitSeconds: 0,
+  idleRunOverheadSeconds: 2,
   deliveryRatePerSecond: 20,
   receiveBatch: 5,
   visibilityCallsPerWebhook: 0.1,
@@ -136,7 +146,36 @@ export class CostInputError extends Error {
 
 const MILLION = 1e6;
 const HOURS_PER_MONTH = 730;
+/** The schedule's period: one drainer run starts every minute. */
+const RUN_PERIOD_SECONDS = 60;
 const gb = (mb: number): number => mb / 1024;
+
+/**
+ * What the idle hours cost in drainer time and long polls. Without an idle exit the drainer is counted for
+ * the whole of each idle hour: an upper bound, as with the default downstream timeout an idle run ends about
+ * 15 s before the next minute's run. With one, each idle minute's run lasts its idle wait plus the run's
+ * overhead; its first poll is cut to the idle wait (lambda/drainer.ts), later ones are full polls cut to end
+ * at the idle time (core/drainer.ts).
+ */
+export function idleDrainerOf(a: CostAssumptions): {
+  /** Billed drainer hours per month for the idle hours. */
+  readonly billedHours: number;
+  /** ReceiveMessage calls per month that come back empty. */
+  readonly receives: number;
+} {
+  if (a.idleExitSeconds === 0) {
+    return {
+      billedHours: a.drainerIdleHours,
+      receives: (a.drainerIdleHours * 3600) / Math.max(1, a.idlePollSeconds),
+    };
+  }
+  const runSeconds = Math.min(RUN_PERIOD_SECONDS, a.idleExitSeconds + a.idleRunOverheadSeconds);
+  const runs = (a.drainerIdleHours * 3600) / RUN_PERIOD_SECONDS;
+  const pollsPerRun = Math.ceil(
+    a.idleExitSeconds / Math.max(1, Math.min(a.idlePollSeconds, a.idleExitSeconds)),
+  );
+  return { billedHours: (runs * runSeconds) / 3600, receives: runs * pollsPerRun };
+}
 
 function check(a: CostAssumptions): void {
   const range = (field: keyof CostAssumptions, min: number, max: number): void => {
@@ -152,6 +191,8 @@ function check(a: CostAssumptions): void {
   range('receiveBatch', 1, 10);
   range('deliveryRatePerSecond', 0.01, 100_000);
   range('drainerIdleHours', 0, HOURS_PER_MONTH);
+  range('idleExitSeconds', 0, MAX_IDLE_EXIT_SECONDS);
+  range('idleRunOverheadSeconds', 0, 10);
   for (const f of [
     'authorizerMemoryMb',
     'authorizerMs',
@@ -247,25 +288,28 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     `ChangeMessageVisibility: ${a.visibilityCallsPerWebhook} per webhook`,
     MILLION * a.visibilityCallsPerWebhook * sqs,
   );
-  const idleReceives = ((a.drainerIdleHours * 3600) / Math.max(1, a.idlePollSeconds)) * 1;
+  const idle = idleDrainerOf(a);
   add(
     'SQS FIFO',
-    `idle long polls (${a.idlePollSeconds} s each over ${a.drainerIdleHours} h)`,
+    a.idleExitSeconds === 0
+      ? `idle long polls (${a.idlePollSeconds} s each over ${a.drainerIdleHours} h)`
+      : `idle long polls (${round(idle.receives / (a.drainerIdleHours * 60 || 1), 2)} per idle run, idle exit after ${a.idleExitSeconds} s)`,
     0,
-    idleReceives * sqs,
+    idle.receives * sqs,
   );
 
-  // The drainer: one long-running function. Its idle time is fixed; busy time only adds when it is not always on.
+  // The drainer: one long-running function. Its idle time is fixed; busy time adds beyond it.
   const drainerGb = gb(a.drainerMemoryMb);
   const busyHours = a.webhooksPerMonth / a.deliveryRatePerSecond / 3600;
-  const totalHours = Math.min(HOURS_PER_MONTH, a.drainerIdleHours + busyHours);
-  const extraBusySeconds = (totalHours - a.drainerIdleHours) * 3600;
+  const totalHours = Math.min(HOURS_PER_MONTH, idle.billedHours + busyHours);
+  const extraBusySeconds = Math.max(0, totalHours - idle.billedHours) * 3600;
   add(
     'Lambda: drainer',
-    `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerInvocationsPerMonth} invocations`,
+    a.idleExitSeconds === 0
+      ? `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerInvocationsPerMonth} invocations`
+      : `${a.drainerMemoryMb} MB, idle runs of ${a.idleExitSeconds} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`,
     0,
-    a.drainerIdleHours * 3600 * drainerGb * gbSecond +
-      a.drainerInvocationsPerMonth * PRICES.lambdaRequest.usd,
+    idle.billedHours * 3600 * drainerGb * gbSecond + a.drainerInvocationsPerMonth * PRICES.lambdaRequest.usd,
   );
   add(
     'Lambda: drainer',
@@ -283,7 +327,7 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     'DynamoDB',
     `state item: ${a.stateWritesPerMinute} writes + ${a.stateReadsPerMinute} reads per running minute`,
     0,
-    a.drainerIdleHours *
+    idle.billedHours *
       60 *
       (a.stateWritesPerMinute * PRICES.dynamoWrite.usd + a.stateReadsPerMinute * PRICES.dynamoRead.usd),
   );
@@ -344,11 +388,15 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
 }
 
 function notesOf(a: CostAssumptions): string[] {
+  const idle = idleDrainerOf(a);
   return [
     `Prices: ${PRICE_REGION}, list prices as of ${PRICES_AS_OF} (core/prices.ts names each source); free tiers ignored.`,
     `Average body ${a.avgBodyKb} KB plus ~1.5 KB of message attributes; ${Math.round(a.verifiedShare * 100)}% via the verified route, ${Math.round(a.claimCheckShare * 100)}% claim-checked to S3.`,
-    `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, polling ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
+    `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, ${a.idleExitSeconds === 0 ? 'polling' : 'idle'} ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
     `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
+    a.idleExitSeconds === 0
+      ? `No idle exit: the drainer is counted for the whole of each idle hour (an upper bound: with the default downstream timeout an idle run ends about 15 s before the next minute's run); --idle-exit-seconds N models idleExitSeconds.`
+      : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
   ];
 }

@@ -329,6 +329,8 @@ class DrainerRun implements Drainer {
   private leaseLost = false;
   private leaseExpiresAt = 0;
   private emptySince: number | undefined;
+  /** A receive is out. The idle exit waits for it: a long poll cut short keeps running past the run. */
+  private polling = false;
   private lastError: string | undefined;
   private counters = { delivered: 0, retried: 0, deadLettered: 0, duplicates: 0 };
 
@@ -513,19 +515,28 @@ class DrainerRun implements Drainer {
       this.leaseLost = true;
       return this.stop('lease-lost');
     }
+    if (this.idleDue(now)) return this.stop('idle');
+    return false;
+  }
+
+  /**
+   * Nothing held or pending, the queue empty for `idleExitMs`, and no receive out. An abandoned long poll
+   * would go on after the run returns (in Lambda, frozen with the function) and could take a webhook that
+   * then stays invisible for the visibility timeout; so the exit comes between polls, and polls are cut to
+   * end at the idle time (see receiveLoop).
+   */
+  private idleDue(now: number): boolean {
     const idle = this.options.idleExitMs;
-    if (
+    return (
       idle !== undefined &&
       this.emptySince !== undefined &&
       now - this.emptySince >= idle &&
+      !this.polling &&
       this.scheduler.held === 0 &&
       this.tasks.size === 0 &&
       this.pendingDeletes.length === 0 &&
       this.pendingMarks.length === 0
-    ) {
-      return this.stop('idle');
-    }
-    return false;
+    );
   }
 
   private stop(outcome: RunOutcome): true {
@@ -551,7 +562,10 @@ class DrainerRun implements Drainer {
     const backoffEnd = this.scheduler.nextWakeAt(now);
     if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
     if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
-      at = Math.min(at, this.emptySince + this.options.idleExitMs);
+      // Once past, the idle exit waits for what still keeps it (a poll, work held), and each of those wakes
+      // the loop as it ends; aiming at a past time would arm a 1 ms timer turn after turn.
+      const idleAt = this.emptySince + this.options.idleExitMs;
+      if (idleAt > now) at = Math.min(at, idleAt);
     }
     if (this.pendingMarks.length > 0 && !this.marking) at = Math.min(at, this.marksSince + MARK_LINGER_MS);
     return at;
@@ -835,13 +849,26 @@ class DrainerRun implements Drainer {
         await this.waitForChange(this.waitSeconds * 1000 || 1000);
         continue;
       }
-      const wait = Math.min(this.waitSeconds, Math.max(0, Math.floor((this.options.stopAt - now) / 1000)));
+      if (this.idleDue(now)) {
+        // Time to exit idle: no new poll; the main loop stops the run (and this wait) at once.
+        this.kick();
+        await this.waitForChange(1000);
+        continue;
+      }
+      let wait = Math.min(this.waitSeconds, Math.max(0, Math.floor((this.options.stopAt - now) / 1000)));
+      const idleAt =
+        this.options.idleExitMs !== undefined && this.emptySince !== undefined
+          ? this.emptySince + this.options.idleExitMs
+          : undefined;
+      // A poll on an empty queue ends when the idle exit is due, not up to 20 s after it.
+      if (idleAt !== undefined && idleAt > now) wait = Math.min(wait, Math.ceil((idleAt - now) / 1000));
       if (wait === 0 && this.waitSeconds > 0) {
         // Under a second before stopAt: a new batch could not be worked on; wait for the stop instead.
         await this.clock.sleep(Math.max(1, this.options.stopAt - now), this.receiveAbort.signal);
         continue;
       }
       let batch: QueuedMessage[];
+      this.polling = true;
       try {
         batch = await this.deps.queue.receive(
           Math.min(10, room),
@@ -851,11 +878,13 @@ class DrainerRun implements Drainer {
         );
         failures = 0;
       } catch (e) {
+        this.polling = false;
         failures++;
         this.recordError('receive', e);
         await this.clock.sleep(backoff(INFRA_BASE_MS, INFRA_CAP_MS, failures), this.receiveAbort.signal);
         continue;
       }
+      this.polling = false;
       const at = this.clock.now();
       if (batch.length === 0) {
         this.emptySince ??= now;

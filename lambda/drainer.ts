@@ -19,6 +19,8 @@ const TICK_MARGIN_MS = 3_000;
 const TIMEOUT_MARGIN_MS = 5_000;
 /** Longest wind-down (answers in flight, releases, pacer save) the budget reserves before the deadline. */
 const MAX_WIND_DOWN_MS = 20_000;
+/** SQS's longest long poll, the core's default receive wait. */
+const MAX_RECEIVE_WAIT_S = 20;
 
 /**
  * The run's budget. Reserved concurrency is 1 and the schedule fires every minute, so a run that is still
@@ -97,6 +99,14 @@ export function makeDrainerHandler(
       downstreamTimeoutMs: c.downstreamTimeoutMs,
       stopAt,
       deadline,
+      // With an idle exit the first empty poll lasts no longer than it: a run on an empty queue then
+      // costs about idleExitSeconds, not a full 20 s poll.
+      ...(c.idleExitSeconds > 0
+        ? {
+            idleExitMs: c.idleExitSeconds * 1000,
+            receiveWaitSeconds: Math.min(MAX_RECEIVE_WAIT_S, c.idleExitSeconds),
+          }
+        : {}),
     }).run();
     deps.adapters.metrics.flush();
     deps.log('info', 'drainer run ended', { ...summary });

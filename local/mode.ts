@@ -405,6 +405,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         `  DynamoDB      ${emulators.dynamoEndpoint}   table ${resources.tableName}`,
         `  State         ${stateDir ? `${stateDir} (kept across restarts)` : 'in memory (--state <dir> keeps it)'}`,
         `  Endpoints     ${options.endpointsFile}`,
+        // Runs restart back to back here, not on a minute schedule: an idle exit would save nothing.
+        ...(config.idleExitSeconds > 0
+          ? [
+              `  Idle exit     not applied locally (idleExitSeconds ${config.idleExitSeconds}): the drainer polls continuously`,
+            ]
+          : []),
         `  Try           npm run send -- --count 2000`,
         `  Inspect       ${awsEnv} aws --endpoint-url ${emulators.sqsEndpoint} sqs get-queue-attributes --queue-url ${resources.queueUrl} --attribute-names All`,
         'Ctrl-C stops gracefully (twice forces).',

@@ -1,5 +1,5 @@
 // Unit tests for the cost model and `sluice cost`.
-import { CostInputError, DEFAULT_ASSUMPTIONS, estimateCost } from '../../core/cost';
+import { CostInputError, DEFAULT_ASSUMPTIONS, estimateCost, idleDrainerOf } from '../../core/cost';
 import { PRICES, PRICES_AS_OF } from '../../core/prices';
 import { sluice } from '../helpers/cli';
 
@@ -67,6 +67,50 @@ describe('estimateCost', () => {
     );
   });
 
+  it('bills an idle drainer with an idle exit for the idle wait plus start-up, not the whole minute', () => {
+    const always = estimateCost();
+    const exit20 = estimateCost({ idleExitSeconds: 20 });
+    const gbMonth = (hours: number) => hours * 3600 * 0.5 * PRICES.lambdaGbSecondArm.usd;
+    const invocations = 43_800 * PRICES.lambdaRequest.usd;
+    expect(line(always, 'Lambda: drainer', /polling/)?.monthlyFixedUsd).toBeCloseTo(
+      gbMonth(730) + invocations,
+      8,
+    );
+    // 730 h × (20 s + 2 s overhead) / 60 s.
+    expect(idleDrainerOf(exit20.assumptions).billedHours).toBeCloseTo((730 * 22) / 60, 8);
+    expect(line(exit20, 'Lambda: drainer', /idle runs of 20 \+ 2 s/)?.monthlyFixedUsd).toBeCloseTo(
+      gbMonth((730 * 22) / 60) + invocations,
+      8,
+    );
+    // One empty poll per idle run instead of one per 20 s all hour; the state item is read and written less.
+    expect(line(exit20, 'SQS FIFO', /idle long polls/)?.monthlyFixedUsd).toBeCloseTo(
+      43_800 * PRICES.sqsFifoRequest.usd,
+      10,
+    );
+    expect(line(exit20, 'DynamoDB', /state item/)?.monthlyFixedUsd).toBeCloseTo(
+      (line(always, 'DynamoDB', /state item/)?.monthlyFixedUsd ?? 0) * (22 / 60),
+      8,
+    );
+    expect(exit20.monthlyFixedUsd).toBeLessThan(always.monthlyFixedUsd - 11);
+    expect(exit20.notes.join('\n')).toMatch(
+      /730 h × \(20 s \+ 2 s start-up and shutdown\) \/ 60 s = 267\.7 h/,
+    );
+  });
+
+  it('bills busy time on top of the idle runs once the drainer no longer runs all minute', () => {
+    const exit20 = estimateCost({ idleExitSeconds: 20, deliveryRatePerSecond: 50 });
+    // 1 M webhooks at 50/s = 20,000 s × 0.5 GB.
+    expect(line(exit20, 'Lambda: drainer', /busy/)?.perMillionUsd).toBeCloseTo(
+      20_000 * 0.5 * PRICES.lambdaGbSecondArm.usd,
+      8,
+    );
+  });
+
+  it('counts the polls of a long idle exit: a full 20 s poll, then one cut to the idle time', () => {
+    expect(idleDrainerOf({ ...DEFAULT_ASSUMPTIONS, idleExitSeconds: 30 }).receives).toBe(43_800 * 2);
+    expect(idleDrainerOf({ ...DEFAULT_ASSUMPTIONS, idleExitSeconds: 5 }).receives).toBe(43_800);
+  });
+
   it('prices x86_64 above arm64', () => {
     expect(estimateCost({ architecture: 'x86_64' }).monthlyFixedUsd).toBeGreaterThan(
       estimateCost({ architecture: 'arm64' }).monthlyFixedUsd,
@@ -93,6 +137,9 @@ describe('estimateCost', () => {
     );
     expect(() => estimateCost({ verifiedShare: 0.1, claimCheckShare: 0.2 })).toThrow(/at most verifiedShare/);
     expect(() => estimateCost({ receiveBatch: 11 })).toThrow(/receiveBatch/);
+    expect(() => estimateCost({ idleExitSeconds: 51 })).toThrow(
+      /idleExitSeconds = 51; allowed: a number from 0 to 50/,
+    );
   });
 
   it('keeps the defaults in range', () => {
@@ -121,6 +168,18 @@ describe('sluice cost', () => {
   it('prints the price table with sources', async () => {
     const run = await sluice(['cost', '--prices']);
     expect(run.stdout).toMatch(/sqsFifoRequest\s+5e-7\s+FIFO request/);
+  });
+
+  it('applies --idle-exit-seconds to the fixed cost and rejects a value the config would not allow', async () => {
+    const base = JSON.parse((await sluice(['cost', '--json'])).stdout);
+    const run = await sluice(['cost', '--idle-exit-seconds', '20', '--json']);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.assumptions.idleExitSeconds).toBe(20);
+    expect(r.monthlyFixedUsd).toBeLessThan(base.monthlyFixedUsd);
+    const bad = await sluice(['cost', '--idle-exit-seconds', '2.5']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--idle-exit-seconds <n>.*invalid.*an integer from 0 to 50/);
   });
 
   it('exits 2 on a share above 1', async () => {

@@ -809,6 +809,58 @@ describe('drainer', () => {
     expect(h.clock.now() - h.t0).toBeLessThan(10_000);
   });
 
+  it('exits idle between long polls, never leaving one running past the run', async () => {
+    const h = harness({ drainer: { idleExitMs: 30_000, receiveWaitSeconds: 20 } });
+    const polls: { start: number; waitSeconds: number; end: number; cutShort: boolean }[] = [];
+    const receive = h.queue.receive.bind(h.queue);
+    h.queue.receive = async (max, waitSeconds, visibility, signal) => {
+      const start = h.clock.now();
+      const got = await receive(max, waitSeconds, visibility, signal);
+      polls.push({ start, waitSeconds, end: h.clock.now(), cutShort: signal?.aborted ?? false });
+      return got;
+    };
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('idle');
+    // A full first poll, then one cut to end at the idle time; none aborted, none outlasting the run.
+    expect(polls.map((p) => [p.start - h.t0, p.waitSeconds])).toEqual([
+      [0, 20],
+      [20_000, 10],
+    ]);
+    expect(polls.every((p) => !p.cutShort && p.start + p.waitSeconds * 1000 <= h.clock.now())).toBe(true);
+    expect(h.clock.now() - h.t0).toBe(30_000);
+  });
+
+  it('does not spin while the idle time has passed but a poll is still out', async () => {
+    // Polls of whole seconds: the second one ends 0.5 s after the idle time.
+    const h = harness({ drainer: { idleExitMs: 5_500, receiveWaitSeconds: 5 } });
+    let sleeps = 0;
+    const sleep = h.clock.sleep.bind(h.clock);
+    h.clock.sleep = (ms, signal) => {
+      sleeps++;
+      return sleep(ms, signal);
+    };
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('idle');
+    expect(h.clock.now() - h.t0).toBe(6_000);
+    // A handful of timers (polls, lease, controls), not one per millisecond of the last 0.5 s.
+    expect(sleeps).toBeLessThan(50);
+  });
+
+  it('still takes a webhook that arrives before the idle time, then exits idle after it', async () => {
+    const h = harness({ drainer: { idleExitMs: 5_000, receiveWaitSeconds: 5 } });
+    h.at(3_000, () => h.enqueue(flood(1, 1)));
+
+    const summary = await h.drainer().run();
+
+    expect(summary.outcome).toBe('idle');
+    expect(summary.delivered).toBe(1);
+    expect(h.clock.now() - h.t0).toBeGreaterThanOrEqual(8_000);
+  });
+
   it('keeps going through state-table outages without losing a message', async () => {
     const h = harness();
     h.state.failures.wasDeliveredMany = 3;

@@ -1,5 +1,5 @@
 import type { DrainerAdapters } from '../../adapters';
-import { parseConfig } from '../../core/config';
+import { parseConfig, type SluiceConfig } from '../../core/config';
 import { encode } from '../../core/contract';
 import { METRICS } from '../../core/resources';
 import { budgetOf, makeDrainerHandler, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
@@ -44,9 +44,9 @@ describe('budgetOf', () => {
 });
 
 describe('drainer handler', () => {
-  const config = parseConfig({ downstreamUrl: 'https://app.example.com' });
+  const defaults = parseConfig({ downstreamUrl: 'https://app.example.com' });
 
-  function harness(secrets: readonly string[] = [QUEUE_SECRET]) {
+  function harness(secrets: readonly string[] = [QUEUE_SECRET], config: SluiceConfig = defaults) {
     const clock = new FakeClock({ start: TICK + 500 });
     const queue = new MemoryQueue({ clock });
     const state = new MemoryState();
@@ -70,7 +70,14 @@ describe('drainer handler', () => {
       now: () => clock.now(),
     });
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 90_000 };
-    return { clock, queue, state, app, metrics, logs, handler, context };
+    // Each receive's long-poll wait, as the handler's options shape it.
+    const waits: number[] = [];
+    const receive = queue.receive.bind(queue);
+    queue.receive = (max, waitSeconds, visibility, signal) => {
+      waits.push(waitSeconds);
+      return receive(max, waitSeconds, visibility, signal);
+    };
+    return { clock, queue, state, app, metrics, logs, handler, context, waits };
   }
 
   it('delivers what is queued within the budget and ends before the next tick', async () => {
@@ -87,6 +94,43 @@ describe('drainer handler', () => {
     expect(h.clock.now()).toBeLessThanOrEqual(TICK + SCHEDULE_PERIOD_MS - 3_000);
     expect(h.state.lease).toBeUndefined();
     expect(h.metrics.sum(METRICS.delivered)).toBe(5);
+  });
+
+  it('polls an empty queue until the run stops when idleExitSeconds is 0 (the default)', async () => {
+    const h = harness();
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result.outcome).toBe('stopped');
+    expect(h.clock.now()).toBe(budgetOf('2026-11-25T14:00:00Z', TICK + 500, 90_000, 10_000).stopAt);
+    expect(h.waits[0]).toBe(20);
+  });
+
+  it('ends an idle run after idleExitSeconds, its first poll no longer than that', async () => {
+    const config = parseConfig({ downstreamUrl: 'https://app.example.com', idleExitSeconds: 10 });
+    const h = harness([QUEUE_SECRET], config);
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result).toEqual({ outcome: 'idle', delivered: 0, deadLettered: 0 });
+    expect(h.waits).toEqual([10]);
+    expect(h.clock.now()).toBe(TICK + 500 + 10_000);
+    expect(h.state.lease).toBeUndefined();
+  });
+
+  it('delivers what is queued before exiting idle, and keeps 20 s polls for a long idle exit', async () => {
+    const config = parseConfig({ downstreamUrl: 'https://app.example.com', idleExitSeconds: 30 });
+    const h = harness([QUEUE_SECRET], config);
+    for (let i = 0; i < 3; i++) {
+      const { envelope, body } = webhook({ webhookId: `w${i}` });
+      h.queue.send(encode(envelope, body, 'shop'));
+    }
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result).toEqual({ outcome: 'idle', delivered: 3, deadLettered: 0 });
+    expect(h.waits[0]).toBe(20);
+    expect(h.clock.now()).toBeLessThan(budgetOf('2026-11-25T14:00:00Z', TICK + 500, 90_000, 10_000).stopAt);
   });
 
   it('resolves with lease-held, delivering nothing, when another run holds the lease', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ConfigError, DEFAULTS, FIELDS, parseConfig } from '../../core/config';
+import { ConfigError, configFromEnv, configToEnv, DEFAULTS, FIELDS, parseConfig } from '../../core/config';
 import { appConfig } from '../../lib/app-config';
 import { SluiceStack } from '../../lib/sluice-stack';
 import { fastApp } from '../helpers/stacks';
@@ -29,6 +29,10 @@ const INVALID: ReadonlyArray<readonly [string, unknown, string]> = [
   ['maxAttempts', 0, 'from 1'],
   ['maxRetryMinutes', 30_000, 'to 20160'],
   ['downstreamTimeoutMs', 50, 'from 100'],
+  ['idleExitSeconds', -1, 'an integer from 0 to 50'],
+  ['idleExitSeconds', 60, 'to 50'],
+  ['idleExitSeconds', 2.5, 'an integer'],
+  ['idleExitSeconds', 'soon', 'an integer'],
   ['verifyAllRoutes', 'yes', 'true or false'],
   ['alarmEmail', 'ops-at-example', 'e-mail'],
   ['alarmTopicArn', 'my-topic', 'SNS topic ARN'],
@@ -64,6 +68,21 @@ describe('parseConfig', () => {
 
   it('fills the defaults', () => {
     expect(parseConfig(BASE)).toEqual({ ...DEFAULTS, ...BASE });
+  });
+
+  it('keeps polling until the run ends unless idleExitSeconds is set (default 0)', () => {
+    expect(parseConfig(BASE).idleExitSeconds).toBe(0);
+    expect(parseConfig({ ...BASE, idleExitSeconds: 20 }).idleExitSeconds).toBe(20);
+    expect(parseConfig({ ...BASE, idleExitSeconds: '50' }).idleExitSeconds).toBe(50);
+  });
+
+  it('reads idleExitSeconds from IDLE_EXIT_SECONDS and writes it back for the functions', () => {
+    const config = configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, IDLE_EXIT_SECONDS: '20' });
+    expect(config.idleExitSeconds).toBe(20);
+    expect(configToEnv(config).IDLE_EXIT_SECONDS).toBe('20');
+    expect(() => configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, IDLE_EXIT_SECONDS: '1m' })).toThrow(
+      'Invalid Sluice configuration: idleExitSeconds = "1m"; allowed: an integer from 0 to 50.',
+    );
   });
 });
 
@@ -118,12 +137,23 @@ describe('appConfig (CDK context and sluice.config.json)', () => {
 
   it('carries the validated values into the stack', () => {
     const config = appConfig(
-      { ...BASE, orderingKey: 'shop-topic', allowedTopics: 'orders/create,orders/paid' },
+      {
+        ...BASE,
+        orderingKey: 'shop-topic',
+        allowedTopics: 'orders/create,orders/paid',
+        idleExitSeconds: '20',
+      },
       emptyDir(),
     );
     const t = Template.fromStack(new SluiceStack(fastApp(), 'C', { config }));
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { ORDERING_KEY: 'shop-topic', ALLOWED_TOPICS: 'orders/create,orders/paid' } },
+      Environment: {
+        Variables: {
+          ORDERING_KEY: 'shop-topic',
+          ALLOWED_TOPICS: 'orders/create,orders/paid',
+          IDLE_EXIT_SECONDS: '20',
+        },
+      },
     });
   });
 });
