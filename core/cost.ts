@@ -1,6 +1,7 @@
 // The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
-import { MAX_IDLE_EXIT_SECONDS } from './config';
+import { DEFAULTS, MAX_IDLE_EXIT_SECONDS } from './config';
 import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
+import { stopOffsetMs } from './schedule';
 
 /** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
 export interface CostAssumptions {
@@ -29,6 +30,11 @@ export interface CostAssumptions {
   readonly idleExitSeconds: number;
   /** Billed seconds of an idle run besides its idle wait: start-up, lease and state read, shutdown. */
   readonly idleRunOverheadSeconds: number;
+  /**
+   * Config `downstreamTimeoutMs`: without an idle exit, an idle run ends when it stops taking work, one
+   * downstream timeout (+2 s) before its end 3 s ahead of the next tick (core/schedule.ts): 45 s of 60.
+   */
+  readonly downstreamTimeoutMs: number;
   /** Average delivery rate while draining, webhooks/s (drainer busy time when it is not always on). */
   readonly deliveryRatePerSecond: number;
   /** Average messages per ReceiveMessage and per DeleteMessageBatch while draining (≤ 10). */
@@ -70,6 +76,7 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   drainerIdleHours: 730,
   idleExitSeconds: 0,
   idleRunOverheadSeconds: 2,
+  downstreamTimeoutMs: DEFAULTS.downstreamTimeoutMs,
   deliveryRatePerSecond: 20,
   receiveBatch: 5,
   visibilityCallsPerWebhook: 0.1,
@@ -151,11 +158,11 @@ const RUN_PERIOD_SECONDS = 60;
 const gb = (mb: number): number => mb / 1024;
 
 /**
- * What the idle hours cost in drainer time and long polls. Without an idle exit the drainer is counted for
- * the whole of each idle hour: an upper bound, as with the default downstream timeout an idle run ends about
- * 15 s before the next minute's run. With one, each idle minute's run lasts its idle wait plus the run's
- * overhead; its first poll is cut to the idle wait (lambda/drainer.ts), later ones are full polls cut to end
- * at the idle time (core/drainer.ts).
+ * What the idle hours cost in drainer time and long polls. Each idle minute's run lasts until it stops taking
+ * work plus the run's overhead: without an idle exit that is `stopOffsetMs` after its tick (45 s with the
+ * default downstream timeout), its polls full 20 s ones cut at that point; with one, it is the idle wait, its
+ * first poll cut to the idle wait (lambda/drainer.ts), later ones full polls cut to end at the idle time
+ * (core/drainer.ts).
  */
 export function idleDrainerOf(a: CostAssumptions): {
   /** Billed drainer hours per month for the idle hours. */
@@ -163,17 +170,15 @@ export function idleDrainerOf(a: CostAssumptions): {
   /** ReceiveMessage calls per month that come back empty. */
   readonly receives: number;
 } {
+  const runs = (a.drainerIdleHours * 3600) / RUN_PERIOD_SECONDS;
+  const poll = Math.max(1, a.idlePollSeconds);
   if (a.idleExitSeconds === 0) {
-    return {
-      billedHours: a.drainerIdleHours,
-      receives: (a.drainerIdleHours * 3600) / Math.max(1, a.idlePollSeconds),
-    };
+    const active = stopOffsetMs(a.downstreamTimeoutMs) / 1000;
+    const runSeconds = Math.min(RUN_PERIOD_SECONDS, active + a.idleRunOverheadSeconds);
+    return { billedHours: (runs * runSeconds) / 3600, receives: runs * Math.ceil(active / poll) };
   }
   const runSeconds = Math.min(RUN_PERIOD_SECONDS, a.idleExitSeconds + a.idleRunOverheadSeconds);
-  const runs = (a.drainerIdleHours * 3600) / RUN_PERIOD_SECONDS;
-  const pollsPerRun = Math.ceil(
-    a.idleExitSeconds / Math.max(1, Math.min(a.idlePollSeconds, a.idleExitSeconds)),
-  );
+  const pollsPerRun = Math.ceil(a.idleExitSeconds / Math.min(poll, a.idleExitSeconds));
   return { billedHours: (runs * runSeconds) / 3600, receives: runs * pollsPerRun };
 }
 
@@ -292,7 +297,7 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   add(
     'SQS FIFO',
     a.idleExitSeconds === 0
-      ? `idle long polls (${a.idlePollSeconds} s each over ${a.drainerIdleHours} h)`
+      ? `idle long polls (${round(idle.receives / (a.drainerIdleHours * 60 || 1), 2)} per idle run of up to ${a.idlePollSeconds} s, over ${a.drainerIdleHours} h)`
       : `idle long polls (${round(idle.receives / (a.drainerIdleHours * 60 || 1), 2)} per idle run, idle exit after ${a.idleExitSeconds} s)`,
     0,
     idle.receives * sqs,
@@ -301,12 +306,24 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   // The drainer: one long-running function. Its idle time is fixed; busy time adds beyond it.
   const drainerGb = gb(a.drainerMemoryMb);
   const busyHours = a.webhooksPerMonth / a.deliveryRatePerSecond / 3600;
-  const totalHours = Math.min(HOURS_PER_MONTH, idle.billedHours + busyHours);
+  // Busy time is billed beyond the idle hours, up to a drainer that never idles: without an idle exit every
+  // run lasts until its stopAt anyway, so one scheduled all month delivers within its runs; with one, the time
+  // a run spends delivering keeps it from exiting.
+  const alwaysOn =
+    a.idleExitSeconds === 0
+      ? (HOURS_PER_MONTH *
+          Math.min(
+            RUN_PERIOD_SECONDS,
+            stopOffsetMs(a.downstreamTimeoutMs) / 1000 + a.idleRunOverheadSeconds,
+          )) /
+        RUN_PERIOD_SECONDS
+      : HOURS_PER_MONTH;
+  const totalHours = Math.min(alwaysOn, idle.billedHours + busyHours);
   const extraBusySeconds = Math.max(0, totalHours - idle.billedHours) * 3600;
   add(
     'Lambda: drainer',
     a.idleExitSeconds === 0
-      ? `${a.drainerMemoryMb} MB polling ${a.drainerIdleHours} h/month + ${a.drainerInvocationsPerMonth} invocations`
+      ? `${a.drainerMemoryMb} MB, runs of ${round(stopOffsetMs(a.downstreamTimeoutMs) / 1000, 1)} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`
       : `${a.drainerMemoryMb} MB, idle runs of ${a.idleExitSeconds} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`,
     0,
     idle.billedHours * 3600 * drainerGb * gbSecond + a.drainerInvocationsPerMonth * PRICES.lambdaRequest.usd,
@@ -392,10 +409,10 @@ function notesOf(a: CostAssumptions): string[] {
   return [
     `Prices: ${PRICE_REGION}, list prices as of ${PRICES_AS_OF} (core/prices.ts names each source); free tiers ignored.`,
     `Average body ${a.avgBodyKb} KB plus ~1.5 KB of message attributes; ${Math.round(a.verifiedShare * 100)}% via the verified route, ${Math.round(a.claimCheckShare * 100)}% claim-checked to S3.`,
-    `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, ${a.idleExitSeconds === 0 ? 'polling' : 'idle'} ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
+    `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, idle ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
     `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
     a.idleExitSeconds === 0
-      ? `No idle exit: the drainer is counted for the whole of each idle hour (an upper bound: with the default downstream timeout an idle run ends about 15 s before the next minute's run); --idle-exit-seconds N models idleExitSeconds.`
+      ? `No idle exit: each minute's run polls until it stops taking work, ${round(stopOffsetMs(a.downstreamTimeoutMs) / 1000, 1)} s after its tick (60 s − 3 s − the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s − 2 s), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
   ];

@@ -8,17 +8,12 @@ import type { Context } from 'aws-lambda';
 import { buildDrainerDeps, DRAINER_SDK_CLIENT_CONFIG, type DrainerAdapters, EmfMetrics } from '../adapters';
 import { configFromEnv, type SluiceConfig } from '../core/config';
 import { createDrainer, type DrainerLog, type RunOutcome } from '../core/drainer';
+import { SCHEDULE_PERIOD_MS, TICK_MARGIN_MS, TIMEOUT_MARGIN_MS, windDownMs } from '../core/schedule';
 import { once } from './shared/once';
 import { cachedSecrets } from './shared/secrets';
 
-/** The schedule's period: the rule fires `rate(1 minute)`. */
-export const SCHEDULE_PERIOD_MS = 60_000;
-/** The run has returned this long before the next tick, so that tick never meets a busy function. */
-const TICK_MARGIN_MS = 3_000;
-/** Kept back from Lambda's own timeout for the final flush and the return. */
-const TIMEOUT_MARGIN_MS = 5_000;
-/** Longest wind-down (answers in flight, releases, pacer save) the budget reserves before the deadline. */
-const MAX_WIND_DOWN_MS = 20_000;
+export { SCHEDULE_PERIOD_MS } from '../core/schedule';
+
 /** SQS's longest long poll, the core's default receive wait. */
 const MAX_RECEIVE_WAIT_S = 20;
 
@@ -41,8 +36,7 @@ export function budgetOf(
   const base = Number.isFinite(scheduled) && scheduled <= now ? scheduled : now;
   const nextTick = base + SCHEDULE_PERIOD_MS * Math.max(1, Math.ceil((now - base + 1) / SCHEDULE_PERIOD_MS));
   const deadline = Math.max(now, Math.min(nextTick - TICK_MARGIN_MS, now + remainingMs - TIMEOUT_MARGIN_MS));
-  const windDown = Math.min(downstreamTimeoutMs + 2_000, MAX_WIND_DOWN_MS);
-  return { stopAt: Math.max(now, deadline - windDown), deadline };
+  return { stopAt: Math.max(now, deadline - windDownMs(downstreamTimeoutMs)), deadline };
 }
 
 export interface DrainerHandlerDeps {
