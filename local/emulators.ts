@@ -172,16 +172,18 @@ export async function createResources(
     { AttributeName: TABLE.deadLetterIndexPartition, AttributeType: 'S' as const },
     { AttributeName: TABLE.deadLetterIndexSort, AttributeType: 'S' as const },
   ];
+  const tableSpec = {
+    TableName: tableName,
+    AttributeDefinitions: [
+      { AttributeName: TABLE.partitionKey, AttributeType: 'S' as const },
+      ...indexAttributes,
+    ],
+    KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' as const }],
+    GlobalSecondaryIndexes: [deadLetterIndex],
+    BillingMode: 'PAY_PER_REQUEST' as const,
+  };
   try {
-    await clients.dynamo.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }, ...indexAttributes],
-        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [deadLetterIndex],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await clients.dynamo.send(new CreateTableCommand(tableSpec));
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
   }
@@ -192,15 +194,7 @@ export async function createResources(
     // dynalite cannot (UpdateTable creates no index), so the table is rebuilt with it, items and all.
     const items = await scanAll(clients.dynamo, tableName);
     await clients.dynamo.send(new DeleteTableCommand({ TableName: tableName }));
-    await clients.dynamo.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }, ...indexAttributes],
-        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [deadLetterIndex],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await clients.dynamo.send(new CreateTableCommand(tableSpec));
     for (let i = 0; i < items.length; i += 25) {
       let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
       // dynalite processes whole batches; the bound only guards against a loop on a misbehaving store.
