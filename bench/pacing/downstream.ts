@@ -41,7 +41,8 @@ function tokenBucket(scenario: Scenario): Model {
 }
 
 /**
- * c workers with a FIFO waiting room of 2c; 503 when the room is full, shed after 1 s in the room.
+ * c workers with a FIFO waiting room of 2c (`roomPerWorker`·c; H has none); 503 when the room is full, shed
+ * after 1 s in the room.
  * During an outage requests hang; whatever is still waiting when it ends gets a 503.
  */
 function workers(scenario: Scenario): Model {
@@ -95,7 +96,7 @@ function workers(scenario: Scenario): Model {
       }
       const c = phase.workers ?? 1;
       if (busy < c && room.length === 0) return serve(reply, phase.serviceMs);
-      if (room.length >= 2 * c) return overload(scenario, reply, 2);
+      if (room.length >= (scenario.roomPerWorker ?? 2) * c) return overload(scenario, reply, 2);
       room.push({ reply, at: Date.now() });
       startNext();
     },

@@ -17,7 +17,7 @@ export interface Phase {
 
 /** A scenario: a model, its phases, how it signals overload and how many requests a flow may hold. */
 export interface Scenario {
-  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G';
+  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H';
   readonly name: string;
   readonly description: string;
   readonly model: ModelKind;
@@ -31,8 +31,12 @@ export interface Scenario {
   readonly retryAfterS?: number;
   /** True: every answer announces the token bucket in the IETF draft's fields (bucketHeaders). */
   readonly rateLimitHeaders?: boolean;
+  /** Waiting room of a worker-pool model, as a multiple of the worker count (default 2; 0 = none). */
+  readonly roomPerWorker?: number;
   /** Requests a flow may hold in flight: 1 = one FIFO message group (strictly serial). */
   readonly maxInFlight: number;
+  /** False for a scenario outside issue 6 (H): measured and plotted, but no target is checked. */
+  readonly issue6?: false;
   /** Sluice targets (issue 6). */
   readonly targets: {
     readonly steadyUtilization?: number;
@@ -53,7 +57,10 @@ function steps(serviceMs: (capacity: number) => number, workers?: (capacity: num
   }));
 }
 
-/** The six scenarios of issue 6 and G (A with announced limits), each stepping capacity down and back up. */
+/**
+ * The six scenarios of issue 6, G (A with announced limits) and H (B without a waiting room), each stepping
+ * capacity down and back up.
+ */
 export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'A',
@@ -158,6 +165,26 @@ export const SCENARIOS: readonly Scenario[] = [
     rateLimitHeaders: true,
     maxInFlight: 1,
     targets: { steadyUtilization: 0.9 },
+  },
+  {
+    id: 'H',
+    name: 'noRoom',
+    description:
+      'as B without a waiting room: c = 0.1·C workers (5/2/8), 100 ms service, 503 + Retry-After: 1 when all are busy',
+    model: 'workers',
+    phases: steps(
+      () => 100,
+      (c) => c / 10,
+    ),
+    durationS: 3 * PHASE_S,
+    serviceCv: 0.5,
+    overloadStatus: 503,
+    retryAfterS: 1,
+    roomPerWorker: 0,
+    maxInFlight: 8,
+    // Not an issue-6 scenario: a case the pacer handles badly, measured so the tables show it.
+    issue6: false,
+    targets: {},
   },
 ];
 

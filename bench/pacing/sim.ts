@@ -99,7 +99,7 @@ function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
     }
     const workers = phase.workers ?? 1;
     if (busy < workers && room.length === 0) return serving(index, t, phase.serviceMs);
-    if (room.length >= 2 * workers) return overloaded(index, t + 2);
+    if (room.length >= (scenario.roomPerWorker ?? 2) * workers) return overloaded(index, t + 2);
     room.push({ index, at: t });
     return undefined;
   };
