@@ -85,16 +85,20 @@ export function classify(result: DeliveryResult, now: number): Verdict {
  * The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate; an
  * announced quota rides along on every kind.
  */
-export function signalOf(verdict: Verdict, rttMs: number): Signal {
+export function signalOf(verdict: Verdict, rttMs: number, level?: number): Signal {
   const quota = verdict.rateLimit ? { rateLimit: verdict.rateLimit } : {};
   switch (verdict.kind) {
     case 'delivered':
-      return { kind: 'accepted', rttMs, ...quota };
+      return { kind: 'accepted', rttMs, ...(level === undefined ? {} : { level }), ...quota };
     case 'permanent':
       return { kind: 'rejected', rttMs, ...quota };
-    case 'retry':
+    case 'retry': {
+      // A 429 or 503 says "too busy": with the level it left at, it may be a concurrency limit (core/pacer.ts).
+      const busy = verdict.status === 429 || verdict.status === 503;
+      const refused = busy && level !== undefined ? { refusedAtLevel: level } : {};
       return verdict.retryAfterMs !== undefined
-        ? { kind: 'overload', rttMs, retryAfterMs: verdict.retryAfterMs, ...quota }
-        : { kind: 'overload', rttMs, ...quota };
+        ? { kind: 'overload', rttMs, retryAfterMs: verdict.retryAfterMs, ...refused, ...quota }
+        : { kind: 'overload', rttMs, ...refused, ...quota };
+    }
   }
 }

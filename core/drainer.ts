@@ -616,6 +616,8 @@ class DrainerRun implements Drainer {
     item.attempts++;
     this.pacer = onSend(this.pacer!, slot);
     this.sending++;
+    // Requests in flight as this one leaves, itself included: the pacer learns a concurrency limit by level.
+    const level = this.sending;
     const request = buildDelivery(
       this.options.downstreamUrl,
       prepared.envelope,
@@ -637,18 +639,18 @@ class DrainerRun implements Drainer {
       const result = await answered;
       this.outstanding.delete(out);
       this.sending--;
-      await this.settle(item, result);
+      await this.settle(item, result, level);
     });
   }
 
-  private async settle(item: Held, result: DeliveryResult): Promise<void> {
+  private async settle(item: Held, result: DeliveryResult, level: number): Promise<void> {
     const now = this.clock.now();
     const verdict = classify(result, now);
     const { metrics } = this.deps;
     metrics.add(METRICS.responses, 'Count', 1, { StatusClass: verdict.statusClass });
     metrics.add(METRICS.downstreamLatency, 'Milliseconds', result.rttMs);
     const pauseBefore = pausedUntil(this.pacer!);
-    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs), now);
+    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level), now);
     const pauseAfter = pausedUntil(this.pacer);
     if (pauseAfter > Math.max(pauseBefore, now)) {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));

@@ -19,6 +19,11 @@
 //   1/W of latency, and at W ≥ 8 that rise hides in a 20-answer round's noise. So a step down there needs
 //   a run of six high rounds, not two, and the routine halving that re-measures the base comes every
 //   60–120 s (each one costs half the window for a round).
+// - A pool that refuses (429/503) as soon as its workers are busy queues nothing, so the delay window never
+//   sees it: every answer carries the level its request left at (ours in flight, itself included), and a
+//   refusal at level k while level k − 1 is being served, with nothing lower refused, caps the window at
+//   k − 1 instead of cutting the rate (onRefusal). A rate limiter refuses at the lowest levels too, and goes
+//   to the rate law. Growing past the cap waits as long as a failed rate probe (12 pauses with Retry-After).
 // - An app that announces its quota (`RateLimit-Policy`/`RateLimit`, `X-RateLimit-*`; core/rate-limit.ts) is
 //   taken at its word: a short-window quota caps the rate just under it and replaces probing above it, the
 //   remaining quota is spread over its reset, and `remaining = 0` pauses until the reset (onRateLimit).
@@ -129,6 +134,14 @@ export interface PacerState {
   /** Cap that makes the announced remaining quota last until its reset, requests/s (0 = none), and its end. */
   readonly spreadRate: number;
   readonly spreadUntil: number;
+
+  // A concurrency limit learned from refusals by level (onRefusal); 0 while none is known.
+  /** The highest level answered 2xx lately, and when. */
+  readonly servedLevel: number;
+  readonly servedAt: number;
+  /** The lowest level refused lately, and when. */
+  readonly refusedLevel: number;
+  readonly refusedAt: number;
 }
 
 /**
@@ -136,10 +149,22 @@ export interface PacerState {
  * answer (`rateLimit`, see onRateLimit).
  */
 export type Signal =
-  /** 2xx. */
-  | { kind: 'accepted'; rttMs: number; rateLimit?: RateLimitInfo }
-  /** 429, 503, other 5xx, timeout, connection error. */
-  | { kind: 'overload'; rttMs?: number; retryAfterMs?: number; rateLimit?: RateLimitInfo }
+  /**
+   * 2xx. `level`: requests of ours in flight when this one left, itself included (what the window learns a
+   * concurrency limit from, see onRefusal).
+   */
+  | { kind: 'accepted'; rttMs: number; level?: number; rateLimit?: RateLimitInfo }
+  /**
+   * 429, 503, other 5xx, timeout, connection error. `refusedAtLevel`: a 429 or 503 ("too busy") to a request
+   * that left with this many of ours in flight, itself included.
+   */
+  | {
+      kind: 'overload';
+      rttMs?: number;
+      retryAfterMs?: number;
+      refusedAtLevel?: number;
+      rateLimit?: RateLimitInfo;
+    }
   /** Permanent 4xx: the app answered; not an overload signal. */
   | { kind: 'rejected'; rttMs: number; rateLimit?: RateLimitInfo };
 
@@ -245,6 +270,10 @@ const VERIFY_MIN_SAMPLES = 12;
 // the rate law on explicit signals.
 const QUEUE_FLOOR_MS = 5;
 
+// ---- concurrency limit constants -------------------------------------------------------------------------
+// How long a served or refused level counts as evidence.
+const LEVEL_MEMORY_MS = 10_000;
+
 // ---- announced rate limit constants ----------------------------------------------------------------------
 // The rate sits this far under an announced quota's rate: pacing jitter must not drain the app's burst.
 const QUOTA_MARGIN = 0.97;
@@ -324,6 +353,10 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     quotaSeenAt: 0,
     spreadRate: 0,
     spreadUntil: 0,
+    servedLevel: 0,
+    servedAt: 0,
+    refusedLevel: 0,
+    refusedAt: 0,
   };
   if (persisted && persisted.version === 1) {
     // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
@@ -530,7 +563,19 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
     const { rateLimit, ...plain } = signal;
     return onRateLimit(onSignal(state, plain, now), rateLimit, now);
   }
-  const answered = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
+  let answered: PacerState = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
+  if (signal.kind === 'accepted' && signal.level !== undefined) {
+    // The highest level served lately (refreshed while it keeps being served).
+    const level = signal.level;
+    if (now - answered.servedAt >= LEVEL_MEMORY_MS || level >= answered.servedLevel) {
+      answered = { ...answered, servedLevel: level, servedAt: now };
+    }
+  }
+  if (signal.kind === 'overload' && signal.refusedAtLevel !== undefined) {
+    const refusal = onRefusal(answered, signal.refusedAtLevel, signal.retryAfterMs, now);
+    if (refusal.capped) return refusal.state;
+    answered = refusal.state;
+  }
   if (signal.kind === 'accepted' || signal.kind === 'rejected') {
     const rttMs = Math.max(0, signal.rttMs);
     let s = recordAnswer(answered, now, rttMs);
@@ -790,6 +835,47 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
 }
 
 // ---- overload --------------------------------------------------------------------------------------------
+
+/**
+ * A 429 or 503 to a request that left at `level`. When requests at the level under it are being served and
+ * nothing under it has been refused lately, the app refuses by concurrency, not by rate (a pool of
+ * `level − 1` workers with no waiting room): the window is capped at `level − 1`, the announced wait is kept,
+ * and the rate is not cut, since it was not what the app refused. Growing past the cap is a probe that costs
+ * a pause when it fails, so it waits as long as a failed rate probe does (PROBE_COST_RATIO pauses). A rate
+ * limiter refuses at every level, the lowest ones too: that goes to the rate law (undefined).
+ */
+function onRefusal(
+  state: PacerState,
+  level: number,
+  retryAfterMs: number | undefined,
+  now: number,
+): { state: PacerState; capped: boolean } {
+  const priorLow =
+    state.refusedLevel > 0 && now - state.refusedAt < LEVEL_MEMORY_MS
+      ? state.refusedLevel
+      : Number.POSITIVE_INFINITY;
+  const served = now - state.servedAt < LEVEL_MEMORY_MS ? state.servedLevel : 0;
+  let s: PacerState = { ...state, refusedLevel: Math.min(priorLow, level), refusedAt: now };
+  // Over a cap already learned (a request sent before it, or while the window was larger): explained by it.
+  const overCap = priorLow <= level && level > Math.floor(state.delayWindow);
+  const newCap = level >= 2 && served >= level - 1 && priorLow >= level;
+  if (!overCap && !newCap) return { state: s, capped: false };
+  s = rollBuckets(settlePause(s, now), now);
+  const retryAfter = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
+  const hold =
+    retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : GROW_PAST_BAD_MS;
+  const capped: PacerState = {
+    ...s,
+    pauseUntil: retryAfter > 0 ? Math.max(s.pauseUntil, now + retryAfter) : s.pauseUntil,
+    delayWindow: Math.min(s.delayWindow, level - 1),
+    // Growth back to `level` waits `hold` (the block lasts GROW_PAST_BAD_MS from badWindowAt).
+    badWindow: level,
+    badWindowAt: now + hold - GROW_PAST_BAD_MS,
+    growFrom: 0,
+    growStreak: 0,
+  };
+  return { state: capped, capped: true };
+}
 
 function onOverload(
   state: PacerState,

@@ -130,6 +130,8 @@ export function simulate(
   const pending: Pending[] = [];
   const app = createApp(scenario, (p) => pending.push(p));
   let inFlight = 0;
+  // Requests in flight when each left, itself included (the drainer passes the same to the pacer).
+  const levels: number[] = [];
   for (let t = 0; t < scenario.durationS * 1000; t += 1) {
     const due = pending.filter((p) => p.at <= t);
     if (due.length > 0) {
@@ -142,11 +144,12 @@ export function simulate(
         log.status[p.index] = p.status;
         log.rttMs[p.index] = rttMs;
         let signal: Signal;
-        if (p.status === 200) signal = { kind: 'accepted', rttMs };
+        const level = levels[p.index];
+        if (p.status === 200) signal = { kind: 'accepted', rttMs, level };
         else if (p.status === 0) signal = { kind: 'overload', rttMs };
         else {
           const retryAfterMs = p.retryAfterS === undefined ? undefined : p.retryAfterS * 1000;
-          signal = { kind: 'overload', rttMs, retryAfterMs };
+          signal = { kind: 'overload', rttMs, retryAfterMs, refusedAtLevel: level };
           if (retryAfterMs !== undefined) log.pauses.push([t, t + retryAfterMs]);
         }
         // As the drainer's classifier does: the announced quota rides on the signal; `remaining = 0` is a wait.
@@ -168,6 +171,7 @@ export function simulate(
       state = onSend(state, Math.max(earliestSend(state, t), t - CATCH_UP_MS));
       inFlight += 1;
       const index = log.sendAt.length;
+      levels[index] = inFlight;
       log.sendAt.push(t);
       log.doneAt.push(Number.NaN);
       log.status.push(0);

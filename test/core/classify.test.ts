@@ -85,6 +85,27 @@ describe('classify', () => {
     );
   });
 
+  it('labels answers with the level the request left at; only 429 and 503 count as refusals by level', () => {
+    expect(signalOf(classify(response(200), NOW), 3, 4)).toEqual({ kind: 'accepted', rttMs: 3, level: 4 });
+    expect(signalOf(classify(response(503), NOW), 3, 4)).toEqual({
+      kind: 'overload',
+      rttMs: 3,
+      refusedAtLevel: 4,
+    });
+    expect(signalOf(classify(response(429), NOW), 3, 2)).toEqual({
+      kind: 'overload',
+      rttMs: 3,
+      refusedAtLevel: 2,
+    });
+    // An error or a timeout is not "too busy": no level.
+    expect(signalOf(classify(response(500), NOW), 3, 4)).toEqual({ kind: 'overload', rttMs: 3 });
+    expect(signalOf(classify({ kind: 'timeout', rttMs: 10_000 }, NOW), 10_000, 4)).toEqual({
+      kind: 'overload',
+      rttMs: 10_000,
+    });
+    expect(signalOf(classify(response(404), NOW), 3, 4)).toEqual({ kind: 'rejected', rttMs: 3 });
+  });
+
   it('maps 2xx to accepted and permanent answers to rejected, never to overload', () => {
     expect(signalOf(classify(response(200), NOW), 3)).toEqual({ kind: 'accepted', rttMs: 3 });
     expect(signalOf(classify(response(404), NOW), 3)).toEqual({ kind: 'rejected', rttMs: 3 });

@@ -174,6 +174,36 @@ describe('drainer', () => {
     expect(h.metrics.sum(METRICS.delivered)).toBe(300);
   });
 
+  it('learns the concurrency limit of an app that refuses (503 + Retry-After) as soon as its 3 workers are busy', async () => {
+    const box: { app?: FakeApp } = {};
+    const h = harness({
+      // FakeApp counts this request in `inFlight` before asking the script. Service times of 40–160 ms.
+      script: (_r, n) =>
+        (box.app?.inFlight ?? 0) > 3
+          ? { status: 503, rttMs: 2, headers: { 'retry-after': '1' } }
+          : { status: 200, rttMs: 40 + ((n * 37) % 121) },
+    });
+    box.app = h.app;
+    const specs = flood(1500, 40);
+    h.enqueue(specs);
+
+    const summary = await h.drainer({ stopAt: h.t0 + 60_000, deadline: h.t0 + 70_000 }).run();
+
+    expect(summary.delivered).toBe(1500);
+    expectOrderedOnce(
+      h.app,
+      specs.map((s) => s.webhookId),
+    );
+    // All 1,500 in the minute (the app serves ~30/s): the drainer tells the pacer the level each request left
+    // at, the first refusals cap the window at 3 without cutting the rate, and later requests are hardly ever
+    // refused (each is a probe past the cap, 12 pauses apart). Pacing by rate alone delivered ~1,200.
+    const refused = h.app.answers.filter((a) => a.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    const late = refused.filter((a) => a.at - h.t0 > 10_000);
+    console.log('late', late.length, 'refused', refused.length, 'end', h.clock.now() - h.t0);
+    expect(late.length).toBeLessThanOrEqual(4);
+  });
+
   it('keeps per-group order under 429, 503, timeouts and connection errors, with nothing dead-lettered', async () => {
     const failing = new Map<string, number>();
     const h = harness({

@@ -17,9 +17,12 @@ import {
 
 const OPTIONS: PacerOptions = { floorPerSecond: 1, ceilingPerSecond: 500, maxWindow: 8 };
 
-/** A downstream model: decides the answer to a request sent at `t` (ms) and how long it takes. */
+/**
+ * A downstream model: decides the answer to a request sent at `t` (ms) and how long it takes. `level`: the
+ * sender's requests in flight with this one (models that label their answers use it).
+ */
 interface Downstream {
-  answer(t: number): { signal: Signal; rttMs: number };
+  answer(t: number, level: number): { signal: Signal; rttMs: number };
 }
 
 /** Token bucket at `capacity(t)` rps with a small burst; 429 with an optional Retry-After. */
@@ -56,6 +59,24 @@ function workerPool(workers: (t: number) => number, serviceMs: (t: number) => nu
       const end = Math.max(t, free[i]) + serviceMs(t);
       free[i] = end;
       return { signal: { kind: 'accepted', rttMs: end - t }, rttMs: end - t };
+    },
+  };
+}
+
+/**
+ * `workers(t)` workers with no waiting room: a request that finds them all busy is refused at once (503, with
+ * an optional Retry-After). Answers carry the level the request left at, as the drainer's do.
+ */
+function refusingPool(workers: (t: number) => number, serviceMs: number, retryAfterMs?: number): Downstream {
+  let busyUntil: number[] = [];
+  return {
+    answer(t, level) {
+      busyUntil = busyUntil.filter((end) => end > t);
+      if (busyUntil.length >= workers(t)) {
+        return { signal: { kind: 'overload', rttMs: 2, retryAfterMs, refusedAtLevel: level }, rttMs: 2 };
+      }
+      busyUntil.push(t + serviceMs);
+      return { signal: { kind: 'accepted', rttMs: serviceMs, level }, rttMs: serviceMs };
     },
   };
 }
@@ -123,7 +144,7 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
       state = onSend(state, t);
       sends += 1;
       sendTimes.push(t - t0);
-      const { signal, rttMs } = downstream.answer(t);
+      const { signal, rttMs } = downstream.answer(t, inFlight.length + 1);
       inFlight.push({ at: t + rttMs, signal });
     }
   }
@@ -222,7 +243,7 @@ describe('pacer', () => {
       // During the outage requests hang until a 2 s client timeout.
       const app: Downstream = {
         answer: (t) =>
-          down(t) ? { signal: { kind: 'overload', rttMs: 2_000 }, rttMs: 2_000 } : bucket.answer(t),
+          down(t) ? { signal: { kind: 'overload', rttMs: 2_000 }, rttMs: 2_000 } : bucket.answer(t, 1),
       };
       const trace = simulate(app, 30_000);
       // Within two seconds of the end: back at the rate that worked before, not ramping up from the floor.
@@ -278,6 +299,51 @@ describe('pacer', () => {
         expect(windowSize(state, 0)).toBe(expected);
       },
     );
+  });
+
+  describe('windowSize (a concurrency limit learned from refusals by level)', () => {
+    it.each([
+      [undefined, 0.9],
+      [1_000, 0.8],
+    ])(
+      'caps the window at the worker count of a pool that refuses when full (Retry-After %s), without cutting the rate',
+      (retryAfterMs, share) => {
+        const trace = simulate(
+          refusingPool(() => 4, 100, retryAfterMs),
+          30_000,
+        );
+        // 4 workers × 10/s: nearly all of it. Each probe past the cap is one refusal; with Retry-After it also
+        // costs a second's pause, so probes come 12 pauses apart (as failed rate probes do) and cost ~8%.
+        expect(mean(trace.acceptedPerSecond.slice(10, 30))).toBeGreaterThan(share * 40);
+        expect(Math.max(...trace.windows.slice(10, 30))).toBeLessThanOrEqual(5);
+        expect(trace.overloads).toBeLessThan(0.02 * trace.sends);
+        expect(trace.sendsDuringPause).toBe(0);
+      },
+    );
+
+    it('finds the pool again after it shrinks and after it grows', () => {
+      const workers = (t: number): number => (t < 20_000 ? 6 : t < 40_000 ? 2 : 6);
+      const trace = simulate(refusingPool(workers, 100, 1_000), 60_000);
+      expect(mean(trace.acceptedPerSecond.slice(30, 40))).toBeGreaterThan(0.85 * 20);
+      expect(mean(trace.acceptedPerSecond.slice(50, 60))).toBeGreaterThan(0.85 * 60);
+      expect(trace.sendsDuringPause).toBe(0);
+    });
+
+    it('leaves a rate limiter that refuses at every level to the rate law', () => {
+      // The bucket refuses whatever is in flight: the first refusal at level 1 shows it is not a pool.
+      const bucket = tokenBucket(() => 50, 1_000);
+      const labelled: Downstream = {
+        answer(t, level) {
+          const { signal, rttMs } = bucket.answer(t, level);
+          return signal.kind === 'overload'
+            ? { signal: { ...signal, refusedAtLevel: level }, rttMs }
+            : { signal: { ...signal, level }, rttMs };
+        },
+      };
+      const trace = simulate(labelled, 40_000);
+      expect(mean(trace.acceptedPerSecond.slice(15, 40))).toBeGreaterThan(0.85 * 50);
+      expect(trace.sendsDuringPause).toBe(0);
+    });
   });
 
   describe('windowSize (delay-based cap)', () => {
