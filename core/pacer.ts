@@ -271,8 +271,10 @@ const VERIFY_MIN_SAMPLES = 12;
 const QUEUE_FLOOR_MS = 5;
 
 // ---- concurrency limit constants -------------------------------------------------------------------------
-// How long a served or refused level counts as evidence.
+// How long a refused level counts as evidence, and the highest level served (short: after a drop in capacity
+// the levels served before it must not hide the new limit for long).
 const LEVEL_MEMORY_MS = 10_000;
+const SERVED_MEMORY_MS = 3_000;
 
 // ---- announced rate limit constants ----------------------------------------------------------------------
 // The rate sits this far under an announced quota's rate: pacing jitter must not drain the app's burst.
@@ -567,7 +569,7 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
   if (signal.kind === 'accepted' && signal.level !== undefined) {
     // The highest level served lately (refreshed while it keeps being served).
     const level = signal.level;
-    if (now - answered.servedAt >= LEVEL_MEMORY_MS || level >= answered.servedLevel) {
+    if (now - answered.servedAt >= SERVED_MEMORY_MS || level >= answered.servedLevel) {
       answered = { ...answered, servedLevel: level, servedAt: now };
     }
   }
@@ -837,8 +839,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
 // ---- overload --------------------------------------------------------------------------------------------
 
 /**
- * A 429 or 503 to a request that left at `level`. When requests at the level under it are being served and
- * nothing under it has been refused lately, the app refuses by concurrency, not by rate (a pool of
+ * A 429 or 503 to a request that left at `level`. When the highest level served lately is the one under it
+ * and nothing under it has been refused lately, the app refuses by concurrency, not by rate (a pool of
  * `level − 1` workers with no waiting room): the window is capped at `level − 1`, the announced wait is kept,
  * and the rate is not cut, since it was not what the app refused. Growing past the cap is a probe that costs
  * a pause when it fails, so it waits as long as a failed rate probe does (PROBE_COST_RATIO pauses). A rate
@@ -854,11 +856,12 @@ function onRefusal(
     state.refusedLevel > 0 && now - state.refusedAt < LEVEL_MEMORY_MS
       ? state.refusedLevel
       : Number.POSITIVE_INFINITY;
-  const served = now - state.servedAt < LEVEL_MEMORY_MS ? state.servedLevel : 0;
+  const served = now - state.servedAt < SERVED_MEMORY_MS ? state.servedLevel : 0;
   let s: PacerState = { ...state, refusedLevel: Math.min(priorLow, level), refusedAt: now };
   // Over a cap already learned (a request sent before it, or while the window was larger): explained by it.
   const overCap = priorLow <= level && level > Math.floor(state.delayWindow);
-  const newCap = level >= 2 && served >= level - 1 && priorLow >= level;
+  // Level k − 1 served lately and level k not: a rate limiter serves and refuses the same levels.
+  const newCap = level >= 2 && served === level - 1 && priorLow >= level;
   if (!overCap && !newCap) return { state: s, capped: false };
   s = rollBuckets(settlePause(s, now), now);
   const retryAfter = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
