@@ -157,6 +157,16 @@ const HOURS_PER_MONTH = 730;
 const RUN_PERIOD_SECONDS = 60;
 const gb = (mb: number): number => mb / 1024;
 
+/** Seconds of each minute an idle run without an idle exit polls: until it stops taking work (core/schedule.ts). */
+function activeSecondsOf(a: CostAssumptions): number {
+  return stopOffsetMs(a.downstreamTimeoutMs) / 1000;
+}
+
+/** Billed seconds of one run that never exits idle: its active time plus the run's overhead, within the minute. */
+function fullRunSecondsOf(a: CostAssumptions): number {
+  return Math.min(RUN_PERIOD_SECONDS, activeSecondsOf(a) + a.idleRunOverheadSeconds);
+}
+
 /**
  * What the idle hours cost in drainer time and long polls. Each idle minute's run lasts until it stops taking
  * work plus the run's overhead: without an idle exit that is `stopOffsetMs` after its tick (45 s with the
@@ -173,9 +183,10 @@ export function idleDrainerOf(a: CostAssumptions): {
   const runs = (a.drainerIdleHours * 3600) / RUN_PERIOD_SECONDS;
   const poll = Math.max(1, a.idlePollSeconds);
   if (a.idleExitSeconds === 0) {
-    const active = stopOffsetMs(a.downstreamTimeoutMs) / 1000;
-    const runSeconds = Math.min(RUN_PERIOD_SECONDS, active + a.idleRunOverheadSeconds);
-    return { billedHours: (runs * runSeconds) / 3600, receives: runs * Math.ceil(active / poll) };
+    return {
+      billedHours: (runs * fullRunSecondsOf(a)) / 3600,
+      receives: runs * Math.ceil(activeSecondsOf(a) / poll),
+    };
   }
   const runSeconds = Math.min(RUN_PERIOD_SECONDS, a.idleExitSeconds + a.idleRunOverheadSeconds);
   const pollsPerRun = Math.ceil(a.idleExitSeconds / Math.min(poll, a.idleExitSeconds));
@@ -310,20 +321,13 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   // run lasts until its stopAt anyway, so one scheduled all month delivers within its runs; with one, the time
   // a run spends delivering keeps it from exiting.
   const alwaysOn =
-    a.idleExitSeconds === 0
-      ? (HOURS_PER_MONTH *
-          Math.min(
-            RUN_PERIOD_SECONDS,
-            stopOffsetMs(a.downstreamTimeoutMs) / 1000 + a.idleRunOverheadSeconds,
-          )) /
-        RUN_PERIOD_SECONDS
-      : HOURS_PER_MONTH;
+    a.idleExitSeconds === 0 ? (HOURS_PER_MONTH * fullRunSecondsOf(a)) / RUN_PERIOD_SECONDS : HOURS_PER_MONTH;
   const totalHours = Math.min(alwaysOn, idle.billedHours + busyHours);
   const extraBusySeconds = Math.max(0, totalHours - idle.billedHours) * 3600;
   add(
     'Lambda: drainer',
     a.idleExitSeconds === 0
-      ? `${a.drainerMemoryMb} MB, runs of ${round(stopOffsetMs(a.downstreamTimeoutMs) / 1000, 1)} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`
+      ? `${a.drainerMemoryMb} MB, runs of ${round(activeSecondsOf(a), 1)} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`
       : `${a.drainerMemoryMb} MB, idle runs of ${a.idleExitSeconds} + ${a.idleRunOverheadSeconds} s a minute (${round(idle.billedHours, 1)} h of ${a.drainerIdleHours} h) + ${a.drainerInvocationsPerMonth} invocations`,
     0,
     idle.billedHours * 3600 * drainerGb * gbSecond + a.drainerInvocationsPerMonth * PRICES.lambdaRequest.usd,
@@ -412,7 +416,7 @@ function notesOf(a: CostAssumptions): string[] {
     `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, idle ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
     `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
     a.idleExitSeconds === 0
-      ? `No idle exit: each minute's run polls until it stops taking work, ${round(stopOffsetMs(a.downstreamTimeoutMs) / 1000, 1)} s after its tick (60 s − 3 s − the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s − 2 s), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds.`
+      ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (60 s − 3 s − the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s − 2 s), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
   ];

@@ -843,8 +843,9 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
  * and nothing under it has been refused lately, the app refuses by concurrency, not by rate (a pool of
  * `level − 1` workers with no waiting room): the window is capped at `level − 1`, the announced wait is kept,
  * and the rate is not cut, since it was not what the app refused. Growing past the cap is a probe that costs
- * a pause when it fails, so it waits as long as a failed rate probe does (PROBE_COST_RATIO pauses). A rate
- * limiter refuses at every level, the lowest ones too: that goes to the rate law (undefined).
+ * a pause when it fails, so it waits as long as a failed rate probe does (PROBE_COST_RATIO pauses). A refusal
+ * over a cap already learned is explained by it the same way. Anything else (a rate limiter serves and refuses
+ * the same levels) returns `capped: false`, with the refusal remembered, for the rate law.
  */
 function onRefusal(
   state: PacerState,
