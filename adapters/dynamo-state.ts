@@ -486,14 +486,18 @@ async function queryIndex(
     readonly limit?: number;
     readonly select?: 'COUNT';
     readonly projection?: string;
+    /** Applied after the page is read: `limit` and the 1 MB page size count the records before it. */
+    readonly filter?: string;
     readonly startKey: Record<string, AttributeValue> | undefined;
   },
 ): Promise<{
   items: Record<string, AttributeValue>[];
   count: number;
+  /** Records the page read, before the filter. */
+  scanned: number;
   next?: Record<string, AttributeValue>;
 }> {
-  const names = namesFor(input.condition, input.projection ?? '');
+  const names = namesFor(input.condition, input.projection ?? '', input.filter ?? '');
   try {
     const out = await client.send(
       new QueryCommand({
@@ -506,12 +510,14 @@ async function queryIndex(
         ...(input.limit !== undefined ? { Limit: input.limit } : {}),
         ...(input.select ? { Select: input.select } : {}),
         ...(input.projection ? { ProjectionExpression: input.projection } : {}),
+        ...(input.filter ? { FilterExpression: input.filter } : {}),
         ...(input.startKey ? { ExclusiveStartKey: input.startKey } : {}),
       }),
     );
     return {
       items: out.Items ?? [],
       count: out.Count ?? 0,
+      scanned: out.ScannedCount ?? out.Count ?? 0,
       ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
     };
   } catch (err) {
@@ -582,6 +588,82 @@ export async function listDeadLetterRecords(
     startKey = out.LastEvaluatedKey;
   }
   return { records, count, complete: startKey === undefined };
+}
+
+/** Bounds of a search of the index for one dead letter. */
+export interface DeadLetterFindLimits {
+  /** Most index records read when the id is not a queue message id. @default 100_000 */
+  readonly maxRecords?: number;
+  /** Records per Query page. @default 1000 */
+  readonly pageSize?: number;
+  readonly now: number;
+}
+
+/** One dead letter looked up in the index. */
+export interface DeadLetterFind {
+  /** Undefined when the index has no unexpired record of it (within `maxRecords` when `complete` is false). */
+  readonly record?: DeadLetterRecord;
+  /** Index records read by the search (0 when the id was a queue message id: its record is read by key). */
+  readonly searched: number;
+  /** False when the search stopped at `maxRecords` with more of the index left unread. */
+  readonly complete: boolean;
+}
+
+/** Default bound of `findDeadLetterRecord`: 100 Query pages of 1000 records. */
+const FIND_MAX_RECORDS = 100_000;
+
+/**
+ * Finds one dead letter's index record by its queue message id or its DLQ message id (the id `dlq list`
+ * shows). The record's key is `dead#<queue message id>`, so a queue message id is one GetItem. A DLQ message
+ * id is not in the key: the index is then read oldest first, page after page, with a filter on
+ * `dlqMessageId`, until the record turns up, the index ends, or `maxRecords` records have been read (not
+ * only the oldest few). Throws DeadLetterIndexError when the table or the index cannot be read.
+ */
+export async function findDeadLetterRecord(
+  client: DynamoDBClient,
+  tableName: string,
+  id: string,
+  limits: DeadLetterFindLimits,
+): Promise<DeadLetterFind> {
+  let direct: Record<string, AttributeValue> | undefined;
+  try {
+    const out = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { [TABLE.partitionKey]: S(deadLetterKey(id)) } }),
+    );
+    direct = out.Item;
+  } catch (err) {
+    throw new DeadLetterIndexError(err);
+  }
+  const keyed = direct === undefined ? undefined : deadLetterOf(direct);
+  if (direct !== undefined && keyed !== undefined) {
+    // A queue message id: this is its record, present unless expired. No record has it as its DLQ message id.
+    return expired(direct, limits.now)
+      ? { searched: 0, complete: true }
+      : { record: keyed, searched: 0, complete: true };
+  }
+  const maxRecords = Math.max(1, limits.maxRecords ?? FIND_MAX_RECORDS);
+  const pageSize = Math.max(1, limits.pageSize ?? 1000);
+  let searched = 0;
+  let startKey: Record<string, AttributeValue> | undefined;
+  // A page reads one record at least, so `searched` bounds the loop; the page count bounds it should one not.
+  for (let pages = 0; searched < maxRecords && pages < maxRecords; pages++) {
+    const page = await queryIndex(client, tableName, {
+      condition: '#deadIndex = :dead',
+      values: { ':dead': S(DEAD_INDEX_PARTITION), ':id': S(id) },
+      filter: '#dlqMessageId = :id',
+      limit: Math.min(pageSize, maxRecords - searched),
+      startKey,
+    });
+    searched += page.scanned;
+    for (const item of page.items) {
+      if (expired(item, limits.now)) continue;
+      const record = deadLetterOf(item);
+      if (record !== undefined) return { record, searched, complete: true };
+    }
+    startKey = page.next;
+    if (!startKey) return { searched, complete: true };
+  }
+  return { searched, complete: false };
 }
 
 /**

@@ -1,8 +1,9 @@
 // `sluice cost` / `npm run cost`: cost per million webhooks and fixed monthly cost, itemised, with alternatives.
 import type { Command } from 'commander';
-import { MAX_IDLE_EXIT_SECONDS } from '../core/config';
+import { DEFAULTS, DOWNSTREAM_TIMEOUT_MS, MAX_IDLE_EXIT_SECONDS } from '../core/config';
 import { type CostAssumptions, type CostReport, estimateCost } from '../core/cost';
 import { PRICES } from '../core/prices';
+import { MAX_WIND_DOWN_MS } from '../core/schedule';
 import { type CliIo, emit, type GlobalOptions, numberIn, table, UsageError } from './io';
 
 const usd = (x: number): string => (x === 0 ? '$0' : x < 0.01 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`);
@@ -74,6 +75,12 @@ export function registerCost(program: Command, io: CliIo): void {
       numberIn(0, MAX_IDLE_EXIT_SECONDS, true),
       0,
     )
+    .option(
+      '--downstream-timeout-ms <n>',
+      `the app's timeout (config downstreamTimeoutMs): without an idle exit, a run stops taking work n ms + 2 s (at most ${MAX_WIND_DOWN_MS / 1000} s) before its end`,
+      numberIn(DOWNSTREAM_TIMEOUT_MS.min, DOWNSTREAM_TIMEOUT_MS.max, true),
+      DEFAULTS.downstreamTimeoutMs,
+    )
     .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)
     .option('--receive-batch <n>', 'messages per receive/delete call while draining', numberIn(1, 10), 5)
     .option(
@@ -94,6 +101,7 @@ export function registerCost(program: Command, io: CliIo): void {
           deliveryRate: number;
           drainerIdleHours: number;
           idleExitSeconds: number;
+          downstreamTimeoutMs: number;
           drainerMemoryMb: number;
           receiveBatch: number;
           logBytes: number;
@@ -125,6 +133,7 @@ export function registerCost(program: Command, io: CliIo): void {
           deliveryRatePerSecond: opts.deliveryRate,
           drainerIdleHours: opts.drainerIdleHours,
           idleExitSeconds: opts.idleExitSeconds,
+          downstreamTimeoutMs: opts.downstreamTimeoutMs,
           drainerMemoryMb: opts.drainerMemoryMb,
           receiveBatch: opts.receiveBatch,
           logBytesPerWebhook: opts.logBytes,

@@ -14,10 +14,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import {
+  type DeadLetterFind,
   DeadLetterIndexError,
   type DeadLetterListing,
   deleteDeadLetterRecords,
   deleteDeadLetterRecordsBefore,
+  findDeadLetterRecord,
   listDeadLetterRecords,
   moveDeadLetterRecord,
 } from '../adapters/dynamo-state';
@@ -579,27 +581,42 @@ export function registerDlq(program: Command, io: CliIo): void {
   dlq
     .command('show')
     .description('show one dead-lettered webhook: failure, headers and body')
-    .argument('<id>', 'the DLQ message id (from `dlq list`)')
-    .option('--limit <n>', 'most webhooks to look through', numberIn(1, 10_000, true), 1000)
+    .argument('<id>', 'the DLQ message id (from `dlq list`), or the queue message id it had')
+    .option(
+      '--limit <n>',
+      'most DLQ messages to peek at for its body (the dead-letter index is searched whole)',
+      numberIn(1, 10_000, true),
+      1000,
+    )
     .action(async (id: string, opts: { limit: number }, cmd: Command) => {
       const g = globals(cmd);
       const t = await resolveTarget(g, io.env);
       const r = await peekDlq(t.sqs, t.dlqUrl, limits(opts.limit, 30));
-      const m = r.messages.find((x) => x.MessageId === id);
+      const m = r.messages.find((x) => x.MessageId === id || failureOf(x)?.messageId === id);
       if (!m) {
-        // Behind the head of its group (FIFO hides it): the index still has its failure, without the body.
-        const listing = await listDeadLetterRecords(t.dynamo, t.tableName, {
-          limit: opts.limit,
-          now: io.now(),
-        }).catch(() => undefined);
-        const record = listing?.records.find((x) => x.dlqMessageId === id || x.messageId === id);
-        if (!record) {
+        // Behind the head of its group (FIFO hides it): the index still has its failure, without the body. Read
+        // by key for a queue message id; searched for through the whole index (bounded) for a DLQ message id.
+        const visible = `no message ${id} among the ${r.entries.length} visible in ${t.dlqName}`;
+        let found: DeadLetterFind;
+        try {
+          found = await findDeadLetterRecord(t.dynamo, t.tableName, id, { now: io.now() });
+        } catch (err) {
+          if (!(err instanceof DeadLetterIndexError)) throw err;
           throw new OperationError(
             'not-found',
-            `no message ${id} among the ${r.entries.length} visible in ${t.dlqName}, nor in the dead-letter index`,
+            `${visible}, and the dead-letter index could not be read (${err.message})`,
           );
         }
-        const entry = entryOfRecord(record);
+        if (found.record === undefined) {
+          throw new OperationError(
+            'not-found',
+            found.complete
+              ? `${visible}, nor in the dead-letter index`
+              : `${visible}, nor among the oldest ${found.searched} records of the dead-letter index, where the search stops; ` +
+                  'give its queue message id (`queueMessageId` in `dlq list --json`): that is looked up directly',
+          );
+        }
+        const entry = entryOfRecord(found.record);
         const note = `(body not shown: FIFO hands out message group ${entry.groupId}'s later webhooks only after its earlier ones leave the DLQ)`;
         emit(io, g, { ...entry, body: null, note }, () => showText(entry, note, io.now()));
         return;

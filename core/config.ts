@@ -48,6 +48,9 @@ export interface SluiceConfig {
 /** Longest idle exit: under the one-minute schedule (a run stops taking work ~12 s before its end anyway). */
 export const MAX_IDLE_EXIT_SECONDS = 50;
 
+/** Allowed `downstreamTimeoutMs`, ms (the CLI's `cost --downstream-timeout-ms` takes the same). */
+export const DOWNSTREAM_TIMEOUT_MS = { min: 100, max: 600_000 } as const;
+
 /** One configuration field: where it is read from and how it is checked. */
 interface Field {
   readonly key: keyof SluiceConfig;
@@ -76,8 +79,8 @@ export const FIELDS: readonly Field[] = [
     key: 'downstreamTimeoutMs',
     env: 'DOWNSTREAM_TIMEOUT_MS',
     kind: 'number',
-    min: 100,
-    max: 600_000,
+    min: DOWNSTREAM_TIMEOUT_MS.min,
+    max: DOWNSTREAM_TIMEOUT_MS.max,
     integer: true,
   },
   {

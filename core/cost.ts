@@ -1,7 +1,7 @@
 // The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
-import { DEFAULTS, MAX_IDLE_EXIT_SECONDS } from './config';
+import { DEFAULTS, DOWNSTREAM_TIMEOUT_MS, MAX_IDLE_EXIT_SECONDS } from './config';
 import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
-import { stopOffsetMs } from './schedule';
+import { MAX_WIND_DOWN_MS, stopOffsetMs, windDownMs } from './schedule';
 
 /** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
 export interface CostAssumptions {
@@ -208,6 +208,7 @@ function check(a: CostAssumptions): void {
   range('deliveryRatePerSecond', 0.01, 100_000);
   range('drainerIdleHours', 0, HOURS_PER_MONTH);
   range('idleExitSeconds', 0, MAX_IDLE_EXIT_SECONDS);
+  range('downstreamTimeoutMs', DOWNSTREAM_TIMEOUT_MS.min, DOWNSTREAM_TIMEOUT_MS.max);
   range('idleRunOverheadSeconds', 0, 10);
   for (const f of [
     'authorizerMemoryMb',
@@ -408,6 +409,14 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   };
 }
 
+/** Why a run without an idle exit stops taking work when it does, in words (the wind-down is capped). */
+function stopText(a: CostAssumptions): string {
+  const timeout = `the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s`;
+  return windDownMs(a.downstreamTimeoutMs) < a.downstreamTimeoutMs + 2_000
+    ? `60 s − 3 s − the longest wind-down, ${MAX_WIND_DOWN_MS / 1000} s, as ${timeout} + 2 s is longer`
+    : `60 s − 3 s − ${timeout} − 2 s`;
+}
+
 function notesOf(a: CostAssumptions): string[] {
   const idle = idleDrainerOf(a);
   return [
@@ -416,7 +425,7 @@ function notesOf(a: CostAssumptions): string[] {
     `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, idle ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
     `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
     a.idleExitSeconds === 0
-      ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (60 s − 3 s − the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s − 2 s), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds.`
+      ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
   ];

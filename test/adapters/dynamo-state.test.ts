@@ -14,6 +14,7 @@ import {
   DynamoState,
   deleteDeadLetterRecords,
   deleteDeadLetterRecordsBefore,
+  findDeadLetterRecord,
   LeaseLostError,
   listDeadLetterRecords,
   moveDeadLetterRecord,
@@ -409,6 +410,34 @@ describe('dead-letter index against dynalite', () => {
     expect(ids(rest.records)).toEqual(['q-m25', 'q-m26', 'q-m27', 'q-m28', 'q-m29']);
   });
 
+  it('finds one record by queue message id with a key read, and by DLQ message id anywhere in the index', async () => {
+    const { state, table } = await fresh();
+    const records = Array.from({ length: 30 }, (_, i) => dead(`f${String(i).padStart(2, '0')}`, i * 10));
+    for (const r of records) await state.recordDeadLetter(r);
+    await state.recordDeadLetter(dead('gone', -(QUEUE.retentionSeconds + 60) * 1000));
+    const find = (id: string, maxRecords?: number) =>
+      findDeadLetterRecord(clients.dynamo, table, id, {
+        now: T0 + 1,
+        pageSize: 4,
+        ...(maxRecords !== undefined ? { maxRecords } : {}),
+      });
+
+    // By queue message id: its key, whatever its place in the index.
+    expect(await find('q-f29')).toEqual({ record: records[29], searched: 0, complete: true });
+    // By DLQ message id: the newest record, found by reading the index through to its end, 4 records a page.
+    const byDlqId = await find('d-f29');
+    expect(byDlqId).toMatchObject({ record: records[29], complete: true });
+    expect(byDlqId.searched).toBe(31);
+    expect((await find('d-f05')).record).toEqual(records[5]);
+    // Not there: the whole index read, and said so; an expired record counts as absent either way.
+    expect(await find('d-absent')).toEqual({ searched: 31, complete: true });
+    expect(await find('q-gone')).toEqual({ searched: 0, complete: true });
+    expect((await find('d-gone')).record).toBeUndefined();
+    // The bound: the search stops after maxRecords and says the rest is unread.
+    expect(await find('d-f29', 10)).toEqual({ searched: 10, complete: false });
+    expect((await find('d-f08', 10)).record).toEqual(records[8]);
+  });
+
   it('notes a new DLQ message id for a record, and answers false when there is none', async () => {
     const { state, table } = await fresh();
     await state.recordDeadLetter(dead('a', 0));
@@ -437,6 +466,10 @@ describe('dead-letter index against dynalite', () => {
 
     expect(err).toBeInstanceOf(DeadLetterIndexError);
     expect((err as Error).message).toMatch(/dead-letter index dead-letters.*specified index/);
+    const findErr = await findDeadLetterRecord(clients.dynamo, table, 'd-a', { now: T0 }).catch(
+      (e: unknown) => e,
+    );
+    expect(findErr).toBeInstanceOf(DeadLetterIndexError);
   });
 
   it('rebuilds a local table kept from before the index with the index, keeping every item', async () => {

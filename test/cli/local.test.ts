@@ -2,13 +2,15 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { buildDrainerDeps, CountingMetrics, type DrainerAdapters } from '../../adapters';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { buildDrainerDeps, CountingMetrics, type DrainerAdapters, DynamoState } from '../../adapters';
+import { encode } from '../../core/contract';
 import { createDrainer, type Drainer, type RunSummary } from '../../core/drainer';
+import { type DeadLetterInfo, FAILURE_ATTRIBUTE } from '../../core/resources';
 import { createResources, type LocalClients, type LocalResources } from '../../local/emulators';
 import { sluice, writeStateFile } from '../helpers/cli';
 import { useEmulators } from '../helpers/emulators';
-import { enqueue, QUEUE_SECRET } from '../helpers/queue';
+import { enqueue, QUEUE_SECRET, webhook } from '../helpers/queue';
 import { type Recorder, startRecorder, waitUntil } from '../helpers/recorder';
 
 /** A drainer run in the background, as local mode runs it. */
@@ -282,6 +284,88 @@ describe('sluice CLI (local mode)', () => {
       expect(purged.code).toBe(0);
       expect(JSON.parse(purged.stdout).index).toEqual({ removed: 3, left: 0 });
       expect(await listJson()).toMatchObject({ indexed: 0, total: 0, entries: [] });
+    });
+  });
+
+  describe('dlq show', () => {
+    it('finds a dead letter behind the head of its group that is not among the oldest --limit index records', async () => {
+      const { r, stateFile } = await setUp('dlq-show');
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+      const state = new DynamoState({ client: clients.dynamo, tableName: r.tableName });
+      const shop = 'deep.myshopify.com';
+      const now = Date.now();
+      // Five dead letters of one group, in the DLQ and the index as the drainer leaves them, oldest first.
+      const dlqIds: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const webhookId = `deep-${i}`;
+        const { envelope, body } = webhook({ webhookId, shop });
+        const m = encode(envelope, body, 'shop');
+        const failure: DeadLetterInfo = {
+          reason: 'rejected',
+          status: 400,
+          attempts: 1,
+          failedAt: now - (5 - i) * 1000,
+          messageId: `q-${webhookId}`,
+        };
+        const attributes = { ...m.attributes, [FAILURE_ATTRIBUTE]: JSON.stringify(failure) };
+        const sent = await clients.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: r.dlqUrl,
+            MessageBody: m.body,
+            MessageGroupId: m.groupId,
+            MessageDeduplicationId: m.dedupId,
+            MessageAttributes: Object.fromEntries(
+              Object.entries(attributes).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]),
+            ),
+          }),
+        );
+        dlqIds.push(sent.MessageId ?? '');
+        await state.recordDeadLetter({
+          ...failure,
+          groupId: m.groupId,
+          shop,
+          topic: envelope.topic,
+          webhookId,
+          target: envelope.target,
+          ...(sent.MessageId ? { dlqMessageId: sent.MessageId } : {}),
+          ...(sent.SequenceNumber ? { sequenceNumber: sent.SequenceNumber } : {}),
+        });
+      }
+      // What `dlq show --limit 2` used to search: the two oldest index records.
+      const oldest = JSON.parse((await cli('dlq', 'list', '--limit', '2', '--json')).stdout);
+      expect(oldest.entries.map((e: { webhookId: string }) => e.webhookId)).toEqual(['deep-0', 'deep-1']);
+
+      // By the id `dlq list` shows (the DLQ message id): found in the index, the body hidden by FIFO.
+      const byDlqId = await cli('dlq', 'show', dlqIds[4]!, '--limit', '2', '--json');
+      expect(byDlqId.code).toBe(0);
+      expect(JSON.parse(byDlqId.stdout)).toMatchObject({
+        messageId: dlqIds[4],
+        queueMessageId: 'q-deep-4',
+        webhookId: 'deep-4',
+        reason: 'rejected',
+        status: 400,
+        body: null,
+      });
+      const human = await cli('dlq', 'show', dlqIds[3]!, '--limit', '2');
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(/webhook id\s+deep-3\n/);
+      expect(human.stdout).toMatch(/body not shown: FIFO/);
+      // By the queue message id: its record read by key.
+      const byQueueId = JSON.parse((await cli('dlq', 'show', 'q-deep-2', '--limit', '2', '--json')).stdout);
+      expect(byQueueId).toMatchObject({ messageId: dlqIds[2], webhookId: 'deep-2', body: null });
+      // The group's head is peeked at, by either id, with its body.
+      const head = JSON.parse((await cli('dlq', 'show', 'q-deep-0', '--json')).stdout);
+      expect(head).toMatchObject({
+        messageId: dlqIds[0],
+        webhookId: 'deep-0',
+        body: expect.stringContaining('deep-0'),
+      });
+
+      const missing = await cli('dlq', 'show', 'no-such-id', '--limit', '2');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(
+        /no message no-such-id among the \d+ visible in .*, nor in the dead-letter index/,
+      );
     });
   });
 

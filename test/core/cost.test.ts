@@ -1,7 +1,13 @@
 // Unit tests for the cost model and `sluice cost`.
-import { CostInputError, DEFAULT_ASSUMPTIONS, estimateCost, idleDrainerOf } from '../../core/cost';
+import {
+  CostInputError,
+  type CostReport,
+  DEFAULT_ASSUMPTIONS,
+  estimateCost,
+  idleDrainerOf,
+} from '../../core/cost';
 import { PRICES, PRICES_AS_OF } from '../../core/prices';
-import { sluice } from '../helpers/cli';
+import { type CliRun, sluice } from '../helpers/cli';
 
 const line = (r: ReturnType<typeof estimateCost>, service: string, item: RegExp) =>
   r.lines.find((l) => l.service === service && item.test(l.item));
@@ -99,6 +105,34 @@ describe('estimateCost', () => {
     );
   });
 
+  it('bills a run without an idle exit until it stops taking work: earlier with a longer downstream timeout', () => {
+    const gbMonth = (hours: number) => hours * 3600 * 0.5 * PRICES.lambdaGbSecondArm.usd;
+    const invocations = 43_800 * PRICES.lambdaRequest.usd;
+    const t15 = estimateCost({ downstreamTimeoutMs: 15_000 });
+    // 60 s − 3 s − 15 s − 2 s = 40 s after its tick (+2 s overhead), instead of 45 s with the default 10 s.
+    expect(idleDrainerOf(t15.assumptions).billedHours).toBeCloseTo((730 * 42) / 60, 8);
+    expect(line(t15, 'Lambda: drainer', /runs of 40 \+ 2 s/)?.monthlyFixedUsd).toBeCloseTo(
+      gbMonth((730 * 42) / 60) + invocations,
+      8,
+    );
+    expect(t15.notes.join('\n')).toMatch(
+      /40 s after its tick \(60 s − 3 s − the downstream timeout of 15 s − 2 s\)/,
+    );
+    // The wind-down is at most 20 s (core/schedule.ts): a 30 s timeout stops the run 37 s after its tick.
+    const t30 = estimateCost({ downstreamTimeoutMs: 30_000 });
+    expect(idleDrainerOf(t30.assumptions).billedHours).toBeCloseTo((730 * 39) / 60, 8);
+    expect(t30.notes.join('\n')).toMatch(/37 s after its tick \(60 s − 3 s − the longest wind-down, 20 s,/);
+    expect(estimateCost({ downstreamTimeoutMs: 60_000 }).monthlyFixedUsd).toBeCloseTo(
+      t30.monthlyFixedUsd,
+      10,
+    );
+    // With an idle exit an idle run ends on its idle wait, whatever the timeout.
+    expect(estimateCost({ idleExitSeconds: 20, downstreamTimeoutMs: 15_000 }).monthlyFixedUsd).toBeCloseTo(
+      estimateCost({ idleExitSeconds: 20 }).monthlyFixedUsd,
+      10,
+    );
+  });
+
   it('bills busy time on top of the idle runs once the drainer no longer runs all minute', () => {
     const exit20 = estimateCost({ idleExitSeconds: 20, deliveryRatePerSecond: 50 });
     // 1 M webhooks at 50/s = 20,000 s × 0.5 GB.
@@ -142,6 +176,9 @@ describe('estimateCost', () => {
     expect(() => estimateCost({ idleExitSeconds: 51 })).toThrow(
       /idleExitSeconds = 51; allowed: a number from 0 to 50/,
     );
+    expect(() => estimateCost({ downstreamTimeoutMs: 99 })).toThrow(
+      /downstreamTimeoutMs = 99; allowed: a number from 100 to 600000/,
+    );
   });
 
   it('keeps the defaults in range', () => {
@@ -182,6 +219,30 @@ describe('sluice cost', () => {
     const bad = await sluice(['cost', '--idle-exit-seconds', '2.5']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--idle-exit-seconds <n>.*invalid.*an integer from 0 to 50/);
+  });
+
+  it('applies --downstream-timeout-ms to the run without an idle exit and rejects a value the config would not allow', async () => {
+    const report = (run: CliRun): CostReport => JSON.parse(run.stdout) as CostReport;
+    const drainerFixed = (r: CostReport): number =>
+      r.lines.find((l) => l.service === 'Lambda: drainer' && /runs of/.test(l.item))?.monthlyFixedUsd ?? 0;
+    const base = report(await sluice(['cost', '--json']));
+    expect(base.assumptions.downstreamTimeoutMs).toBe(10_000);
+    const run = await sluice(['cost', '--downstream-timeout-ms', '15000', '--json']);
+    expect(run.code).toBe(0);
+    const r = report(run);
+    expect(r.assumptions.downstreamTimeoutMs).toBe(15_000);
+    // A longer timeout stops each idle run earlier (40 s after its tick instead of 45 s): less fixed drainer time.
+    expect(r.lines.some((l) => /runs of 40 \+ 2 s/.test(l.item))).toBe(true);
+    expect(drainerFixed(r)).toBeGreaterThan(0);
+    expect(drainerFixed(r)).toBeLessThan(drainerFixed(base));
+    expect(r.monthlyFixedUsd).toBeLessThan(base.monthlyFixedUsd);
+    const text = await sluice(['cost', '--downstream-timeout-ms', '15000']);
+    expect(text.stdout).toMatch(/the downstream timeout of 15 s/);
+    for (const value of ['99', '600001', '1500.5', 'slow']) {
+      const bad = await sluice(['cost', '--downstream-timeout-ms', value]);
+      expect({ value, code: bad.code }).toEqual({ value, code: 2 });
+      expect(bad.stderr).toMatch(/--downstream-timeout-ms <n>.*invalid.*an integer from 100 to 600000/);
+    }
   });
 
   it('exits 2 on a share above 1', async () => {
