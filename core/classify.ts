@@ -83,13 +83,20 @@ export function classify(result: DeliveryResult, now: number): Verdict {
 
 /**
  * The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate; an
- * announced quota rides along on every kind.
+ * announced quota rides along on every kind, and a 2xx carries the app's announced processing time
+ * (`serviceMs`, from `Server-Timing`, see core/server-timing.ts) when there is one.
  */
-export function signalOf(verdict: Verdict, rttMs: number, level?: number): Signal {
+export function signalOf(verdict: Verdict, rttMs: number, level?: number, serviceMs?: number): Signal {
   const quota = verdict.rateLimit ? { rateLimit: verdict.rateLimit } : {};
   switch (verdict.kind) {
     case 'delivered':
-      return { kind: 'accepted', rttMs, ...(level === undefined ? {} : { level }), ...quota };
+      return {
+        kind: 'accepted',
+        rttMs,
+        ...(level === undefined ? {} : { level }),
+        ...(serviceMs === undefined ? {} : { serviceMs }),
+        ...quota,
+      };
     case 'permanent':
       return { kind: 'rejected', rttMs, ...quota };
     case 'retry': {

@@ -29,6 +29,7 @@ import type {
 } from './ports';
 import { type DeadLetterInfo, type DeadLetterReason, METRICS } from './resources';
 import { Scheduler } from './scheduler';
+import { serviceTimeMs } from './server-timing';
 import { verify } from './signature';
 
 /** How one drainer run behaves. Times are epoch ms unless the name says otherwise. */
@@ -59,6 +60,12 @@ export interface DrainerOptions {
   readonly visibilitySeconds?: number;
   /** Exit (outcome `idle`) once nothing is held and the queue has been empty this long. @default never */
   readonly idleExitMs?: number;
+  /**
+   * The metric of the app's `Server-Timing` answer header that gives its processing time of each request
+   * (`app` for `Server-Timing: app;dur=47.2`). The pacer then sizes its window on the app's own service time
+   * instead of estimating it from round trips. @default none (the header is ignored)
+   */
+  readonly serviceTimeMetric?: string;
   /** How often operator controls (pause, floor, ceiling) are re-read. @default 2000 */
   readonly controlsRefreshMs?: number;
   /** Graceful stop (Ctrl-C): stop intake, finish or release what is held, persist, return `aborted`. */
@@ -650,7 +657,12 @@ class DrainerRun implements Drainer {
     metrics.add(METRICS.responses, 'Count', 1, { StatusClass: verdict.statusClass });
     metrics.add(METRICS.downstreamLatency, 'Milliseconds', result.rttMs);
     const pauseBefore = pausedUntil(this.pacer!);
-    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level), now);
+    const metric = this.options.serviceTimeMetric;
+    const serviceMs =
+      metric && result.kind === 'response'
+        ? serviceTimeMs(result.headers['server-timing'], metric)
+        : undefined;
+    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level, serviceMs), now);
     const pauseAfter = pausedUntil(this.pacer);
     if (pauseAfter > Math.max(pauseBefore, now)) {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));

@@ -153,7 +153,14 @@ export type Signal =
    * 2xx. `level`: requests of ours in flight when this one left, itself included (what the window learns a
    * concurrency limit from, see onRefusal).
    */
-  | { kind: 'accepted'; rttMs: number; level?: number; rateLimit?: RateLimitInfo }
+  | {
+      kind: 'accepted';
+      rttMs: number;
+      level?: number;
+      /** The app's own processing time of this request, as it announced it (`Server-Timing`), ms. */
+      serviceMs?: number;
+      rateLimit?: RateLimitInfo;
+    }
   /**
    * 429, 503, other 5xx, timeout, connection error. `refusedAtLevel`: a 429 or 503 ("too busy") to a request
    * that left with this many of ours in flight, itself included.
