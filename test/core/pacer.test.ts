@@ -81,6 +81,31 @@ function refusingPool(workers: (t: number) => number, serviceMs: number, retryAf
   };
 }
 
+/**
+ * `workerPool` whose 2xx answers announce the service time each request got (`Server-Timing`), behind a network
+ * that adds `netMs` to every round trip.
+ */
+function announcingPool(workers: number, serviceMs: (t: number) => number, netMs: number): Downstream {
+  const free: number[] = [];
+  return {
+    answer(t) {
+      while (free.length < workers) free.push(t);
+      let i = 0;
+      for (let k = 1; k < free.length; k += 1) if (free[k] < free[i]) i = k;
+      const service = serviceMs(t);
+      const end = Math.max(t, free[i]) + service;
+      free[i] = end;
+      const rttMs = end - t + netMs;
+      return { signal: { kind: 'accepted', rttMs, serviceMs: service }, rttMs };
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 /** Lognormal service times with this mean and coefficient of variation, from a seeded stream. */
 function lognormalService(meanMs: number, cv: number, seed: number): () => number {
   const random = seeded(seed);
@@ -413,6 +438,84 @@ describe('pacer', () => {
       const trace = simulate(jitter, 20_000, createPacer({ ...OPTIONS, maxWindow: 64 }, 0));
       // The window in use is Little's law on these tiny RTTs; the delay-based cap must not go below it.
       expect(trace.state.delayWindow).toBe(64);
+    });
+  });
+
+  describe('windowSize (the app announces its service time)', () => {
+    /** Median RTT of answers from `fromMs` on, over the unloaded median round trip (service plus network). */
+    function p50Inflation(trace: Trace, fromMs: number, toMs: number, unloadedMs: number): number {
+      return median(trace.rtts.filter((r) => r.at >= fromMs && r.at < toMs).map((r) => r.rttMs)) / unloadedMs;
+    }
+
+    it.each([
+      [5, 5, 1],
+      [5, 5, 2],
+      [4, 20, 1],
+    ])(
+      'keeps the window within one of %d workers behind a %d ms network, where round trips alone let it queue (seed %d)',
+      (workers, netMs, seed) => {
+        // Lognormal service, mean 100 ms, cv 0.5 (median 89 ms): one request over the worker count adds a fifth
+        // or a quarter of a service time, about the noise of a round's mean.
+        const run = (announce: boolean): Trace => {
+          const service = lognormalService(100, 0.5, seed);
+          const pool = announcingPool(workers, () => service(), netMs);
+          const plain: Downstream = {
+            answer(t, level) {
+              const { rttMs } = pool.answer(t, level);
+              return { signal: { kind: 'accepted', rttMs }, rttMs };
+            },
+          };
+          return simulate(announce ? pool : plain, 40_000);
+        };
+        const announced = run(true);
+        const unloaded = 100 / Math.sqrt(1.25) + netMs;
+        expect(Math.max(...announced.windows.slice(10, 40))).toBeLessThanOrEqual(workers + 2);
+        expect(mean(announced.windows.slice(10, 40))).toBeLessThan(workers + 1.5);
+        expect(p50Inflation(announced, 10_000, 40_000, unloaded)).toBeLessThan(1.25);
+        expect(mean(announced.acceptedPerSecond.slice(10, 40))).toBeGreaterThan(0.9 * workers * 10);
+        // The network's share is learned from requests that did not queue.
+        expect(announced.state.netRttMs).toBeGreaterThanOrEqual(netMs - 1);
+        expect(announced.state.netRttMs).toBeLessThanOrEqual(netMs + 2);
+        // The same pool without the header, same service times: the window sits higher and the latency with it.
+        const plain = run(false);
+        expect(p50Inflation(plain, 10_000, 40_000, unloaded)).toBeGreaterThan(
+          p50Inflation(announced, 10_000, 40_000, unloaded),
+        );
+      },
+    );
+
+    it('follows the app slowing down and speeding up at full use and without a queue of ours', () => {
+      // 4 workers; the service time goes 80 → 200 → 50 ms (capacity 50 → 20 → 80/s). Without the announcement a
+      // slower app first reads as a queue of ours; with it the base follows the app round by round.
+      const factor = lognormalService(1000, 0.5, 7);
+      const speed = (t: number): number => (t < 15_000 ? 80 : t < 30_000 ? 200 : 50);
+      const trace = simulate(
+        announcingPool(4, (t) => (speed(t) * factor()) / 1000, 5),
+        45_000,
+        createPacer({ ...OPTIONS, maxWindow: 16 }, 0),
+      );
+      for (const [from, to, service] of [
+        [5, 15, 80],
+        [20, 30, 200],
+        [35, 45, 50],
+      ]) {
+        expect(mean(trace.acceptedPerSecond.slice(from, to))).toBeGreaterThan((0.9 * 4000) / service);
+        expect(p50Inflation(trace, from * 1000, to * 1000, service / Math.sqrt(1.25) + 5)).toBeLessThan(1.3);
+        expect(Math.max(...trace.windows.slice(from, to))).toBeLessThanOrEqual(6);
+      }
+    });
+
+    it('learns the network share from requests that did not queue, whatever queued at the start', () => {
+      // 2 workers at exactly 100 ms behind 30 ms of network, and a window that starts at 8: the first rounds
+      // queue, so their extra round trip is not network.
+      const trace = simulate(
+        announcingPool(2, () => 100, 30),
+        20_000,
+      );
+      expect(trace.state.netRttMs).toBeGreaterThanOrEqual(30);
+      expect(trace.state.netRttMs).toBeLessThanOrEqual(33);
+      expect(mean(trace.acceptedPerSecond.slice(10, 20))).toBeGreaterThan(0.95 * 20);
+      expect(Math.max(...trace.windows.slice(10, 20))).toBeLessThanOrEqual(4);
     });
   });
 
