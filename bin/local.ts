@@ -19,6 +19,7 @@ const CONFIG_FLAGS: Readonly<Record<string, string>> = {
   MAX_ATTEMPTS: 'attempts before a failing webhook goes to the DLQ (default 100)',
   MAX_RETRY_MINUTES: 'minutes a webhook may keep failing before the DLQ (default 1440)',
   DOWNSTREAM_TIMEOUT_MS: 'time the app has to answer, ms (default 10000)',
+  SERVICE_TIME_METRIC: "your app's Server-Timing metric of its processing time, e.g. app (default none)",
   VERIFY_ALL_ROUTES: 'true: every route goes through the verify function (default false)',
 };
 // The AWS SDK's Node 20 end-of-support notice would top every start; the README states the Node plan.

@@ -3,6 +3,7 @@
  * environment; both go through `parseConfig`, so names, defaults and errors are the same everywhere.
  */
 import { ORDERING_KEYS, type OrderingKey } from './contract';
+import { METRIC_NAME } from './server-timing';
 
 export interface SluiceConfig {
   /** Base URL of the app; each webhook goes to this URL + its original path and query. Required. */
@@ -33,6 +34,12 @@ export interface SluiceConfig {
    * minute's run (up to about 60 − idleExitSeconds s). @default 0
    */
   readonly idleExitSeconds: number;
+  /**
+   * The metric of the app's `Server-Timing` answer header that gives its processing time of each request
+   * (`app` for `Server-Timing: app;dur=47.2`); the pacer then sizes its window on the app's own service time
+   * instead of estimating it from round trips. Empty: the header is ignored. @default ''
+   */
+  readonly serviceTimeMetric: string;
   /** Route every webhook through the verifying Lambda (401 on forgeries everywhere, bodies over 1 MiB). @default false */
   readonly verifyAllRoutes: boolean;
   /** E-mail address subscribed to the alarm topic. @default none */
@@ -56,7 +63,7 @@ interface Field {
   readonly key: keyof SluiceConfig;
   /** Environment variable (local mode and the Lambda functions). */
   readonly env: string;
-  readonly kind: 'url' | 'string' | 'list' | 'number' | 'boolean' | 'ordering';
+  readonly kind: 'url' | 'string' | 'token' | 'list' | 'number' | 'boolean' | 'ordering';
   readonly required?: boolean;
   readonly min?: number;
   readonly max?: number;
@@ -91,6 +98,7 @@ export const FIELDS: readonly Field[] = [
     max: MAX_IDLE_EXIT_SECONDS,
     integer: true,
   },
+  { key: 'serviceTimeMetric', env: 'SERVICE_TIME_METRIC', kind: 'token' },
   { key: 'verifyAllRoutes', env: 'VERIFY_ALL_ROUTES', kind: 'boolean' },
   { key: 'alarmEmail', env: 'ALARM_EMAIL', kind: 'string' },
   { key: 'alarmTopicArn', env: 'ALARM_TOPIC_ARN', kind: 'string' },
@@ -115,6 +123,7 @@ export const DEFAULTS = {
   maxRetryMinutes: 1440,
   downstreamTimeoutMs: 10_000,
   idleExitSeconds: 0,
+  serviceTimeMetric: '',
   verifyAllRoutes: false,
   oldestAgeAlarmMinutes: 15,
   signatureFailureAlarmCount: 10,
@@ -160,6 +169,16 @@ function read(field: Field, raw: unknown): unknown {
     case 'string':
       if (typeof raw !== 'string' || raw.trim() === '')
         throw new ConfigError(name, raw, 'allowed: a non-empty string');
+      return raw.trim();
+    case 'token':
+      // A Server-Timing metric name (core/server-timing.ts); blank is off, like empty.
+      if (typeof raw === 'string' && raw.trim() === '') return '';
+      if (typeof raw !== 'string' || !METRIC_NAME.test(raw.trim()))
+        throw new ConfigError(
+          name,
+          raw,
+          "allowed: empty (off) or a Server-Timing metric name such as app: 1 to 64 letters, digits or !#$%&'*+-.^_`|~",
+        );
       return raw.trim();
     case 'list': {
       const items = Array.isArray(raw)

@@ -101,6 +101,7 @@ export function makeDrainerHandler(
             receiveWaitSeconds: Math.min(MAX_RECEIVE_WAIT_S, c.idleExitSeconds),
           }
         : {}),
+      ...(c.serviceTimeMetric ? { serviceTimeMetric: c.serviceTimeMetric } : {}),
     }).run();
     deps.adapters.metrics.flush();
     deps.log('info', 'drainer run ended', { ...summary });

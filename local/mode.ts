@@ -272,6 +272,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             maxAttempts: config.maxAttempts,
             maxRetryMs: config.maxRetryMinutes * 60_000,
             downstreamTimeoutMs: config.downstreamTimeoutMs,
+            ...(config.serviceTimeMetric ? { serviceTimeMetric: config.serviceTimeMetric } : {}),
             stopAt: t0 + runMs - Math.min(STOP_MARGIN_MS, runMs / 5),
             deadline: t0 + runMs,
             // Only a crashed predecessor can hold the lease here (LevelDB locks the state directory to one
@@ -410,6 +411,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
           ? [
               `  Idle exit     not applied locally (idleExitSeconds ${config.idleExitSeconds}): the drainer polls continuously`,
             ]
+          : []),
+        ...(config.serviceTimeMetric
+          ? [`  Service time  read from your app's Server-Timing metric ${config.serviceTimeMetric}`]
           : []),
         `  Try           npm run send -- --count 2000`,
         `  Inspect       ${awsEnv} aws --endpoint-url ${emulators.sqsEndpoint} sqs get-queue-attributes --queue-url ${resources.queueUrl} --attribute-names All`,

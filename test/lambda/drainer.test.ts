@@ -1,10 +1,25 @@
 import type { DrainerAdapters } from '../../adapters';
 import { parseConfig, type SluiceConfig } from '../../core/config';
 import { encode } from '../../core/contract';
+import * as pacer from '../../core/pacer';
 import { METRICS } from '../../core/resources';
 import { budgetOf, makeDrainerHandler, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
-import { FakeApp, FakeClock, MemoryQueue, MemoryState, RecordingMetrics } from '../helpers/fakes';
+import {
+  type AppScript,
+  FakeApp,
+  FakeClock,
+  MemoryQueue,
+  MemoryState,
+  RecordingMetrics,
+} from '../helpers/fakes';
 import { QUEUE_SECRET, webhook } from '../helpers/queue';
+
+// A pass-through: the real pacer handles every signal, and the test sees which signals the drainer sent it.
+jest.mock('../../core/pacer', () => {
+  const actual = jest.requireActual<typeof pacer>('../../core/pacer');
+  return { ...actual, onSignal: jest.fn(actual.onSignal) };
+});
+const onSignal = jest.mocked(pacer.onSignal);
 
 const TICK = Date.parse('2026-11-25T14:00:00Z');
 
@@ -46,11 +61,15 @@ describe('budgetOf', () => {
 describe('drainer handler', () => {
   const defaults = parseConfig({ downstreamUrl: 'https://app.example.com' });
 
-  function harness(secrets: readonly string[] = [QUEUE_SECRET], config: SluiceConfig = defaults) {
+  function harness(
+    secrets: readonly string[] = [QUEUE_SECRET],
+    config: SluiceConfig = defaults,
+    script?: AppScript,
+  ) {
     const clock = new FakeClock({ start: TICK + 500 });
     const queue = new MemoryQueue({ clock });
     const state = new MemoryState();
-    const app = new FakeApp(clock);
+    const app = new FakeApp(clock, script);
     const metrics = new RecordingMetrics();
     const adapters: DrainerAdapters = {
       queue,
@@ -131,6 +150,47 @@ describe('drainer handler', () => {
     expect(result).toEqual({ outcome: 'idle', delivered: 3, deadLettered: 0 });
     expect(h.waits[0]).toBe(20);
     expect(h.clock.now()).toBeLessThan(budgetOf('2026-11-25T14:00:00Z', TICK + 500, 90_000, 10_000).stopAt);
+  });
+
+  describe('serviceTimeMetric', () => {
+    // The app announces its processing time of each request: 12.5 ms of a 40 ms round trip.
+    const announcing: AppScript = () => ({
+      status: 200,
+      headers: { 'server-timing': 'db;dur=3, app;dur=12.5' },
+      rttMs: 40,
+    });
+
+    async function acceptedSignals(config: SluiceConfig): Promise<pacer.Signal[]> {
+      const h = harness([QUEUE_SECRET], config, announcing);
+      for (let i = 0; i < 3; i++) {
+        const { envelope, body } = webhook({ webhookId: `w${i}` });
+        h.queue.send(encode(envelope, body, 'shop'));
+      }
+      onSignal.mockClear();
+
+      const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+      expect(result).toEqual({ outcome: 'stopped', delivered: 3, deadLettered: 0 });
+      return onSignal.mock.calls.map(([, signal]) => signal).filter((s) => s.kind === 'accepted');
+    }
+
+    it('ignores the Server-Timing header by default (serviceTimeMetric empty)', async () => {
+      expect(defaults.serviceTimeMetric).toBe('');
+
+      const signals = await acceptedSignals(defaults);
+
+      expect(signals).toHaveLength(3);
+      for (const s of signals) expect(s).not.toHaveProperty('serviceMs');
+    });
+
+    it("passes serviceTimeMetric to the drainer: the app's processing time reaches the pacer", async () => {
+      const config = parseConfig({ downstreamUrl: 'https://app.example.com', serviceTimeMetric: 'app' });
+
+      const signals = await acceptedSignals(config);
+
+      expect(signals).toHaveLength(3);
+      for (const s of signals) expect(s).toMatchObject({ kind: 'accepted', rttMs: 40, serviceMs: 12.5 });
+    });
   });
 
   it('resolves with lease-held, delivering nothing, when another run holds the lease', async () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ConfigError, configFromEnv, configToEnv, DEFAULTS, FIELDS, parseConfig } from '../../core/config';
 import { appConfig } from '../../lib/app-config';
 import { SluiceStack } from '../../lib/sluice-stack';
@@ -33,6 +33,9 @@ const INVALID: ReadonlyArray<readonly [string, unknown, string]> = [
   ['idleExitSeconds', 60, 'to 50'],
   ['idleExitSeconds', 2.5, 'an integer'],
   ['idleExitSeconds', 'soon', 'an integer'],
+  ['serviceTimeMetric', 'app;dur', 'allowed: empty (off) or a Server-Timing metric name such as app'],
+  ['serviceTimeMetric', 'app time', 'such as app'],
+  ['serviceTimeMetric', 'a'.repeat(65), '1 to 64 letters'],
   ['verifyAllRoutes', 'yes', 'true or false'],
   ['alarmEmail', 'ops-at-example', 'e-mail'],
   ['alarmTopicArn', 'my-topic', 'SNS topic ARN'],
@@ -83,6 +86,44 @@ describe('parseConfig', () => {
     expect(() => configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, IDLE_EXIT_SECONDS: '1m' })).toThrow(
       'Invalid Sluice configuration: idleExitSeconds = "1m"; allowed: an integer from 0 to 50.',
     );
+  });
+});
+
+describe('serviceTimeMetric', () => {
+  it("is off by default: empty, so the app's Server-Timing header is ignored", () => {
+    expect(DEFAULTS.serviceTimeMetric).toBe('');
+    expect(parseConfig(BASE).serviceTimeMetric).toBe('');
+    expect(parseConfig({ ...BASE, serviceTimeMetric: '' }).serviceTimeMetric).toBe('');
+    expect(parseConfig({ ...BASE, serviceTimeMetric: '  ' }).serviceTimeMetric).toBe('');
+  });
+
+  it('takes a metric name (an HTTP token, as core/server-timing.ts reads it)', () => {
+    expect(parseConfig({ ...BASE, serviceTimeMetric: 'app' }).serviceTimeMetric).toBe('app');
+    expect(parseConfig({ ...BASE, serviceTimeMetric: ' app ' }).serviceTimeMetric).toBe('app');
+    expect(
+      parseConfig({ ...BASE, serviceTimeMetric: 'process_action.action_controller' }).serviceTimeMetric,
+    ).toBe('process_action.action_controller');
+  });
+
+  it('rejects anything else, naming the setting and what is allowed', () => {
+    for (const bad of ['app;dur=1', 'app, db', '"app"', 'app time', 42, true]) {
+      expect(() => parseConfig({ ...BASE, serviceTimeMetric: bad })).toThrow(
+        expect.objectContaining({ name: 'ConfigError', field: 'serviceTimeMetric', value: bad }),
+      );
+    }
+    expect(() => parseConfig({ ...BASE, serviceTimeMetric: 'app;dur=1' })).toThrow(
+      'Invalid Sluice configuration: serviceTimeMetric = "app;dur=1"; allowed: empty (off) or a Server-Timing metric name such as app: 1 to 64 letters, digits or !#$%&\'*+-.^_`|~.',
+    );
+  });
+
+  it('reads SERVICE_TIME_METRIC and writes it back for the functions', () => {
+    const config = configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, SERVICE_TIME_METRIC: 'app' });
+    expect(config.serviceTimeMetric).toBe('app');
+    expect(configToEnv(config).SERVICE_TIME_METRIC).toBe('app');
+    expect(configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl }).serviceTimeMetric).toBe('');
+    expect(() =>
+      configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, SERVICE_TIME_METRIC: 'app;dur' }),
+    ).toThrow(/serviceTimeMetric = "app;dur"; allowed: empty \(off\) or a Server-Timing metric name/);
   });
 });
 
@@ -142,6 +183,7 @@ describe('appConfig (CDK context and sluice.config.json)', () => {
         orderingKey: 'shop-topic',
         allowedTopics: 'orders/create,orders/paid',
         idleExitSeconds: '20',
+        serviceTimeMetric: 'app',
       },
       emptyDir(),
     );
@@ -152,7 +194,15 @@ describe('appConfig (CDK context and sluice.config.json)', () => {
           ORDERING_KEY: 'shop-topic',
           ALLOWED_TOPICS: 'orders/create,orders/paid',
           IDLE_EXIT_SECONDS: '20',
+          SERVICE_TIME_METRIC: 'app',
         },
+      },
+    });
+    // The drainer function (the one with reserved concurrency 1) is the one that reads the service time.
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 1,
+      Environment: {
+        Variables: Match.objectLike({ SERVICE_TIME_METRIC: 'app', QUEUE_URL: Match.anyValue() }),
       },
     });
   });

@@ -27,6 +27,7 @@ describe('README configuration table', () => {
     for (const [key, value] of Object.entries(DEFAULTS)) {
       const shown = rows.get(key)?.[1];
       if (Array.isArray(value)) expect(shown).toBe('any');
+      else if (value === '') expect(shown).toBe('none');
       else expect(shown).toBe(`\`${String(value)}\``);
     }
   });

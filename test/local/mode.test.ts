@@ -1,9 +1,20 @@
-// Local mode in-process: what it does with settings that only make sense in AWS.
+// Local mode in-process: what it does with settings that only make sense in AWS, and with the ones that apply.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../core/config';
+import * as pacer from '../../core/pacer';
 import { startLocalMode } from '../../local/mode';
+import { makeWebhook } from '../../local/webhooks';
+import { waitUntil } from '../helpers/recorder';
+import { startScriptedApp } from '../helpers/scripted-app';
+
+// A pass-through: the real pacer handles every signal, and the test sees which signals the drainer sent it.
+jest.mock('../../core/pacer', () => {
+  const actual = jest.requireActual<typeof pacer>('../../core/pacer');
+  return { ...actual, onSignal: jest.fn(actual.onSignal) };
+});
+const onSignal = jest.mocked(pacer.onSignal);
 
 describe('startLocalMode', () => {
   let dir: string;
@@ -26,5 +37,41 @@ describe('startLocalMode', () => {
     await local.stop();
 
     expect(printed).toContain('Idle exit     not applied locally (idleExitSeconds 20)');
+  });
+
+  it("applies serviceTimeMetric locally: the app's Server-Timing reaches the pacer", async () => {
+    const secret = 'local-test-secret';
+    const app = await startScriptedApp(() => ({
+      status: 200,
+      headers: { 'Server-Timing': 'db;dur=3, app;dur=12.5' },
+    }));
+    let printed = '';
+    const local = await startLocalMode({
+      config: parseConfig({ downstreamUrl: app.url, serviceTimeMetric: 'app' }),
+      secrets: [secret],
+      port: 0,
+      endpointsFile: join(dir, 'endpoints-st.json'),
+      out: { write: (text: string) => (printed += text) },
+    });
+    const accepted = () =>
+      onSignal.mock.calls.map(([, signal]) => signal).filter((s) => s.kind === 'accepted');
+    try {
+      onSignal.mockClear();
+      const w = makeWebhook({ topic: 'products/update', seq: 1, shop: 'st.myshopify.com', secret });
+      const answer = await fetch(`${local.apiUrl}${w.path}`, {
+        method: 'POST',
+        headers: w.headers,
+        body: w.body,
+      });
+      expect(answer.status).toBe(200);
+
+      await waitUntil(() => accepted().length >= 1, 30_000, 'the delivery to be accepted');
+    } finally {
+      await local.stop();
+      await app.close();
+    }
+
+    expect(accepted()[0]).toMatchObject({ kind: 'accepted', serviceMs: 12.5 });
+    expect(printed).toContain("Service time  read from your app's Server-Timing metric app");
   });
 });
