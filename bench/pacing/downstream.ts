@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { lognormal } from './random';
-import { bucketHeaders, phaseAt, SCENARIOS, type Scenario } from './scenarios';
+import { bucketHeaders, phaseAt, SCENARIOS, type Scenario, serverTimingHeader } from './scenarios';
 
 type Reply = (status: number, retryAfterS?: number, headers?: Record<string, string>) => void;
 
@@ -42,7 +42,7 @@ function tokenBucket(scenario: Scenario): Model {
 
 /**
  * c workers with a FIFO waiting room of 2c (`roomPerWorker`·c; H has none); 503 when the room is full, shed
- * after 1 s in the room.
+ * after 1 s in the room. I and J announce each 2xx's time in a worker in `Server-Timing`.
  * During an outage requests hang; whatever is still waiting when it ends gets a 503.
  */
 function workers(scenario: Scenario): Model {
@@ -65,10 +65,16 @@ function workers(scenario: Scenario): Model {
   };
   const serve = (reply: Reply, serviceMs: number): void => {
     busy += 1;
+    const started = performance.now();
     setTimeout(
       () => {
         busy -= 1;
-        reply(200);
+        // Scenarios I and J announce the time the request spent in a worker, as the app measured it.
+        reply(
+          200,
+          undefined,
+          scenario.serverTiming ? serverTimingHeader(performance.now() - started) : undefined,
+        );
         startNext();
       },
       lognormal(serviceMs, scenario.serviceCv),

@@ -17,7 +17,7 @@ export interface Phase {
 
 /** A scenario: a model, its phases, how it signals overload and how many requests a flow may hold. */
 export interface Scenario {
-  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H';
+  readonly id: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J';
   readonly name: string;
   readonly description: string;
   readonly model: ModelKind;
@@ -31,6 +31,8 @@ export interface Scenario {
   readonly retryAfterS?: number;
   /** True: every answer announces the token bucket in the IETF draft's fields (bucketHeaders). */
   readonly rateLimitHeaders?: boolean;
+  /** True: every 2xx of a worker-pool model announces its time in a worker (serverTimingHeader). */
+  readonly serverTiming?: boolean;
   /** Waiting room of a worker-pool model, as a multiple of the worker count (default 2; 0 = none). */
   readonly roomPerWorker?: number;
   /** Requests a flow may hold in flight: 1 = one FIFO message group (strictly serial). */
@@ -57,7 +59,7 @@ function steps(serviceMs: (capacity: number) => number, workers?: (capacity: num
   }));
 }
 
-/** B: a worker pool with a waiting room; H is the same pool without one. */
+/** B: a worker pool with a waiting room; H is the same pool without one, I is B announcing its service time. */
 const B: Scenario = {
   id: 'B',
   name: 'workers',
@@ -75,9 +77,27 @@ const B: Scenario = {
   targets: { steadyUtilization: 0.95, p50Inflation: 1.3 },
 };
 
+/** C: four workers whose service time steps; J is C announcing it. */
+const C: Scenario = {
+  id: 'C',
+  name: 'slowdown',
+  description: '4 workers, service 80 → 200 → 50 ms, waiting room 8, 503 + Retry-After: 1',
+  model: 'workers',
+  phases: steps(
+    (c) => 4000 / c,
+    () => 4,
+  ),
+  durationS: 3 * PHASE_S,
+  serviceCv: 0.5,
+  overloadStatus: 503,
+  retryAfterS: 1,
+  maxInFlight: 8,
+  targets: { steadyUtilization: 0.95, p50Inflation: 1.3 },
+};
+
 /**
- * The six scenarios of issue 6, G (A with announced limits) and H (B without a waiting room), each stepping
- * capacity down and back up.
+ * The six scenarios of issue 6, G (A with announced limits), H (B without a waiting room), and I and J (B and C
+ * announcing each request's service time in Server-Timing), each stepping capacity down and back up.
  */
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -94,22 +114,7 @@ export const SCENARIOS: readonly Scenario[] = [
     targets: { steadyUtilization: 0.9 },
   },
   B,
-  {
-    id: 'C',
-    name: 'slowdown',
-    description: '4 workers, service 80 → 200 → 50 ms, waiting room 8, 503 + Retry-After: 1',
-    model: 'workers',
-    phases: steps(
-      (c) => 4000 / c,
-      () => 4,
-    ),
-    durationS: 3 * PHASE_S,
-    serviceCv: 0.5,
-    overloadStatus: 503,
-    retryAfterS: 1,
-    maxInFlight: 8,
-    targets: { steadyUtilization: 0.95, p50Inflation: 1.3 },
-  },
+  C,
   {
     id: 'D',
     name: 'async',
@@ -180,6 +185,24 @@ export const SCENARIOS: readonly Scenario[] = [
     issue6: false,
     targets: {},
   },
+  {
+    ...B,
+    id: 'I',
+    name: 'workersTimed',
+    description:
+      'as B, and every 2xx announces its time in a worker (Server-Timing: app;dur=<ms>): c = 0.1·C workers ' +
+      '(5/2/8), 100 ms service, waiting room 2c, 503 + Retry-After: 1',
+    serverTiming: true,
+  },
+  {
+    ...C,
+    id: 'J',
+    name: 'slowdownTimed',
+    description:
+      'as C, and every 2xx announces its time in a worker (Server-Timing: app;dur=<ms>): 4 workers, ' +
+      'service 80 → 200 → 50 ms, waiting room 8, 503 + Retry-After: 1',
+    serverTiming: true,
+  },
 ];
 
 /**
@@ -194,6 +217,14 @@ export function bucketHeaders(capacity: number, tokens: number): Record<string, 
     'ratelimit-policy': `"bucket";q=${capacity};w=1`,
     ratelimit: `"bucket";r=${Math.max(0, Math.floor(tokens))}`,
   };
+}
+
+/**
+ * Scenarios I and J's `Server-Timing` for one 2xx (W3C Server Timing): `serviceMs`, the time the request spent
+ * in a worker (not in the waiting room), in ms with one decimal, as metric `app`.
+ */
+export function serverTimingHeader(serviceMs: number): Record<string, string> {
+  return { 'server-timing': `app;dur=${serviceMs.toFixed(1)}` };
 }
 
 /** The phase in force `tS` seconds after t0. */

@@ -39,6 +39,8 @@ interface Pending {
   readonly frees: boolean;
   /** Rate-limit headers the app sent with the answer (scenario G). */
   readonly headers?: Record<string, string>;
+  /** The time the request spent in a worker, ms, as the app announced it in `Server-Timing` (scenarios I, J). */
+  readonly serviceMs?: number;
 }
 
 /** The app models of `downstream.ts`, on the simulated clock. */
@@ -63,7 +65,10 @@ function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
   });
   const serving = (index: number, t: number, serviceMs: number): Pending => {
     busy += 1;
-    return { at: t + lognormal(serviceMs, scenario.serviceCv), status: 200, index, frees: true };
+    const service = lognormal(serviceMs, scenario.serviceCv);
+    // Announced with one decimal, as the header states it.
+    const announced = scenario.serverTiming ? { serviceMs: Math.round(service * 10) / 10 } : {};
+    return { at: t + service, status: 200, index, frees: true, ...announced };
   };
   const startNext = (t: number): void => {
     const phase = phaseAt(scenario, t / 1000);
@@ -148,7 +153,9 @@ export function simulate(
         log.rttMs[p.index] = rttMs;
         let signal: Signal;
         const level = levels[p.index];
-        if (p.status === 200) signal = { kind: 'accepted', rttMs, level };
+        // As the drainer does with `serviceTimeMetric`: an announced service time rides on the accepted signal.
+        const announced = p.serviceMs === undefined ? {} : { serviceMs: p.serviceMs };
+        if (p.status === 200) signal = { kind: 'accepted', rttMs, level, ...announced };
         else if (p.status === 0) signal = { kind: 'overload', rttMs };
         else {
           const retryAfterMs = p.retryAfterS === undefined ? undefined : p.retryAfterS * 1000;
@@ -216,6 +223,12 @@ function shifted(scenario: Scenario, firstS: number, secondS: number): Scenario 
   };
 }
 
+/**
+ * I and J draw B's and C's random numbers (SEED=…): a pacer that ignores the announced service time scores them
+ * exactly as B and C, and the difference is what the announcement is worth, paired run by run.
+ */
+const SEEDED_AS: Partial<Record<Scenario['id'], Scenario['id']>> = { I: 'B', J: 'C' };
+
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 function main(): void {
@@ -237,7 +250,10 @@ function main(): void {
     }
     const sims = Array.from({ length: runs }, (_, i) => {
       // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
-      if (seed !== undefined) Math.random = seeded(1000 * (i + 1) + scenario.id.charCodeAt(0) + 7919 * seed);
+      if (seed !== undefined) {
+        const id = SEEDED_AS[scenario.id] ?? scenario.id;
+        Math.random = seeded(1000 * (i + 1) + id.charCodeAt(0) + 7919 * seed);
+      }
       const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
       const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
       return simulate(shifted(scenario, first, second), serial, process.env.ORACLE === '1', oracleBase);

@@ -292,6 +292,8 @@ export async function runSluiceFlow(
       stopAt: endAt + RUN_ON_MS,
       deadline: endAt + RUN_ON_MS + CLIENT_TIMEOUT_MS + 1_000,
       receiveWaitSeconds: 1,
+      // Scenarios I and J: the app announces its service time of each request (`Server-Timing: app;dur=…`).
+      ...(scenario.serverTiming ? { serviceTimeMetric: 'app' } : {}),
     },
   );
   const snap = setInterval(() => {
