@@ -1,4 +1,5 @@
 /** Rate-limit headers (`RateLimit`, `RateLimit-*`, `X-RateLimit-*`): a tolerant parser into one announced quota. */
+import { split, unquote } from './header-lists';
 import { MAX_RETRY_AFTER_MS } from './retry-after';
 
 // Header families read here (names lower-cased, repeated fields joined with ", " as the adapters do):
@@ -82,39 +83,6 @@ function num(value: string | undefined): number | undefined {
   return NUMBER.test(v) ? Number(v) : undefined;
 }
 
-/** Splits on `sep` outside double quotes (a policy name may contain commas or semicolons). */
-function split(value: string, sep: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i += 1) {
-    const ch = value[i];
-    if (ch === '\\' && quoted && i + 1 < value.length) {
-      cur += ch + value[i + 1];
-      i += 1;
-      continue;
-    }
-    if (ch === '"') quoted = !quoted;
-    if (ch === sep && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else {
-      cur += ch;
-    }
-  }
-  out.push(cur);
-  return out;
-}
-
-function unquote(value: string): { text: string; quoted: boolean } {
-  const v = value.trim();
-  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
-    return { text: v.slice(1, -1).replace(/\\(.)/g, '$1'), quoted: true };
-  }
-  return { text: v, quoted: false };
-}
-
-/** A Structured-Field-like list, read leniently: `item;k=v;k=v, item;k=v` (spaces tolerated anywhere). */
 function members(value: string | undefined): Member[] {
   if (value === undefined) return [];
   const out: Member[] = [];

@@ -10,35 +10,13 @@
 // joined with ", " (the adapters join them), which is the same list. The spec says to use the first occurrence of
 // a parameter and to ignore metrics that do not parse; a metric named twice is read from its first occurrence.
 
+import { split, unquote } from './header-lists';
+
 /** A token (RFC 9110 §5.6.2): what a metric name must be. */
 export const METRIC_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
 /** Longest processing time believed, ms: anything longer is not a per-request figure. */
 const MAX_DURATION_MS = 600_000;
-
-/** Splits on `sep` outside quoted strings (a `desc="a, b"` holds commas and semicolons). */
-function splitOutsideQuotes(value: string, sep: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i += 1) {
-    const ch = value[i];
-    if (quoted && ch === '\\' && i + 1 < value.length) {
-      current += ch + value[i + 1];
-      i += 1;
-      continue;
-    }
-    if (ch === '"') quoted = !quoted;
-    if (ch === sep && !quoted) {
-      parts.push(current);
-      current = '';
-      continue;
-    }
-    current += ch;
-  }
-  parts.push(current);
-  return parts;
-}
 
 /**
  * The `dur` of metric `metric` in a `Server-Timing` header value, ms; undefined when the header is absent, the
@@ -46,14 +24,13 @@ function splitOutsideQuotes(value: string, sep: string): string[] {
  */
 export function serviceTimeMs(header: string | undefined, metric: string): number | undefined {
   if (header === undefined || metric.length === 0) return undefined;
-  for (const item of splitOutsideQuotes(header, ',')) {
-    const [name, ...params] = splitOutsideQuotes(item, ';').map((x) => x.trim());
+  for (const item of split(header, ',')) {
+    const [name, ...params] = split(item, ';').map((x) => x.trim());
     if (name !== metric) continue;
     for (const param of params) {
       const eq = param.indexOf('=');
       if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'dur') continue;
-      let raw = param.slice(eq + 1).trim();
-      if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2) raw = raw.slice(1, -1);
+      const raw = unquote(param.slice(eq + 1)).text;
       // A number as the spec's parser reads it, and nothing else (no "12ms", no hex).
       if (!/^\d+(\.\d+)?$/.test(raw)) return undefined;
       const ms = Number(raw);
