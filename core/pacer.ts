@@ -9,6 +9,13 @@
 //   limit with a pause to pay makes the next one wait 12 pauses. That trade is explicit and has no free
 //   side: an app that gives no sign of new capacity (a token bucket, a job queue answering 2xx at once) is
 //   only found to have grown by a probe, so rarer probes find a step up later (BENCHMARKS.md, A and D).
+// - An app that queues its work (2xx while its job queue has room, 429/503 with Retry-After when it is full)
+//   keeps working through our pause, so the sends the pause cost are made up once it ends (CATCH_UP_SHARE of
+//   them, as fast as the window allows). An app that refuses most of a make-up (a token bucket banks only its
+//   burst) is not offered another for BANK_RETRY_MS, and its rate is not cut for it. For one that takes it
+//   (banksWork) a failed probe costs only a rejection or two, so probing stays frequent, and its rate is what
+//   it accepted from one full queue to the next, the pause included: what it accepted lately overstates it, as
+//   it takes everything until the queue is full.
 // - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
 //   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
 //   round trip and grows while they do not (§5.3.1). Every step of it is checked by the next round: one more
@@ -153,6 +160,23 @@ export interface PacerState {
   readonly roundServiceCount: number;
   /** Round trip beyond the announced service time when nothing queues (network, TLS, our own delays), ms; −1 = unknown. */
   readonly netRttMs: number;
+
+  // Making up a Retry-After pause, for an app that banks work (a job queue drained while we wait).
+  /** Sends still to make up after the current pause: they leave as fast as the window allows once it ends. */
+  readonly catchUpCredit: number;
+  /** The sends the current make-up was granted, and when it could start (the end of its pause). */
+  readonly catchUpGranted: number;
+  readonly catchUpFrom: number;
+  /** When the pause the credit makes up started (0 = no pause of ours running). */
+  readonly pauseFrom: number;
+  /** An overload before this time answers the make-up (0 = none being judged). */
+  readonly catchUpJudgeAt: number;
+  /** 1: a make-up was accepted (the app banks work); −1: one was refused; 0: not known. And when it was learned. */
+  readonly banksWork: number;
+  readonly banksCheckedAt: number;
+  /** Start of the current overload cycle (the last cut) and the 2xx answered since. */
+  readonly cycleStart: number;
+  readonly cycleAnswered: number;
 }
 
 /**
@@ -294,6 +318,24 @@ const VERIFY_MIN_SAMPLES = 12;
 // the rate law on explicit signals.
 const QUEUE_FLOOR_MS = 5;
 
+// ---- making up a pause -------------------------------------------------------------------------------------
+// Share of the sends a Retry-After pause cost (at the rate after the cut) that are made up once it ends. An
+// app that queues its work kept working through the pause, so its queue has that much room again. Under 1:
+// the rate it is taken at may sit above the app's, and the room the make-up leaves is what the next probe
+// fills, so the 3 s spans on either side of a pause both stay near the app's rate (simulator, D over shifted
+// schedules, 72 runs passing every target: 0.5 5, 0.55 40, 0.6 65, 0.65 68, 0.7 68, 0.8 44, 1.0 7).
+const CATCH_UP_SHARE = 0.65;
+// A make-up refused after this share of it was accepted still shows an app that banks work.
+const CATCH_UP_BANKS = 0.5;
+// An app that refused a make-up (a token bucket banks only its burst) is offered the next one this much later.
+const BANK_RETRY_MS = 600_000;
+// Answers to the make-up arrive within this many round trips of its last send (and MIN_CUT_SPACING_MS more).
+const CATCH_UP_JUDGE_RTTS = 2;
+// A cycle in which the app accepted this many times its known rate in the last second found new room.
+const NEW_ROOM = 2;
+// A cycle (cut to overload) shorter than this does not measure an app that banks work.
+const MIN_CYCLE_MS = 1_000;
+
 // ---- concurrency limit constants -------------------------------------------------------------------------
 // How long a refused level counts as evidence, and the highest level served (short: after a drop in capacity
 // the levels served before it must not hide the new limit for long).
@@ -386,6 +428,15 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     roundServiceSumMs: 0,
     roundServiceCount: 0,
     netRttMs: -1,
+    catchUpCredit: 0,
+    catchUpGranted: 0,
+    catchUpFrom: 0,
+    pauseFrom: 0,
+    catchUpJudgeAt: 0,
+    banksWork: 0,
+    banksCheckedAt: 0,
+    cycleStart: now,
+    cycleAnswered: 0,
   };
   if (persisted && persisted.version === 1) {
     // Resume on the plateau: the learned limit is the best guess after a gap; probing resumes after a hold.
@@ -415,6 +466,9 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
       delayWindow: clamp(finiteOr(persisted.delayWindow, options.maxWindow), 1, options.maxWindow),
       baseRttMs: Math.max(0, finiteOr(persisted.baseRttMs, 0)),
       netRttMs: Math.max(-1, finiteOr(persisted.netRttMs, -1)),
+      // Whether the app banks work outlives a run boundary; states saved before it existed do not know.
+      banksWork: clamp(Math.round(finiteOr(persisted.banksWork, 0)), -1, 1),
+      banksCheckedAt: finiteOr(persisted.banksCheckedAt, 0),
       // An announced quota outlives a run boundary (its TTL decides); states saved before it existed lack it.
       quotaRate: Math.max(0, finiteOr(persisted.quotaRate, 0)),
       quotaSeenAt: finiteOr(persisted.quotaSeenAt, 0),
@@ -545,6 +599,8 @@ export function pausedUntil(state: PacerState): number {
 
 /** Epoch ms when the next request may leave: never inside a Retry-After pause, and 1/r after the last send. */
 export function earliestSend(state: PacerState, now: number): number {
+  // A pause being made up: as fast as the window allows once it is over.
+  if (state.catchUpCredit > 0) return state.pauseUntil;
   const spacing = state.lastSendAt > 0 ? state.lastSendAt + 1000 / ratePerSecond(state, now) : 0;
   return Math.max(state.pauseUntil, spacing);
 }
@@ -553,14 +609,38 @@ export function earliestSend(state: PacerState, now: number): number {
 export function onSend(state: PacerState, now: number): PacerState {
   const s = rollBuckets(settlePause(state, now), now);
   const inFlight = s.inFlight + 1;
+  const credit = Math.max(0, s.catchUpCredit - 1);
+  // The last send of a make-up: its answers are judged for a couple of round trips, if it left faster than the
+  // rate (a make-up that could only leave at about the rate says nothing about a bank).
+  const judge =
+    s.catchUpCredit === 1
+      ? {
+          catchUpJudgeAt:
+            beyondRate(s, s.catchUpGranted, now) >= CATCH_UP_BANKS
+              ? now + CATCH_UP_JUDGE_RTTS * Math.max(s.srttMs, 0) + MIN_CUT_SPACING_MS
+              : 0,
+        }
+      : {};
   return {
     ...s,
+    catchUpCredit: credit,
+    ...judge,
     lastSendAt: now,
     sentBucketCount: s.sentBucketCount + 1,
     sentSinceActive: s.sentSinceActive + 1,
     inFlight,
     roundMaxInFlight: Math.max(s.roundMaxInFlight, inFlight),
   };
+}
+
+/**
+ * The share of a make-up that an app took beyond its rate: `taken` sends of it accepted by `now`, less what
+ * the learned rate would have let through since the make-up could start. A bank takes nearly all of it at
+ * once; a token bucket only its burst.
+ */
+function beyondRate(s: PacerState, taken: number, now: number): number {
+  const atRate = (s.wMax * Math.max(0, now - s.catchUpFrom)) / 1000;
+  return (taken - atRate) / Math.max(1, s.catchUpGranted);
 }
 
 /** When a pause has ended, restart the "accepted since the pause" measurement. */
@@ -646,7 +726,16 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
     // With the service time announced the window works on the round trip without the network's share, so a
     // long network path does not dilute a queue at the app (announcedBase).
     const queuedMs = announced !== undefined && s.netRttMs > 0 ? Math.max(0, rttMs - s.netRttMs) : rttMs;
-    return delayRound({ ...s, failStreak: 0, lastGoodRate, ...timed }, queuedMs, now);
+    // A make-up whose answers all came back 2xx: the app banks work (see onOverload).
+    const banked =
+      s.catchUpJudgeAt > 0 && now >= s.catchUpJudgeAt
+        ? { banksWork: 1, banksCheckedAt: now, catchUpJudgeAt: 0 }
+        : {};
+    return delayRound(
+      { ...s, failStreak: 0, lastGoodRate, cycleAnswered: s.cycleAnswered + 1, ...timed, ...banked },
+      queuedMs,
+      now,
+    );
   }
   return onOverload(answered, signal, now);
 }
@@ -966,7 +1055,29 @@ function onOverload(
   s = { ...s, failStreak: s.failStreak + 1 };
   const retryAfter = signal.retryAfterMs !== undefined && signal.retryAfterMs > 0 ? signal.retryAfterMs : 0;
   const wasPaused = s.pauseUntil > now;
-  if (retryAfter > 0) s = { ...s, pauseUntil: Math.max(s.pauseUntil, now + retryAfter) };
+  if (retryAfter > 0) {
+    s = {
+      ...s,
+      pauseUntil: Math.max(s.pauseUntil, now + retryAfter),
+      pauseFrom: wasPaused ? s.pauseFrom : now,
+    };
+  }
+  // An overload that answers a make-up early on: the app does not bank what a pause cost (a token bucket
+  // banks only its burst). The rate is not to blame; the next make-up is offered BANK_RETRY_MS later. One that
+  // took most of it banks work, and the rate it was sized on was too high: that is cut as usual.
+  if (!wasPaused && (s.catchUpCredit > 0 || (s.catchUpJudgeAt > 0 && now < s.catchUpJudgeAt))) {
+    const taken = beyondRate(s, s.catchUpGranted - s.catchUpCredit - s.inFlight, now);
+    s = { ...s, catchUpCredit: 0, catchUpJudgeAt: 0, banksCheckedAt: now };
+    if (taken >= CATCH_UP_BANKS) {
+      s = { ...s, banksWork: 1 };
+    } else if (s.banksWork === 1) {
+      // An app known to bank work refuses a make-up when its rate dropped: its queue, sized for the old rate,
+      // is still full after the pause. Cut as for any overload, and judge the next make-up afresh.
+      s = { ...s, banksWork: 0 };
+    } else {
+      return { ...s, banksWork: -1 };
+    }
+  }
   // One cut per round trip: the answers to requests already in flight describe the same overload.
   const spacing = Math.max(s.srttMs, MIN_CUT_SPACING_MS);
   if (wasPaused || (s.mode === 'cubic' && now - s.cutAt < spacing)) return s;
@@ -979,7 +1090,17 @@ function onOverload(
   const actual = Number.isNaN(sent) ? r : Math.min(r, sent);
   const accepted = slidingRate(s, now, 'answered');
   let estimate = Number.isNaN(accepted) ? 0.8 * actual : Math.min(accepted, actual);
-  const quick = s.mode === 'cubic' && now - s.activeSince < QUICK_FAIL_MS && !Number.isNaN(accepted);
+  // An app that banks work accepts everything until its queue is full, so what it accepted lately overstates
+  // its rate. From one full queue to the next (cut to overload, the pause and its make-up included) it
+  // accepted what it processed: that is its rate.
+  const cycleMs = now - s.cycleStart;
+  const banking = s.banksWork === 1 && s.mode === 'cubic' && cycleMs >= MIN_CYCLE_MS;
+  // Unless the app found far more room than it was known to have: it idled for part of the cycle (its rate
+  // rose), and the answers of the last second are the better (if high) estimate; the next cycle corrects it.
+  const cycled = (s.cycleAnswered * 1000) / cycleMs;
+  if (banking && !(estimate > NEW_ROOM * s.wMax)) estimate = cycled;
+  const quick =
+    !banking && s.mode === 'cubic' && now - s.activeSince < QUICK_FAIL_MS && !Number.isNaN(accepted);
   if (quick) estimate *= QUICK_FAIL_FACTOR;
   // A failure while probing above the known limit, at a rate not far above it, measures the limit well (the
   // probe rose slowly through it): the level is known, however far the last plateau sat under it.
@@ -990,6 +1111,9 @@ function onOverload(
     s.failStreak === 1 &&
     estimate >= (1 - SAME_LEVEL_TOLERANCE) * s.wMax &&
     estimate <= (1 + (probing ? PROBE_LEVEL_TOLERANCE : SAME_LEVEL_TOLERANCE)) * s.wMax;
+  // A pause the app's queue makes up for (banksWork, see CATCH_UP_SHARE) costs a probe no more than a few
+  // rejected attempts: probing stays frequent, as without a pause.
+  const pays = retryAfter > 0 && s.banksWork !== 1;
   let wMax: number;
   let holdMs: number;
   let cutRate: number;
@@ -997,9 +1121,9 @@ function onOverload(
     // The overload came at the level already known: the limit has not moved, so probe less often. The
     // plateau follows the accepted rate (a deep earlier cut may have left it low).
     wMax = (probing ? PLATEAU_PROBED : PLATEAU) * estimate;
-    const cap = retryAfter > 0 ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
+    const cap = pays ? Math.min(HOLD_MAX_PAUSED_MS, PROBE_COST_RATIO * retryAfter) : HOLD_MAX_MS;
     // A failed probe with a pause to pay: the next one waits the whole cap (each costs a pause).
-    const grown = probing && retryAfter > 0 ? cap : s.holdMs * HOLD_GROWTH;
+    const grown = probing && pays ? cap : s.holdMs * HOLD_GROWTH;
     holdMs = Math.min(Math.max(cap, HOLD_MIN_MS), grown);
     cutRate = BETA_SAME_LEVEL * wMax;
   } else {
@@ -1007,11 +1131,22 @@ function onOverload(
     holdMs = HOLD_MIN_MS;
     // Without a pause a cut that was too shallow costs only another rejection or two: restart close to the
     // new limit (one with Retry-After would cost a whole pause, so it restarts lower).
-    cutRate = (retryAfter > 0 ? BETA : BETA_NO_PAUSE) * wMax;
+    cutRate = (pays ? BETA : BETA_NO_PAUSE) * wMax;
   }
   wMax = clamp(wMax, s.floor, s.ceiling);
+  // The pause is made up after it, unless the app refused a make-up lately.
+  const offer = retryAfter > 0 && (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
+  // After a refused make-up from an app that banks work its rate may have dropped: the next one is smaller.
+  const share = s.banksWork === 0 && s.banksCheckedAt > 0 ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
+  const catchUpCredit = offer ? Math.floor((share * wMax * retryAfter) / 1000) : 0;
   return {
     ...s,
+    catchUpCredit,
+    catchUpGranted: catchUpCredit,
+    catchUpFrom: s.pauseUntil,
+    catchUpJudgeAt: 0,
+    cycleStart: now,
+    cycleAnswered: 0,
     mode: 'cubic',
     wMax,
     cutAt: now,

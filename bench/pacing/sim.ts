@@ -259,7 +259,8 @@ function main(): void {
       return simulate(shifted(scenario, first, second), serial, process.env.ORACLE === '1', oracleBase);
     });
     const results = sims.map((x) => x.metrics);
-    if (process.env.TRACE) printTrace(sims[0]);
+    // TRACE=k prints the per-second trace of run k (1-based).
+    if (process.env.TRACE) printTrace(sims[Math.min(runs, Math.max(1, Number(process.env.TRACE) || 1)) - 1]);
     const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);
     const perPhase = (pick: (p: FlowMetrics['phases'][number]) => number): string =>
       live(results[0])

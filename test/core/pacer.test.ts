@@ -101,6 +101,34 @@ function announcingPool(workers: number, serviceMs: (t: number) => number, netMs
   };
 }
 
+/**
+ * An app that queues its work (scenario D of the pacing benchmark): it answers 2xx in 5 ms while its job queue,
+ * drained at `capacity(t)` jobs/s, holds under `bankS` seconds of work, and 503 with a Retry-After beyond.
+ */
+function jobQueue(capacity: (t: number) => number, retryAfterMs: number, bankS = 1): Downstream {
+  let queued = 0;
+  let last = 0;
+  return {
+    answer(t) {
+      const c = capacity(t);
+      queued = Math.max(0, queued - ((t - last) * c) / 1000);
+      last = t;
+      if (queued + 1 > bankS * c) return { signal: { kind: 'overload', rttMs: 5, retryAfterMs }, rttMs: 5 };
+      queued += 1;
+      return { signal: { kind: 'accepted', rttMs: 5 }, rttMs: 5 };
+    },
+  };
+}
+
+/** The lowest 3 s moving sum of `perSecond` from second `from` to the end, per second (settling's measure). */
+function lowest3s(perSecond: number[], from: number): number {
+  let low = Number.POSITIVE_INFINITY;
+  for (let s = from; s + 3 <= perSecond.length; s += 1) {
+    low = Math.min(low, (perSecond[s] + perSecond[s + 1] + perSecond[s + 2]) / 3);
+  }
+  return low;
+}
+
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -277,6 +305,66 @@ describe('pacer', () => {
       expect(Math.max(...trace.acceptedPerSecond.slice(20, 22))).toBeGreaterThanOrEqual(0.9 * before);
       const during = trace.sendTimes.filter((t) => down(t)).length;
       expect(during).toBeLessThan(0.1 * 40 * 10);
+    });
+
+    it('makes up each pause of an app that queues its work, and settles on the rate it processes', () => {
+      const trace = simulate(
+        jobQueue(() => 40, 1_000),
+        60_000,
+      );
+      expect(trace.state.banksWork).toBe(1);
+      expect(trace.overloads).toBeGreaterThan(0);
+      expect(trace.sendsDuringPause).toBe(0);
+      // The app works through every pause: made up, no 3 s span after the start falls far below its rate.
+      expect(mean(trace.acceptedPerSecond.slice(10, 60))).toBeGreaterThan(0.95 * 40);
+      expect(mean(trace.acceptedPerSecond.slice(10, 60))).toBeLessThanOrEqual(1.05 * 40);
+      expect(lowest3s(trace.acceptedPerSecond, 10)).toBeGreaterThanOrEqual(0.8 * 40);
+    });
+
+    it.each([
+      ['drop', (t: number) => (t < 20_000 ? 50 : 20), 20],
+      ['rise', (t: number) => (t < 20_000 ? 20 : 80), 80],
+    ])('follows a queueing app’s capacity %s within seconds', (_name, capacity, target) => {
+      const trace = simulate(jobQueue(capacity, 1_000), 45_000);
+      // From 5 s after the step every 3 s span is at 0.8 of the new capacity or more (settled).
+      expect(lowest3s(trace.acceptedPerSecond, 25)).toBeGreaterThanOrEqual(0.8 * target);
+      expect(mean(trace.acceptedPerSecond.slice(30, 45))).toBeGreaterThan(0.95 * target);
+    });
+
+    it('offers a token bucket no second make-up once it refused one', () => {
+      const bucket = tokenBucket(() => 30, 1_000);
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
+      // Steady at the limit, then the first 429: the pacer pauses and grants a make-up after the pause.
+      for (let t = 0; t < 5_000; t += 40) {
+        state = onSend(state, t);
+        state = onSignal(state, { kind: 'accepted', rttMs: 10 }, t + 10);
+      }
+      state = onSend(state, 5_000);
+      state = onSignal(state, { kind: 'overload', rttMs: 10, retryAfterMs: 1_000 }, 5_010);
+      expect(state.catchUpCredit).toBeGreaterThan(0);
+      expect(earliestSend(state, 5_010)).toBe(6_010);
+      // The make-up leaves at once after the pause; the bucket refuses it after its burst.
+      const refusedAt = 6_010 + 10 * 5;
+      state = onSend(state, 6_010);
+      state = onSignal(state, { kind: 'accepted', rttMs: 10 }, 6_020);
+      for (let t = 6_020; t < refusedAt; t += 10) {
+        state = onSend(state, t);
+        state = onSignal(state, { kind: 'accepted', rttMs: 10 }, t + 10);
+      }
+      state = onSend(state, refusedAt);
+      const before = state;
+      state = onSignal(state, { kind: 'overload', rttMs: 10, retryAfterMs: 1_000 }, refusedAt + 10);
+      // Refused early: the app does not bank work. The pause is honoured, the rate is not cut for it.
+      expect(state.banksWork).toBe(-1);
+      expect(state.catchUpCredit).toBe(0);
+      expect(earliestSend(state, refusedAt + 10)).toBeGreaterThanOrEqual(refusedAt + 1_010);
+      expect(ratePerSecond(state, refusedAt + 10)).toBe(ratePerSecond(before, refusedAt + 10));
+      expect(state.wMax).toBe(before.wMax);
+      // Over a long run against the bucket no further make-up is offered.
+      const trace = simulate(bucket, 60_000, state, refusedAt + 10);
+      expect(trace.state.banksWork).toBe(-1);
+      expect(trace.state.catchUpCredit).toBe(0);
+      expect(trace.sendsDuringPause).toBe(0);
     });
 
     it('pauses until the announced Retry-After ends', () => {
@@ -551,6 +639,18 @@ describe('pacer', () => {
         90_000,
       );
       expect(mean(next.acceptedPerSecond)).toBeGreaterThan(0.8 * 30);
+    });
+
+    it('remembers whether the app banks work across runs', () => {
+      const trace = simulate(
+        jobQueue(() => 40, 1_000),
+        20_000,
+      );
+      expect(trace.state.banksWork).toBe(1);
+      const restored = createPacer(OPTIONS, 60_000, JSON.parse(JSON.stringify(trace.state)) as PacerState);
+      expect(restored.banksWork).toBe(1);
+      // What was being made up belongs to the old run.
+      expect(restored.catchUpCredit).toBe(0);
     });
   });
 });
