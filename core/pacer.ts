@@ -11,11 +11,11 @@
 //   only found to have grown by a probe, so rarer probes find a step up later (BENCHMARKS.md, A and D).
 // - An app that queues its work (2xx while its job queue has room, 429/503 with Retry-After when it is full)
 //   keeps working through our pause, so the sends the pause cost are made up once it ends (CATCH_UP_SHARE of
-//   them, as fast as the window allows). An app that refuses most of a make-up (a token bucket banks only its
-//   burst) is not offered another for BANK_RETRY_MS, and its rate is not cut for it. For one that takes it
-//   (banksWork) a failed probe costs only a rejection or two, so probing stays frequent, and its rate is what
-//   it accepted from one full queue to the next, the pause included: what it accepted lately overstates it, as
-//   it takes everything until the queue is full.
+//   them, as fast as the window allows). An app that refuses most of two make-ups in a row (a token bucket
+//   banks only its burst) is not offered another for BANK_RETRY_MS, and its rate is not cut for them. For one
+//   that takes one (banksWork) a failed probe costs only a rejection or two, so probing stays frequent, and its
+//   rate is what it accepted from one full queue to the next, the pause included: what it accepted lately
+//   overstates it, as it takes everything until the queue is full.
 // - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
 //   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
 //   round trip and grows while they do not (§5.3.1). Every step of it is checked by the next round: one more
@@ -323,14 +323,15 @@ const QUEUE_FLOOR_MS = 5;
 // app that queues its work kept working through the pause, so its queue has that much room again. Under 1:
 // the rate it is taken at may sit above the app's, and the room the make-up leaves is what the next probe
 // fills, so the 3 s spans on either side of a pause both stay near the app's rate (simulator, D over shifted
-// schedules, 72 runs passing every target: 0.5 5, 0.55 40, 0.6 65, 0.65 68, 0.7 68, 0.8 44, 1.0 7).
-const CATCH_UP_SHARE = 0.65;
+// schedules, of 72 runs passing every target: 0.5 5, 0.55 41, 0.6 51, 0.65 66, 0.7 68, 0.75 64, 0.8 43, 1.0 1).
+const CATCH_UP_SHARE = 0.7;
 // A make-up refused after this share of it was accepted still shows an app that banks work.
 const CATCH_UP_BANKS = 0.5;
 // An app that refused a make-up (a token bucket banks only its burst) is offered the next one this much later.
 const BANK_RETRY_MS = 600_000;
-// Answers to the make-up arrive within this many round trips of its last send (and MIN_CUT_SPACING_MS more).
+// Answers to the make-up arrive within this many round trips of its last send, and this many ms more.
 const CATCH_UP_JUDGE_RTTS = 2;
+const CATCH_UP_JUDGE_SLACK_MS = 20;
 // A cycle in which the app accepted this many times its known rate in the last second found new room.
 const NEW_ROOM = 2;
 // A cycle (cut to overload) shorter than this does not measure an app that banks work.
@@ -617,7 +618,7 @@ export function onSend(state: PacerState, now: number): PacerState {
       ? {
           catchUpJudgeAt:
             beyondRate(s, s.catchUpGranted, now) >= CATCH_UP_BANKS
-              ? now + CATCH_UP_JUDGE_RTTS * Math.max(s.srttMs, 0) + MIN_CUT_SPACING_MS
+              ? now + CATCH_UP_JUDGE_RTTS * Math.max(s.srttMs, 0) + CATCH_UP_JUDGE_SLACK_MS
               : 0,
         }
       : {};
@@ -1062,20 +1063,28 @@ function onOverload(
       pauseFrom: wasPaused ? s.pauseFrom : now,
     };
   }
-  // An overload that answers a make-up early on: the app does not bank what a pause cost (a token bucket
-  // banks only its burst). The rate is not to blame; the next make-up is offered BANK_RETRY_MS later. One that
-  // took most of it banks work, and the rate it was sized on was too high: that is cut as usual.
+  // An overload that answers a make-up early on: the app may not bank what a pause cost (a token bucket banks
+  // only its burst). The rate is not to blame. A make-up sized on a rate far too high (after start-up, or when
+  // the app's rate dropped) is refused by a queue too, so the next one is half the size; a second refusal in a
+  // row settles it, and the next make-up is offered BANK_RETRY_MS later. One that took most of it banks work,
+  // and the rate it was sized on was too high: that is cut as usual.
   if (!wasPaused && (s.catchUpCredit > 0 || (s.catchUpJudgeAt > 0 && now < s.catchUpJudgeAt))) {
-    const taken = beyondRate(s, s.catchUpGranted - s.catchUpCredit - s.inFlight, now);
+    // While it is leaving, what it got beyond the rate; once it has all left (fast, see onSend), what of it was
+    // not still in flight.
+    const taken =
+      s.catchUpCredit > 0
+        ? beyondRate(s, s.catchUpGranted - s.catchUpCredit - s.inFlight, now)
+        : (s.catchUpGranted - s.inFlight) / Math.max(1, s.catchUpGranted);
+    const refusedBefore = s.banksWork === 0 && s.banksCheckedAt > 0;
     s = { ...s, catchUpCredit: 0, catchUpJudgeAt: 0, banksCheckedAt: now };
     if (taken >= CATCH_UP_BANKS) {
       s = { ...s, banksWork: 1 };
     } else if (s.banksWork === 1) {
       // An app known to bank work refuses a make-up when its rate dropped: its queue, sized for the old rate,
-      // is still full after the pause. Cut as for any overload, and judge the next make-up afresh.
+      // is still full after the pause. Cut as for any overload.
       s = { ...s, banksWork: 0 };
     } else {
-      return { ...s, banksWork: -1 };
+      return { ...s, banksWork: s.banksWork === 0 && !refusedBefore ? 0 : -1 };
     }
   }
   // One cut per round trip: the answers to requests already in flight describe the same overload.
@@ -1136,7 +1145,7 @@ function onOverload(
   wMax = clamp(wMax, s.floor, s.ceiling);
   // The pause is made up after it, unless the app refused a make-up lately.
   const offer = retryAfter > 0 && (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
-  // After a refused make-up from an app that banks work its rate may have dropped: the next one is smaller.
+  // After a refused make-up the next one is smaller (see above).
   const share = s.banksWork === 0 && s.banksCheckedAt > 0 ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
   const catchUpCredit = offer ? Math.floor((share * wMax * retryAfter) / 1000) : 0;
   return {
