@@ -167,6 +167,10 @@ export interface PacerState {
   /** The sends the current make-up was granted, and when it could start (the end of its pause). */
   readonly catchUpGranted: number;
   readonly catchUpFrom: number;
+  /** The rate a make-up is measured against: the higher of the learned rate and the one accepted before it. */
+  readonly catchUpRate: number;
+  /** 1 when the make-up follows the first cut: taken in full, it proves nothing (see onOverload). */
+  readonly catchUpAtStart: number;
   /** When the pause the credit makes up started (0 = no pause of ours running). */
   readonly pauseFrom: number;
   /** An overload before this time answers the make-up (0 = none being judged). */
@@ -327,6 +331,8 @@ const QUEUE_FLOOR_MS = 5;
 const CATCH_UP_SHARE = 0.7;
 // A make-up refused after this share of it was accepted still shows an app that banks work.
 const CATCH_UP_BANKS = 0.5;
+// A make-up refused with less than this share of it taken beyond the rate shows no bank at all.
+const CATCH_UP_NONE = 0.1;
 // An app that refused a make-up (a token bucket banks only its burst) is offered the next one this much later.
 const BANK_RETRY_MS = 600_000;
 // Answers to the make-up arrive within this many round trips of its last send, and this many ms more.
@@ -432,6 +438,8 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     catchUpCredit: 0,
     catchUpGranted: 0,
     catchUpFrom: 0,
+    catchUpRate: 0,
+    catchUpAtStart: 0,
     pauseFrom: 0,
     catchUpJudgeAt: 0,
     banksWork: 0,
@@ -617,7 +625,7 @@ export function onSend(state: PacerState, now: number): PacerState {
     s.catchUpCredit === 1
       ? {
           catchUpJudgeAt:
-            beyondRate(s, s.catchUpGranted, now) >= CATCH_UP_BANKS
+            s.catchUpAtStart === 0 && beyondRate(s, s.catchUpGranted, now) >= CATCH_UP_BANKS
               ? now + CATCH_UP_JUDGE_RTTS * Math.max(s.srttMs, 0) + CATCH_UP_JUDGE_SLACK_MS
               : 0,
         }
@@ -636,11 +644,11 @@ export function onSend(state: PacerState, now: number): PacerState {
 
 /**
  * The share of a make-up that an app took beyond its rate: `taken` sends of it accepted by `now`, less what
- * the learned rate would have let through since the make-up could start. A bank takes nearly all of it at
+ * its rate (`catchUpRate`) would have let through since the make-up could start. A bank takes nearly all of it at
  * once; a token bucket only its burst.
  */
 function beyondRate(s: PacerState, taken: number, now: number): number {
-  const atRate = (s.wMax * Math.max(0, now - s.catchUpFrom)) / 1000;
+  const atRate = (s.catchUpRate * Math.max(0, now - s.catchUpFrom)) / 1000;
   return (taken - atRate) / Math.max(1, s.catchUpGranted);
 }
 
@@ -1084,7 +1092,10 @@ function onOverload(
       // is still full after the pause. Cut as for any overload.
       s = { ...s, banksWork: 0 };
     } else {
-      return { ...s, banksWork: s.banksWork === 0 && !refusedBefore ? 0 : -1 };
+      // Taken in part, it may have been sized on a rate too high (one more, half the size, decides); hardly
+      // taken at all, it was not: a queue takes at least what it processed during the pause.
+      const again = s.banksWork === 0 && !refusedBefore && taken >= CATCH_UP_NONE;
+      return { ...s, banksWork: again ? 0 : -1 };
     }
   }
   // One cut per round trip: the answers to requests already in flight describe the same overload.
@@ -1143,7 +1154,10 @@ function onOverload(
     cutRate = (pays ? BETA : BETA_NO_PAUSE) * wMax;
   }
   wMax = clamp(wMax, s.floor, s.ceiling);
-  // The pause is made up after it, unless the app refused a make-up lately.
+  // The pause is made up after it, unless the app refused a make-up lately. After the first cut the rates a
+  // make-up is sized on and measured against mean little: a pool limited by the window takes a make-up of a
+  // start-up rate at once, like a bank. So that one can show that an app does not bank work, or that it does
+  // by taking more than it is sized for, but not by being taken in full.
   const offer = retryAfter > 0 && (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
   // After a refused make-up the next one is smaller (see above).
   const share = s.banksWork === 0 && s.banksCheckedAt > 0 ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
@@ -1153,6 +1167,8 @@ function onOverload(
     catchUpCredit,
     catchUpGranted: catchUpCredit,
     catchUpFrom: s.pauseUntil,
+    catchUpRate: Math.max(wMax, Number.isNaN(accepted) ? 0 : accepted),
+    catchUpAtStart: s.mode === 'startup' ? 1 : 0,
     catchUpJudgeAt: 0,
     cycleStart: now,
     cycleAnswered: 0,
