@@ -690,7 +690,12 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
       answered = { ...answered, servedLevel: level, servedAt: now };
     }
   }
-  if (signal.kind === 'overload' && signal.refusedAtLevel !== undefined) {
+  // A refusal of a make-up says the app was full, not how many requests it serves at once (the make-up left in
+  // a burst): it is judged as a make-up (onOverload) and teaches the concurrency limit nothing.
+  const makingUp =
+    !(state.pauseUntil > now) &&
+    (state.catchUpCredit > 0 || (state.catchUpJudgeAt > 0 && now < state.catchUpJudgeAt));
+  if (signal.kind === 'overload' && signal.refusedAtLevel !== undefined && !makingUp) {
     const refusal = onRefusal(answered, signal.refusedAtLevel, signal.retryAfterMs, now);
     if (refusal.capped) return refusal.state;
     answered = refusal.state;
