@@ -329,6 +329,9 @@ const QUEUE_FLOOR_MS = 5;
 // fills, so the 3 s spans on either side of a pause both stay near the app's rate (simulator, D over shifted
 // schedules, of 72 runs passing every target: 0.5 5, 0.55 41, 0.6 51, 0.65 66, 0.7 68, 0.75 64, 0.8 43, 1.0 1).
 const CATCH_UP_SHARE = 0.7;
+// Only pauses up to this long are made up: a longer Retry-After is an app asking to be left alone (a deploy,
+// maintenance), not a queue pushing back, and a refused make-up would cost another such pause.
+const CATCH_UP_MAX_PAUSE_MS = 5_000;
 // A make-up refused after this share of it was accepted still shows an app that banks work.
 const CATCH_UP_BANKS = 0.5;
 // A make-up refused with less than this share of it taken beyond the rate shows no bank at all.
@@ -608,8 +611,12 @@ export function pausedUntil(state: PacerState): number {
 
 /** Epoch ms when the next request may leave: never inside a Retry-After pause, and 1/r after the last send. */
 export function earliestSend(state: PacerState, now: number): number {
-  // A pause being made up: as fast as the window allows once it is over.
-  if (state.catchUpCredit > 0) return state.pauseUntil;
+  // A pause being made up: once it is over, as fast as the window, the operator's ceiling and an announced
+  // quota allow.
+  if (state.catchUpCredit > 0) {
+    const cap = Math.min(state.ceiling, quotaCap(state, now));
+    return Math.max(state.pauseUntil, state.lastSendAt > 0 ? state.lastSendAt + 1000 / cap : 0);
+  }
   const spacing = state.lastSendAt > 0 ? state.lastSendAt + 1000 / ratePerSecond(state, now) : 0;
   return Math.max(state.pauseUntil, spacing);
 }
@@ -1163,7 +1170,10 @@ function onOverload(
   // make-up is sized on and measured against mean little: a pool limited by the window takes a make-up of a
   // start-up rate at once, like a bank. So that one can show that an app does not bank work, or that it does
   // by taking more than it is sized for, but not by being taken in full.
-  const offer = retryAfter > 0 && (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
+  const offer =
+    retryAfter > 0 &&
+    retryAfter <= CATCH_UP_MAX_PAUSE_MS &&
+    (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
   // After a refused make-up the next one is smaller (see above).
   const share = s.banksWork === 0 && s.banksCheckedAt > 0 ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
   const catchUpCredit = offer ? Math.floor((share * wMax * retryAfter) / 1000) : 0;

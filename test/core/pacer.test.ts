@@ -334,6 +334,42 @@ describe('pacer', () => {
       expect(mean(trace.acceptedPerSecond.slice(30, 45))).toBeGreaterThan(0.95 * target);
     });
 
+    it('makes up a pause no faster than the operator ceiling', () => {
+      const ceiling = 150;
+      // From t = 1 s: a pacer that has sent nothing yet (lastSendAt 0) spaces nothing after its first send.
+      const state = createPacer({ ...OPTIONS, ceilingPerSecond: ceiling }, 1_000);
+      const trace = simulate(
+        jobQueue(() => 50, 1_000),
+        30_000,
+        state,
+        1_000,
+      );
+      expect(trace.state.banksWork).toBe(1);
+      let closest = Number.POSITIVE_INFINITY;
+      for (let i = 1; i < trace.sendTimes.length; i += 1) {
+        closest = Math.min(closest, trace.sendTimes[i] - trace.sendTimes[i - 1]);
+      }
+      // The clock steps 1 ms at a time: the spacing is 1000/150 ms, rounded up to the next tick.
+      expect(closest).toBeGreaterThanOrEqual(Math.floor(1000 / ceiling));
+      for (let s = 0; s + 1 < trace.acceptedPerSecond.length; s += 1) {
+        expect(trace.acceptedPerSecond[s]).toBeLessThanOrEqual(ceiling + 1);
+      }
+    });
+
+    it('makes up no pause longer than a few seconds (a deploy or maintenance, not a queue pushing back)', () => {
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
+      for (let t = 0; t < 5_000; t += 40) {
+        state = onSend(state, t);
+        state = onSignal(state, { kind: 'accepted', rttMs: 10 }, t + 10);
+      }
+      state = onSend(state, 5_000);
+      const short = onSignal(state, { kind: 'overload', rttMs: 10, retryAfterMs: 2_000 }, 5_010);
+      const long = onSignal(state, { kind: 'overload', rttMs: 10, retryAfterMs: 30_000 }, 5_010);
+      expect(short.catchUpCredit).toBeGreaterThan(0);
+      expect(long.catchUpCredit).toBe(0);
+      expect(earliestSend(long, 5_010)).toBe(35_010);
+    });
+
     it('offers a token bucket no more make-ups once it refused two', () => {
       const bucket = tokenBucket(() => 30, 1_000);
       let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
