@@ -10,8 +10,8 @@
 //   side: an app that gives no sign of new capacity (a token bucket, a job queue answering 2xx at once) is
 //   only found to have grown by a probe, so rarer probes find a step up later (BENCHMARKS.md, A and D).
 // - An app that queues its work (2xx while its job queue has room, 429/503 with Retry-After when it is full)
-//   keeps working through our pause, so the sends the pause cost are made up once it ends (CATCH_UP_SHARE of
-//   them, as fast as the window allows). An app that refuses most of two make-ups in a row (a token bucket
+//   keeps working through our pause, so the sends a pause of up to CATCH_UP_MAX_PAUSE_MS cost are made up once
+//   it ends (CATCH_UP_SHARE of them, as fast as the window, the ceiling and an announced quota allow). An app that refuses most of two make-ups in a row (a token bucket
 //   banks only its burst) is not offered another for BANK_RETRY_MS, and its rate is not cut for them. For one
 //   that takes one (banksWork) a failed probe costs only a rejection or two, so probing stays frequent, and its
 //   rate is what it accepted from one full queue to the next, the pause included: what it accepted lately
