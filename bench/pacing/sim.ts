@@ -8,6 +8,8 @@
 //                                                              # count: what a perfect window estimator scores
 //   ORACLE_BASE=0.95 SEED=0 RUNS=40 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # the delay window's unloaded
 //                                                              # base held at 0.95 × the app's mean service time
+//   SHIFT=12 SEED=0 RUNS=24 TRACE=5 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the first two phases 0…12 s
+//                                                              # longer across runs; run 5's per-second trace
 //
 // It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
 // simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
