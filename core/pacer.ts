@@ -11,11 +11,12 @@
 //   only found to have grown by a probe, so rarer probes find a step up later (BENCHMARKS.md, A and D).
 // - An app that queues its work (2xx while its job queue has room, 429/503 with Retry-After when it is full)
 //   keeps working through our pause, so the sends a pause of up to CATCH_UP_MAX_PAUSE_MS cost are made up once
-//   it ends (CATCH_UP_SHARE of them, as fast as the window, the ceiling and an announced quota allow). An app that refuses most of two make-ups in a row (a token bucket
-//   banks only its burst) is not offered another for BANK_RETRY_MS, and its rate is not cut for them. For one
-//   that takes one (banksWork) a failed probe costs only a rejection or two, so probing stays frequent, and its
-//   rate is what it accepted from one full queue to the next, the pause included: what it accepted lately
-//   overstates it, as it takes everything until the queue is full.
+//   it ends (CATCH_UP_SHARE of them, as fast as the window, the ceiling and an announced quota allow). An app
+//   that refuses a make-up almost at once, or two in a row (a token bucket banks only its burst), is not
+//   offered another for BANK_RETRY_MS, and its rate is not cut for them. For one that takes one (banksWork) a
+//   failed probe costs only a rejection or two, so probing stays frequent, and its rate is what it accepted
+//   from one full queue to the next, the pause included: what it accepted lately overstates it, as it takes
+//   everything until the queue is full.
 // - The window is Little's law on the rate, capped by a delay-based window: a worker-pool app queues our
 //   requests long before it answers 503, so the window shrinks while round-trip times exceed the unloaded
 //   round trip and grows while they do not (§5.3.1). Every step of it is checked by the next round: one more
@@ -162,7 +163,7 @@ export interface PacerState {
   readonly netRttMs: number;
 
   // Making up a Retry-After pause, for an app that banks work (a job queue drained while we wait).
-  /** Sends still to make up after the current pause: they leave as fast as the window allows once it ends. */
+  /** Sends still to make up after the current pause: they leave as fast as allowed once it ends (earliestSend). */
   readonly catchUpCredit: number;
   /** The sends the current make-up was granted, and when it could start (the end of its pause). */
   readonly catchUpGranted: number;
@@ -171,8 +172,6 @@ export interface PacerState {
   readonly catchUpRate: number;
   /** 1 when the make-up follows the first cut: taken in full, it proves nothing (see onOverload). */
   readonly catchUpAtStart: number;
-  /** When the pause the credit makes up started (0 = no pause of ours running). */
-  readonly pauseFrom: number;
   /** An overload before this time answers the make-up (0 = none being judged). */
   readonly catchUpJudgeAt: number;
   /** 1: a make-up was accepted (the app banks work); −1: one was refused; 0: not known. And when it was learned. */
@@ -443,7 +442,6 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     catchUpFrom: 0,
     catchUpRate: 0,
     catchUpAtStart: 0,
-    pauseFrom: 0,
     catchUpJudgeAt: 0,
     banksWork: 0,
     banksCheckedAt: 0,
@@ -649,6 +647,11 @@ export function onSend(state: PacerState, now: number): PacerState {
   };
 }
 
+/** Whether an overload at `now` answers a make-up: one is leaving, or its answers are still due (not in a pause). */
+function makingUp(s: PacerState, now: number): boolean {
+  return !(s.pauseUntil > now) && (s.catchUpCredit > 0 || (s.catchUpJudgeAt > 0 && now < s.catchUpJudgeAt));
+}
+
 /**
  * The share of a make-up that an app took beyond its rate: `taken` sends of it accepted by `now`, less what
  * its rate (`catchUpRate`) would have let through since the make-up could start. A bank takes nearly all of it at
@@ -699,10 +702,7 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
   }
   // A refusal of a make-up says the app was full, not how many requests it serves at once (the make-up left in
   // a burst): it is judged as a make-up (onOverload) and teaches the concurrency limit nothing.
-  const makingUp =
-    !(state.pauseUntil > now) &&
-    (state.catchUpCredit > 0 || (state.catchUpJudgeAt > 0 && now < state.catchUpJudgeAt));
-  if (signal.kind === 'overload' && signal.refusedAtLevel !== undefined && !makingUp) {
+  if (signal.kind === 'overload' && signal.refusedAtLevel !== undefined && !makingUp(state, now)) {
     const refusal = onRefusal(answered, signal.refusedAtLevel, signal.retryAfterMs, now);
     if (refusal.capped) return refusal.state;
     answered = refusal.state;
@@ -1076,19 +1076,14 @@ function onOverload(
   s = { ...s, failStreak: s.failStreak + 1 };
   const retryAfter = signal.retryAfterMs !== undefined && signal.retryAfterMs > 0 ? signal.retryAfterMs : 0;
   const wasPaused = s.pauseUntil > now;
-  if (retryAfter > 0) {
-    s = {
-      ...s,
-      pauseUntil: Math.max(s.pauseUntil, now + retryAfter),
-      pauseFrom: wasPaused ? s.pauseFrom : now,
-    };
-  }
+  const answersMakeUp = makingUp(s, now);
+  if (retryAfter > 0) s = { ...s, pauseUntil: Math.max(s.pauseUntil, now + retryAfter) };
   // An overload that answers a make-up early on: the app may not bank what a pause cost (a token bucket banks
   // only its burst). The rate is not to blame. A make-up sized on a rate far too high (after start-up, or when
   // the app's rate dropped) is refused by a queue too, so the next one is half the size; a second refusal in a
   // row settles it, and the next make-up is offered BANK_RETRY_MS later. One that took most of it banks work,
   // and the rate it was sized on was too high: that is cut as usual.
-  if (!wasPaused && (s.catchUpCredit > 0 || (s.catchUpJudgeAt > 0 && now < s.catchUpJudgeAt))) {
+  if (answersMakeUp) {
     // While it is leaving, what it got beyond the rate; once it has all left (fast, see onSend), what of it was
     // not still in flight.
     const taken =
