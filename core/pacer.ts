@@ -647,6 +647,11 @@ export function onSend(state: PacerState, now: number): PacerState {
   };
 }
 
+/** A make-up was refused and the next one decides (banksWork unknown again after a judgement). */
+function refusedOnce(s: PacerState): boolean {
+  return s.banksWork === 0 && s.banksCheckedAt > 0;
+}
+
 /** Whether an overload at `now` answers a make-up: one is leaving, or its answers are still due (not in a pause). */
 function makingUp(s: PacerState, now: number): boolean {
   return !(s.pauseUntil > now) && (s.catchUpCredit > 0 || (s.catchUpJudgeAt > 0 && now < s.catchUpJudgeAt));
@@ -1090,7 +1095,7 @@ function onOverload(
       s.catchUpCredit > 0
         ? beyondRate(s, s.catchUpGranted - s.catchUpCredit - s.inFlight, now)
         : (s.catchUpGranted - s.inFlight) / Math.max(1, s.catchUpGranted);
-    const refusedBefore = s.banksWork === 0 && s.banksCheckedAt > 0;
+    const refusedBefore = refusedOnce(s);
     s = { ...s, catchUpCredit: 0, catchUpJudgeAt: 0, banksCheckedAt: now };
     if (taken >= CATCH_UP_BANKS) {
       s = { ...s, banksWork: 1 };
@@ -1170,7 +1175,7 @@ function onOverload(
     retryAfter <= CATCH_UP_MAX_PAUSE_MS &&
     (s.banksWork >= 0 || now - s.banksCheckedAt >= BANK_RETRY_MS);
   // After a refused make-up the next one is smaller (see above).
-  const share = s.banksWork === 0 && s.banksCheckedAt > 0 ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
+  const share = refusedOnce(s) ? CATCH_UP_SHARE / 2 : CATCH_UP_SHARE;
   const catchUpCredit = offer ? Math.floor((share * wMax * retryAfter) / 1000) : 0;
   return {
     ...s,

@@ -135,7 +135,7 @@ export function simulate(
   oracleBase?: number,
 ): { log: FlowLog; metrics: FlowMetrics } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
-  let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond: 1_000, maxWindow }, 0);
+  let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond: 200, maxWindow }, 0);
   const log = emptyLog();
   const pending: Pending[] = [];
   const app = createApp(scenario, (p) => pending.push(p));
