@@ -90,14 +90,7 @@ export function parseTime(raw: string, now: number): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-/** `95 s`, `12 min`, `3.5 h`, `2 d`. */
-export function formatAge(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
-  if (s < 48 * 3600) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86_400).toFixed(1)} d`;
-}
+export { formatAge } from '../core/format';
 
 /** Left-aligned text table with a header row. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

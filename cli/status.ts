@@ -8,7 +8,8 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { readDrainerState } from '../adapters/dynamo-state';
 import { ATTR } from '../core/contract';
-import { pausedUntil } from '../core/pacer';
+import { describeMakeUp, describeRate, describeWindow } from '../core/pace-text';
+import { explainPace, type PaceExplanation, pausedUntil } from '../core/pacer';
 import { DEAD_LETTER_REASONS, type DeadLetterReason, METRICS } from '../core/resources';
 import { inspectQueue } from '../local/snapshot';
 import { type CliIo, emit, formatAge, type GlobalOptions } from './io';
@@ -30,6 +31,8 @@ export interface Status {
     readonly window: number;
     readonly savedAt: number;
     readonly retryAfterUntil?: number;
+    /** What sets the rate and the window, as of `savedAt`. */
+    readonly explanation: PaceExplanation;
   };
   readonly lease?: { readonly owner: string; readonly expiresAt: number };
   readonly controls: {
@@ -82,6 +85,8 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
     cw?.oldestAgeSeconds ??
     (t.sqsEndpoint ? await localOldestAge(t.sqsEndpoint, t.queueName, now) : undefined);
   const retryAfter = state.pacer ? pausedUntil(state.pacer.state) : 0;
+  // As of the last save, like the rate and window it explains; the times it reports count from now.
+  const explanation = state.pacer ? explainPace(state.pacer.state, state.pacer.savedAt, now) : undefined;
   return {
     target: t.label,
     kind: t.kind,
@@ -92,13 +97,14 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
       ...(oldestAgeSeconds !== undefined ? { oldestAgeSeconds } : {}),
     },
     dlq: { depth: n(d, 'ApproximateNumberOfMessages') + n(d, 'ApproximateNumberOfMessagesNotVisible') },
-    ...(state.pacer
+    ...(state.pacer && explanation
       ? {
           pacing: {
             ratePerSecond: state.pacer.ratePerSecond,
             window: state.pacer.windowSize,
             savedAt: state.pacer.savedAt,
             ...(retryAfter > now ? { retryAfterUntil: retryAfter } : {}),
+            explanation,
           },
         }
       : {}),
@@ -258,6 +264,12 @@ export function statusText(s: Status, now: number): string {
       ? `${s.pacing.ratePerSecond.toFixed(1)}/s, window ${s.pacing.window} (saved ${formatAge(now - s.pacing.savedAt)} ago)`
       : '- (no drainer run yet)',
   );
+  if (s.pacing) {
+    add('rate set by', describeRate(s.pacing.explanation));
+    add('window set by', describeWindow(s.pacing.explanation));
+    const makeUp = describeMakeUp(s.pacing.explanation);
+    if (makeUp) add('pauses', makeUp);
+  }
   const bounds = [
     s.controls.floorPerSecond !== undefined ? `floor ${s.controls.floorPerSecond}/s` : undefined,
     s.controls.ceilingPerSecond !== undefined ? `ceiling ${s.controls.ceilingPerSecond}/s` : undefined,

@@ -6,8 +6,10 @@ import {
   configure,
   createPacer,
   earliestSend,
+  explainPace,
   onSend,
   onSignal,
+  type PaceExplanation,
   type PacerOptions,
   type PacerState,
   pausedUntil,
@@ -129,6 +131,8 @@ export interface DrainerStatus {
   window: number;
   /** End of an announced Retry-After wait, epoch ms (0: none). */
   pausedUntil: number;
+  /** What sets the rate and the window now (absent before the pacer exists). */
+  pace?: PaceExplanation;
   operatorPaused: boolean;
   lastError?: string;
   running: boolean;
@@ -384,6 +388,7 @@ class DrainerRun implements Drainer {
       ratePerSecond: p ? ratePerSecond(p, now) : 0,
       window: p ? windowSize(p, now) : 0,
       pausedUntil: p ? pausedUntil(p) : 0,
+      ...(p ? { pace: explainPace(p, now) } : {}),
       operatorPaused: this.operatorPaused,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       running: this.running,

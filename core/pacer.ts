@@ -1258,3 +1258,110 @@ function onRateLimit(state: PacerState, info: RateLimitInfo, now: number): Pacer
   }
   return s;
 }
+
+// ---- explaining the pace -----------------------------------------------------------------------------------
+
+/** What sets the pacing rate at a moment (explainPace). */
+export type RateBound =
+  /** Waiting out a `Retry-After` (or an exhausted announced quota) the app sent. */
+  | 'retry-after'
+  /** Overload answers or timeouts in a row: the app is treated as down, one request at a time. */
+  | 'outage'
+  /** The operator's ceiling (configuration or `sluice rate --ceiling`). */
+  | 'ceiling'
+  /** The operator's floor: the rate law would go lower. */
+  | 'floor'
+  /** The quota the app announces in rate-limit headers. */
+  | 'quota'
+  /** Finding the app's capacity: the rate doubles until the first overload answer. */
+  | 'startup'
+  /** At (or returning to) the limit learned from the app's overload answers. */
+  | 'learned'
+  /** Above the learned limit, looking for more capacity. */
+  | 'probing'
+  /** The window, or the app's speed, limits what is answered: the rate may not run far ahead of it. */
+  | 'answers';
+
+/** What sets the window (requests in flight) at a moment (explainPace). */
+export type WindowBound =
+  /** The configured `maxInFlight`. */
+  | 'max'
+  /** Enough for the rate at the current round trip (Little's law): the rate, not the window, limits. */
+  | 'rate'
+  /** Round trips rise beyond this many in flight: the app queues our requests. */
+  | 'latency'
+  /** The app refused (429/503) the request one above this many in flight, and served this many. */
+  | 'refusals';
+
+/** Why the pacer sends at its current rate and window: what `sluice status` shows an operator. */
+export interface PaceExplanation {
+  readonly ratePerSecond: number;
+  readonly rateBound: RateBound;
+  /** The limit learned from the app's overload answers, requests/s (absent during start-up). */
+  readonly learnedLimitPerSecond?: number;
+  /** How long ago the rate was last cut for an overload answer, ms (absent during start-up). */
+  readonly lastCutMsAgo?: number;
+  /** Until the rate may probe above the learned limit again, ms (`learned` only). */
+  readonly probeInMs?: number;
+  /** Until the `Retry-After` wait ends, ms (`retry-after` only). */
+  readonly pauseLeftMs?: number;
+  /** The rate cap from the app's announced quota, requests/s, while one is in force. */
+  readonly quotaPerSecond?: number;
+  readonly window: number;
+  readonly windowBound: WindowBound;
+  /** The app's unloaded round trip as the window estimates it (or as the app announced it), ms. */
+  readonly unloadedRttMs?: number;
+  /** Whether the app keeps working through a pause (a job queue), so that pauses are made up; absent: not known. */
+  readonly queuesWork?: boolean;
+}
+
+/**
+ * Explains `ratePerSecond` and `windowSize` at `at` from the same state; the times it reports (since the last
+ * cut, until the next probe, until a pause ends) count from `now`, for a state read some time after it was saved.
+ */
+export function explainPace(state: PacerState, at: number, now: number = at): PaceExplanation {
+  const rate = ratePerSecond(state, at);
+  const window = windowSize(state, at);
+  const curve = curveRate(state, at);
+  const quota = quotaCap(state, at);
+  const measured = slidingRate(state, at, 'answered');
+  const earned = Math.max(2 * (Number.isNaN(measured) ? 0 : measured) + 5, state.wMax, state.startRate);
+  const near = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+  const uncapped = Math.min(curve, earned, quota);
+  let rateBound: RateBound;
+  if (state.pauseUntil > at) rateBound = 'retry-after';
+  else if (state.failStreak >= OUTAGE_STREAK) rateBound = 'outage';
+  else if (uncapped > state.ceiling || near(uncapped, state.ceiling)) rateBound = 'ceiling';
+  else if (uncapped < state.floor || near(uncapped, state.floor)) rateBound = 'floor';
+  else if (quota < Math.min(curve, earned)) rateBound = 'quota';
+  else if (earned < curve) rateBound = 'answers';
+  else if (state.mode === 'startup') rateBound = 'startup';
+  else rateBound = at - state.cutAt < state.holdMs ? 'learned' : 'probing';
+
+  const srtt = state.srttMs > 0 ? state.srttMs : DEFAULT_SRTT_MS;
+  const littles = Math.ceil((1.5 * rate * srtt) / 1000) + 1;
+  const delay = Math.floor(state.delayWindow);
+  let windowBound: WindowBound;
+  if (delay < Math.min(state.maxWindow, littles)) {
+    const refused =
+      state.refusedLevel > 0 && at - state.refusedAt < LEVEL_MEMORY_MS && delay <= state.refusedLevel - 1;
+    windowBound = refused ? 'refusals' : 'latency';
+  } else {
+    windowBound = littles < state.maxWindow ? 'rate' : 'max';
+  }
+  const cubic = state.mode === 'cubic';
+  return {
+    ratePerSecond: rate,
+    rateBound,
+    ...(cubic ? { learnedLimitPerSecond: state.wMax, lastCutMsAgo: Math.max(0, now - state.cutAt) } : {}),
+    ...(rateBound === 'learned' && state.cutAt + state.holdMs > now
+      ? { probeInMs: state.cutAt + state.holdMs - now }
+      : {}),
+    ...(rateBound === 'retry-after' ? { pauseLeftMs: Math.max(0, state.pauseUntil - now) } : {}),
+    ...(Number.isFinite(quota) ? { quotaPerSecond: quota } : {}),
+    window,
+    windowBound,
+    ...(state.baseRttMs > 0 ? { unloadedRttMs: state.baseRttMs } : {}),
+    ...(state.banksWork !== 0 ? { queuesWork: state.banksWork > 0 } : {}),
+  };
+}

@@ -10,6 +10,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { buildDrainerDeps, CountingMetrics, type DrainerAdapters } from '../adapters';
 import type { SluiceConfig } from '../core/config';
 import { createDrainer, type Drainer, type DrainerLog, type DrainerStatus } from '../core/drainer';
+import { paceTag } from '../core/pace-text';
 import type { DeliveryResult, DownstreamPort } from '../core/ports';
 import { type LocalEndpoints, METRICS, ROUTES } from '../core/resources';
 import { rulesOf } from '../core/screening';
@@ -455,6 +456,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             delivered,
             deliveredPerSecond: perSecond,
             ...(s ? { ratePerSecond: s.ratePerSecond, window: s.window } : {}),
+            ...(s?.pace ? { paceSetBy: paceTag(s.pace) } : {}),
             deadLetters: dlq.visible + dlq.inFlight,
             ...(paused ? { paused } : {}),
             downstream: downstream.state(now),

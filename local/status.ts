@@ -18,6 +18,8 @@ export interface StatusSample {
   readonly ratePerSecond?: number;
   /** The pacer's window (requests in flight allowed). */
   readonly window?: number;
+  /** A few words on what sets the pace (core/pace-text.ts paceTag), e.g. `learned limit`; not shown while paused. */
+  readonly paceSetBy?: string;
   /** Messages in the DLQ. */
   readonly deadLetters: number;
   /** Why delivery is paused (operator pause, Retry-After), when it is. */
@@ -37,7 +39,7 @@ export function formatStatus(s: StatusSample): string {
     `delivered ${num(s.delivered)} (${s.deliveredPerSecond.toFixed(1)}/s)`,
     s.ratePerSecond === undefined
       ? 'pacing -'
-      : `pacing ${s.ratePerSecond.toFixed(1)}/s window ${s.window ?? '-'}`,
+      : `pacing ${s.ratePerSecond.toFixed(1)}/s window ${s.window ?? '-'}${s.paceSetBy && !s.paused ? ` (${s.paceSetBy})` : ''}`,
     `DLQ ${num(s.deadLetters)}`,
   ];
   if (s.paused) parts.push(`PAUSED (${s.paused})`);

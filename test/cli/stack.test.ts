@@ -8,7 +8,7 @@ import {
 import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createPacer } from '../../core/pacer';
+import { createPacer, onSend, onSignal } from '../../core/pacer';
 import { OUTPUTS } from '../../core/resources';
 import { sluice } from '../helpers/cli';
 
@@ -110,6 +110,9 @@ describe('sluice CLI (deployed stack)', () => {
       dashboardUrl: 'https://console.example/dash',
     });
     expect(s.pacing.ratePerSecond).toBeGreaterThan(0);
+    // A pacer that has not seen an overload yet: start-up, and Little's law sizes the window.
+    expect(s.pacing.explanation).toMatchObject({ rateBound: 'startup', windowBound: 'rate' });
+    expect(s.pacing.explanation.ratePerSecond).toBe(s.pacing.ratePerSecond);
     expect(await cfn.call(0).args[0].input).toEqual({ StackName: 'Sluice' });
     expect(await cfn.call(0).thisValue.config.region()).toBe('eu-west-1');
   });
@@ -152,6 +155,61 @@ describe('sluice CLI (deployed stack)', () => {
     expect(run.stdout).toMatch(/rate limits\s+ceiling 80\/s \(operator\)/);
     expect(run.stdout).toMatch(/drainer\s+run-42, lease until/);
     expect(run.stdout).toMatch(/dashboard\s+https:\/\/console\.example\/dash/);
+    expect(run.stdout).toMatch(/rate set by\s+start-up: the rate doubles until your app first pushes back/);
+    expect(run.stdout).toMatch(/window set by\s+the rate \(\d+ in flight carry it\)/);
+    expect(run.stdout).not.toMatch(/^pauses/m);
+  });
+
+  it("explains a pace the app's answers set: the limit learned, the next probe, the window a refusal capped", async () => {
+    // 2xx at two in flight, a 503 at three with Retry-After, 2xx again, then a 429 without Retry-After; saved 1 s
+    // after that.
+    const t0 = NOW - 20_000;
+    let pacer = createPacer(
+      { floorPerSecond: 1, ceilingPerSecond: 200, maxWindow: 32, initialRatePerSecond: 40 },
+      t0,
+    );
+    const served = (from: number, to: number): void => {
+      for (let t = from; t < to; t += 25) {
+        pacer = onSignal(onSend(pacer, t), { kind: 'accepted', rttMs: 100, level: 2 }, t + 100);
+      }
+    };
+    served(t0, t0 + 1_000);
+    pacer = onSignal(
+      onSend(pacer, t0 + 1_100),
+      { kind: 'overload', rttMs: 2, retryAfterMs: 1_000, refusedAtLevel: 3 },
+      t0 + 1_102,
+    );
+    served(t0 + 2_200, t0 + 4_000);
+    pacer = onSignal(onSend(pacer, t0 + 4_000), { kind: 'overload', rttMs: 100 }, t0 + 4_100);
+    pacer = { ...pacer, banksWork: -1 };
+    const savedAt = t0 + 5_100;
+    ddb.on(GetItemCommand).resolves({
+      Item: {
+        pk: { S: 'drainer#state' },
+        pacer: { S: JSON.stringify(pacer) },
+        pacerSavedAt: { N: String(savedAt) },
+        paused: { BOOL: false },
+      },
+    });
+    const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /rate set by\s+the limit learned from your app's 429\/5xx\/timeouts \(\d+\/s, last overload 16 s ago\)$/m,
+    );
+    expect(run.stdout).toMatch(/window set by\s+your app refused request 3 in flight and served 2/);
+    expect(run.stdout).toMatch(
+      /pauses\s+your app does not bank work through a pause: pauses are not made up/,
+    );
+    const json = JSON.parse(
+      (await sluice(['--stack', 'Sluice', 'status', '--json'], { env: ENV, now: () => NOW })).stdout,
+    );
+    expect(json.pacing.explanation).toMatchObject({
+      rateBound: 'learned',
+      windowBound: 'refusals',
+      window: 2,
+      lastCutMsAgo: 15_900,
+      queuesWork: false,
+    });
   });
 
   it('writes the operator controls to the stack table on pause and rate', async () => {

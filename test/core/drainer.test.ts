@@ -746,8 +746,12 @@ describe('drainer', () => {
     });
     h.enqueue(flood(50, 5));
 
-    await h.drainer().run();
+    const drainer = h.drainer();
+    expect(drainer.status().pace).toBeUndefined();
+    await drainer.run();
 
+    // The ceiling holds the rate (floor and ceiling are both 10/s), and the status says so.
+    expect(drainer.status().pace).toMatchObject({ rateBound: 'ceiling', ratePerSecond: 10 });
     const at = h.app.requests.map((r) => r.at);
     const gaps = at.slice(1).map((t, i) => t - at[i]);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(100 - 10);

@@ -21,6 +21,16 @@ describe('formatStatus', () => {
     );
   });
 
+  it('says what sets the pace after the window when the drainer tells', () => {
+    expect(formatStatus(sample({ paceSetBy: 'learned limit' }))).toContain(
+      '│ pacing 62.3/s window 4 (learned limit) │',
+    );
+    // A pause says why itself.
+    expect(formatStatus(sample({ paceSetBy: 'Retry-After', paused: 'Retry-After 0.9s' }))).toContain(
+      '│ pacing 62.3/s window 4 │',
+    );
+  });
+
   it('adds refused requests, a pause and an unreachable app when there are any', () => {
     const line = formatStatus(sample({ refused: 3, paused: 'operator', downstream: 'unreachable' }));
 
