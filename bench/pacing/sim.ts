@@ -10,6 +10,8 @@
 //                                                              # base held at 0.95 × the app's mean service time
 //   SHIFT=12 SEED=0 RUNS=24 TRACE=5 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the first two phases 0…12 s
 //                                                              # longer across runs; run 5's per-second trace
+//   CEILING=1000 SHIFT=12 SEED=0 RUNS=24 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the pacer's ceiling as in
+//                                                              # the real benchmark (default: 200/s, as deployed)
 //
 // It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
 // simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
@@ -31,6 +33,8 @@ import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } f
 
 // As `CATCH_UP_MS` in core/drainer.ts: how late a send may be booked after its pacing slot.
 const CATCH_UP_MS = 10;
+// The pacer's ceiling, requests/s: the deployed default (the real benchmark runs at 1000/s; CEILING=… sets it).
+const DEFAULT_CEILING = 200;
 
 /** An answer due at `at` for the request with log index `index`; `frees` releases a worker. */
 interface Pending {
@@ -133,9 +137,10 @@ export function simulate(
   serial: boolean,
   oracle = false,
   oracleBase?: number,
+  ceilingPerSecond = DEFAULT_CEILING,
 ): { log: FlowLog; metrics: FlowMetrics } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
-  let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond: 200, maxWindow }, 0);
+  let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond, maxWindow }, 0);
   const log = emptyLog();
   const pending: Pending[] = [];
   const app = createApp(scenario, (p) => pending.push(p));
@@ -231,6 +236,42 @@ function shifted(scenario: Scenario, firstS: number, secondS: number): Scenario 
  */
 const SEEDED_AS: Partial<Record<Scenario['id'], Scenario['id']>> = { I: 'B', J: 'C' };
 
+/** How `runs` runs of a scenario are drawn: seeded (the same service times for every pacer version) and shifted. */
+export interface RunPlan {
+  readonly runs: number;
+  /** Seeds Math.random per run (SEED); undefined: unseeded. */
+  readonly seed?: number;
+  /** Each run makes the first and the second phase 0…shiftS seconds longer, spread over the runs (SHIFT). */
+  readonly shiftS: number;
+  readonly serial: boolean;
+  readonly oracle?: boolean;
+  readonly oracleBase?: number;
+  readonly ceilingPerSecond?: number;
+}
+
+/** Run `i` (0-based) of `plan`. Seeding replaces Math.random: callers that share the process restore it. */
+export function simulateRun(
+  scenario: Scenario,
+  i: number,
+  plan: RunPlan,
+): { log: FlowLog; metrics: FlowMetrics } {
+  // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
+  if (plan.seed !== undefined) {
+    const id = SEEDED_AS[scenario.id] ?? scenario.id;
+    Math.random = seeded(1000 * (i + 1) + id.charCodeAt(0) + 7919 * plan.seed);
+  }
+  const { runs, shiftS } = plan;
+  const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
+  const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
+  return simulate(
+    shifted(scenario, first, second),
+    plan.serial,
+    plan.oracle ?? false,
+    plan.oracleBase,
+    plan.ceilingPerSecond,
+  );
+}
+
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 function main(): void {
@@ -250,16 +291,17 @@ function main(): void {
         `ORACLE_BASE must be a share of the mean service time in (0, 2], got ${process.env.ORACLE_BASE}`,
       );
     }
-    const sims = Array.from({ length: runs }, (_, i) => {
-      // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
-      if (seed !== undefined) {
-        const id = SEEDED_AS[scenario.id] ?? scenario.id;
-        Math.random = seeded(1000 * (i + 1) + id.charCodeAt(0) + 7919 * seed);
-      }
-      const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
-      const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
-      return simulate(shifted(scenario, first, second), serial, process.env.ORACLE === '1', oracleBase);
-    });
+    const ceilingPerSecond = Number(process.env.CEILING ?? DEFAULT_CEILING) || DEFAULT_CEILING;
+    const plan: RunPlan = {
+      runs,
+      seed,
+      shiftS,
+      serial,
+      oracle: process.env.ORACLE === '1',
+      oracleBase,
+      ceilingPerSecond,
+    };
+    const sims = Array.from({ length: runs }, (_, i) => simulateRun(scenario, i, plan));
     const results = sims.map((x) => x.metrics);
     // TRACE=k prints the per-second trace of run k (1-based).
     if (process.env.TRACE) printTrace(sims[Math.min(runs, Math.max(1, Number(process.env.TRACE) || 1)) - 1]);
