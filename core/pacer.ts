@@ -1370,6 +1370,7 @@ export function explainPace(state: PacerState, at: number, now: number = at): Pa
     window,
     windowBound,
     ...(state.baseRttMs > 0 ? { unloadedRttMs: state.baseRttMs } : {}),
-    ...(state.banksWork !== 0 ? { queuesWork: state.banksWork > 0 } : {}),
+    // A state saved before the judgement existed lacks the field: not known, like 0.
+    ...(state.banksWork === 1 || state.banksWork === -1 ? { queuesWork: state.banksWork === 1 } : {}),
   };
 }

@@ -184,6 +184,9 @@ describe('explainPace', () => {
     expect(explainPace(s, 0).queuesWork).toBeUndefined();
     expect(explainPace({ ...s, banksWork: 1 }, 0).queuesWork).toBe(true);
     expect(explainPace({ ...s, banksWork: -1 }, 0).queuesWork).toBe(false);
+    // A state saved before the field existed (sluice status reads it as stored).
+    const { banksWork: _, ...older } = s;
+    expect(explainPace(older as PacerState, 0).queuesWork).toBeUndefined();
   });
 });
 
