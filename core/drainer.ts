@@ -343,6 +343,8 @@ class DrainerRun implements Drainer {
   /** A receive is out. The idle exit waits for it: a long poll cut short keeps running past the run. */
   private polling = false;
   private lastError: string | undefined;
+  /** What set the pace at the last save (`rate bound/window bound`), to log only changes. */
+  private paceKey = '';
   private counters = { delivered: 0, retried: 0, deadLettered: 0, duplicates: 0 };
 
   private nextRenewAt = 0;
@@ -1180,9 +1182,30 @@ class DrainerRun implements Drainer {
     metrics.add(METRICS.pacingRate, 'Count/Second', ratePerSecond(p, now));
     metrics.add(METRICS.pacingWindow, 'Count', windowSize(p, now));
     metrics.flush();
+    this.logPace(explainPace(p, now));
     if (!this.leaseLost) {
       await this.safely('savePacer', () => this.deps.state.savePacer(this.options.owner, p, now));
     }
+  }
+
+  /**
+   * Logs what sets the pace when it changes (checked at each save): the history behind the dashboard's pacing
+   * graph, in the log (`message = "pace"`), which the dashboard's "Why this pace" query reads.
+   */
+  private logPace(e: PaceExplanation): void {
+    const key = `${e.rateBound}/${e.windowBound}`;
+    if (key === this.paceKey) return;
+    this.paceKey = key;
+    this.log('info', 'pace', {
+      setBy: e.rateBound,
+      ratePerSecond: Math.round(e.ratePerSecond * 10) / 10,
+      window: e.window,
+      windowSetBy: e.windowBound,
+      ...(e.learnedLimitPerSecond !== undefined
+        ? { learnedLimitPerSecond: Math.round(e.learnedLimitPerSecond * 10) / 10 }
+        : {}),
+      ...(e.queuesWork !== undefined ? { queuesWork: e.queuesWork } : {}),
+    });
   }
 
   // ---- shutdown ----------------------------------------------------------------------------------------

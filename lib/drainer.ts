@@ -284,6 +284,11 @@ export class Drainer extends Construct {
     return this.metric(METRICS.drainerRuns, options);
   }
 
+  /** The drainer function's log group (the dashboard queries its `pace` lines). */
+  get logGroupName(): string {
+    return this.drainerFunction.logGroup.logGroupName;
+  }
+
   /** Invocations that failed (a broken setup; normal outcomes never throw). */
   metricErrors(options?: MetricOptions): Metric {
     return this.drainerFunction.function.metricErrors({ period: Duration.minutes(1), ...options });

@@ -13,6 +13,8 @@ import {
   type HorizontalAnnotation,
   type IAlarm,
   type IMetric,
+  LogQueryVisualizationType,
+  LogQueryWidget,
   MathExpression,
   type MetricOptions,
   SingleValueWidget,
@@ -73,6 +75,8 @@ export interface DrainerMetricSource {
   metricRuns(props?: MetricOptions): IMetric;
   /** Drainer invocations that failed (AWS/Lambda Errors). */
   metricErrors(props?: MetricOptions): IMetric;
+  /** The drainer's log group: the "Why this pace" widget queries its `pace` lines (core/drainer.ts logPace). */
+  readonly logGroupName: string;
 }
 
 /** The sources every observability construct reads. */
@@ -425,6 +429,24 @@ export class SluiceDashboard extends Construct {
           drainer.metricDeadLetteredTotal({ period: ONE_MIN, statistic: 'Sum' }),
         ],
         width: 12,
+        height: h,
+      }),
+    );
+
+    this.dashboard.addWidgets(
+      new LogQueryWidget({
+        // The drainer logs what sets the pace each time it changes (checked every 5 s): the reasons behind the
+        // pacing graph above, newest first. `sluice status` says the same for the moment it is run.
+        title: 'Why this pace (the drainer’s pace changes, newest first)',
+        logGroupNames: [drainer.logGroupName],
+        queryLines: [
+          'fields @timestamp, setBy, ratePerSecond, window, windowSetBy, learnedLimitPerSecond, queuesWork',
+          'filter message = "pace"',
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+        view: LogQueryVisualizationType.TABLE,
+        width: 24,
         height: h,
       }),
     );

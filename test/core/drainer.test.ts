@@ -752,6 +752,11 @@ describe('drainer', () => {
 
     // The ceiling holds the rate (floor and ceiling are both 10/s), and the status says so.
     expect(drainer.status().pace).toMatchObject({ rateBound: 'ceiling', ratePerSecond: 10 });
+    // The log says it once, when it first holds, not at every save.
+    const paces = h.logs.filter((l) => l.msg === 'pace');
+    expect(paces.map((l) => l.data)).toEqual([
+      { setBy: 'ceiling', ratePerSecond: 10, window: expect.any(Number), windowSetBy: 'rate' },
+    ]);
     const at = h.app.requests.map((r) => r.at);
     const gaps = at.slice(1).map((t, i) => t - at[i]);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(100 - 10);

@@ -152,6 +152,20 @@ describe('SluiceDashboard', () => {
     ]);
   });
 
+  it('queries the drainer’s own log group for its pace lines: why the pace is what the graphs show', () => {
+    const w = byTitle(widgets, 'Why this pace (the drainer’s pace changes, newest first)');
+    expect(w.type).toBe('log');
+    const query = String(w.properties.query);
+    // The drainer function's log group, by reference (SOURCE '<group>' | fields …).
+    const [logGroup] = Object.keys(template.findResources('AWS::Logs::LogGroup')).filter((id) =>
+      id.startsWith('DrainerLogs'),
+    );
+    expect(logGroup).toBeDefined();
+    expect(query).toContain(`SOURCE '{${logGroup}}'`);
+    expect(query).toContain('filter message = "pace"');
+    expect(query).toContain('fields @timestamp, setBy, ratePerSecond, window, windowSetBy');
+  });
+
   it('shows the app latency p50/p99, the status mix, signature failures, duplicates and dead-lettered', () => {
     const latency = byTitle(widgets, 'App response time (ms)');
     expect(metricsOf(latency).map((m) => [m[1], (m.at(-1) as { stat: string }).stat])).toEqual([
