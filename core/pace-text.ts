@@ -19,7 +19,7 @@ export function describeRate(e: PaceExplanation): string {
         ? `your app's Retry-After (${within(e.pauseLeftMs ?? 0)} left)`
         : "your app's Retry-After (over by now)";
     case 'outage':
-      return 'your app stopped answering (overloads or timeouts in a row): one request at a time until it answers';
+      return 'your app keeps failing (overloads or timeouts in a row): the rate drops towards the floor until it answers, then climbs straight back';
     case 'ceiling':
       return 'the rate ceiling (configuration or sluice rate --ceiling)';
     case 'floor':

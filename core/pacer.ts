@@ -1273,7 +1273,7 @@ function onRateLimit(state: PacerState, info: RateLimitInfo, now: number): Pacer
 export type RateBound =
   /** Waiting out a `Retry-After` (or an exhausted announced quota) the app sent. */
   | 'retry-after'
-  /** Overload answers or timeouts in a row: the app is treated as down, one request at a time. */
+  /** Overload answers or timeouts in a row: the app is treated as down (the rate drops towards the floor). */
   | 'outage'
   /** The operator's ceiling (configuration or `sluice rate --ceiling`). */
   | 'ceiling'
