@@ -589,12 +589,22 @@ function curveRate(state: PacerState, now: number): number {
 
 /** The pacing rate at `now`, requests/s, within the operator floor and ceiling. */
 export function ratePerSecond(state: PacerState, now: number): number {
-  let r = curveRate(state, now);
+  const { curve, earned, quota } = rateCaps(state, now);
+  return clamp(Math.min(curve, earned, quota), state.floor, state.ceiling);
+}
+
+/** What the rate is the least of, before the operator's floor and ceiling (ratePerSecond, explainPace). */
+function rateCaps(state: PacerState, now: number): { curve: number; earned: number; quota: number } {
   // No run-away while the app or the window limits throughput: growth beyond the learned limit must be earned.
   const measured = slidingRate(state, now, 'answered');
   const earned = Math.max(2 * (Number.isNaN(measured) ? 0 : measured) + 5, state.wMax, state.startRate);
-  r = Math.min(r, earned, quotaCap(state, now));
-  return clamp(r, state.floor, state.ceiling);
+  return { curve: curveRate(state, now), earned, quota: quotaCap(state, now) };
+}
+
+/** Little's law with headroom: the requests in flight that carry `rate` at the smoothed round trip. */
+function littlesWindow(state: PacerState, rate: number): number {
+  const srtt = state.srttMs > 0 ? state.srttMs : DEFAULT_SRTT_MS;
+  return Math.ceil((1.5 * rate * srtt) / 1000) + 1;
 }
 
 /**
@@ -602,8 +612,7 @@ export function ratePerSecond(state: PacerState, now: number): number {
  * window learned from round-trip times; at least 1.
  */
 export function windowSize(state: PacerState, now: number): number {
-  const srtt = state.srttMs > 0 ? state.srttMs : DEFAULT_SRTT_MS;
-  const littles = Math.ceil((1.5 * ratePerSecond(state, now) * srtt) / 1000) + 1;
+  const littles = littlesWindow(state, ratePerSecond(state, now));
   return Math.max(1, Math.min(state.maxWindow, littles, Math.floor(state.delayWindow)));
 }
 
@@ -1330,10 +1339,7 @@ export interface PaceExplanation {
 export function explainPace(state: PacerState, at: number, now: number = at): PaceExplanation {
   const rate = ratePerSecond(state, at);
   const window = windowSize(state, at);
-  const curve = curveRate(state, at);
-  const quota = quotaCap(state, at);
-  const measured = slidingRate(state, at, 'answered');
-  const earned = Math.max(2 * (Number.isNaN(measured) ? 0 : measured) + 5, state.wMax, state.startRate);
+  const { curve, earned, quota } = rateCaps(state, at);
   const near = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
   const uncapped = Math.min(curve, earned, quota);
   let rateBound: RateBound;
@@ -1346,8 +1352,7 @@ export function explainPace(state: PacerState, at: number, now: number = at): Pa
   else if (state.mode === 'startup') rateBound = 'startup';
   else rateBound = at - state.cutAt < state.holdMs ? 'learned' : 'probing';
 
-  const srtt = state.srttMs > 0 ? state.srttMs : DEFAULT_SRTT_MS;
-  const littles = Math.ceil((1.5 * rate * srtt) / 1000) + 1;
+  const littles = littlesWindow(state, rate);
   const delay = Math.floor(state.delayWindow);
   let windowBound: WindowBound;
   if (delay < Math.min(state.maxWindow, littles)) {
