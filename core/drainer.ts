@@ -383,14 +383,15 @@ class DrainerRun implements Drainer {
   status(): DrainerStatus {
     const now = this.clock.now();
     const p = this.pacer;
+    const pace = p ? explainPace(p, now) : undefined;
     return {
       held: this.scheduler.held,
       inFlight: this.sending,
       ...this.counters,
-      ratePerSecond: p ? ratePerSecond(p, now) : 0,
-      window: p ? windowSize(p, now) : 0,
+      ratePerSecond: pace?.ratePerSecond ?? 0,
+      window: pace?.window ?? 0,
       pausedUntil: p ? pausedUntil(p) : 0,
-      ...(p ? { pace: explainPace(p, now) } : {}),
+      ...(pace ? { pace } : {}),
       operatorPaused: this.operatorPaused,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       running: this.running,
@@ -1179,10 +1180,11 @@ class DrainerRun implements Drainer {
     const p = this.pacer!;
     const now = this.clock.now();
     const { metrics } = this.deps;
-    metrics.add(METRICS.pacingRate, 'Count/Second', ratePerSecond(p, now));
-    metrics.add(METRICS.pacingWindow, 'Count', windowSize(p, now));
+    const pace = explainPace(p, now);
+    metrics.add(METRICS.pacingRate, 'Count/Second', pace.ratePerSecond);
+    metrics.add(METRICS.pacingWindow, 'Count', pace.window);
     metrics.flush();
-    this.logPace(explainPace(p, now));
+    this.logPace(pace);
     if (!this.leaseLost) {
       await this.safely('savePacer', () => this.deps.state.savePacer(this.options.owner, p, now));
     }
