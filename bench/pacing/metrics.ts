@@ -17,6 +17,13 @@ export interface PhaseMetrics {
   readonly settleS: number | null;
   readonly p50Ms: number;
   readonly p50Inflation: number;
+  /**
+   * Worker-pool phases of a flow that may hold more than one request: the share of the steady part's controller
+   * snapshots (every 250 ms) with the window over and under the app's worker count. The delay window's errors,
+   * which utilization and p50 only show summed up: one request under loses 1/c of the throughput, one over adds
+   * 1/c to every round trip.
+   */
+  readonly window?: { readonly workers: number; readonly over: number; readonly under: number };
 }
 
 /** The whole run of one flow. */
@@ -88,6 +95,21 @@ function pauseIndex(pauses: readonly [number, number][]): (t: number) => boolean
   };
 }
 
+/** The window's share of snapshots over and under `workers` in [fromS, toS); undefined when it cannot say. */
+function windowShares(
+  log: FlowLog,
+  workers: number | undefined,
+  fromS: number,
+  toS: number,
+  maxInFlight: number,
+): PhaseMetrics['window'] {
+  if (workers === undefined || maxInFlight <= 1) return undefined;
+  const windows = log.snapshots.filter((x) => x.t >= fromS * 1000 && x.t < toS * 1000).map((x) => x.window);
+  if (windows.length === 0) return undefined;
+  const share = (pick: (w: number) => boolean): number => windows.filter(pick).length / windows.length;
+  return { workers, over: share((w) => w > workers), under: share((w) => w < workers) };
+}
+
 /** Computes per-phase and whole-run metrics of one flow. */
 export function flowMetrics(scenario: Scenario, log: FlowLog): FlowMetrics {
   const n = scenario.durationS;
@@ -119,6 +141,9 @@ export function flowMetrics(scenario: Scenario, log: FlowLog): FlowMetrics {
       if (sent >= steadyFrom && isOk(log.status[k])) rtts.push(log.rttMs[k]);
     }
     const p50 = median(rtts);
+    // An outage has no worker count to be over or under.
+    const workers = phase.outage ? undefined : phase.workers;
+    const window = windowShares(log, workers, steadyFrom, endS, scenario.maxInFlight);
     return {
       capacity: c,
       utilization: c > 0 ? sum(startS, endS) / (c * (endS - startS)) : Number.NaN,
@@ -129,6 +154,7 @@ export function flowMetrics(scenario: Scenario, log: FlowLog): FlowMetrics {
       settleS: c > 0 ? settle(good, bad, c, startS, endS, 0.8) : null,
       p50Ms: p50,
       p50Inflation: p50 / lognormalMedian(phase.serviceMs, scenario.serviceCv),
+      ...(window ? { window } : {}),
     };
   });
   const capacityTotal = scenario.phases.reduce((acc, p, i) => {

@@ -3,6 +3,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { emptyLog, type FlowLog, runFlow } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
 import { faucet, netflixAimd, type Policy, sluicePacer, staticRate } from './policies';
@@ -11,6 +12,8 @@ import { type OrderCheck, runSluiceFlow, SLUICE_FLOWS } from './sluice';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
+/** Sampling interval of the harness's event-loop delay, ms. */
+const LOOP_SAMPLE_MS = 1;
 
 /** A flow is one policy against its own instance of a scenario's downstream. */
 interface Flow {
@@ -150,6 +153,28 @@ function tables(results: { flow: Flow; metrics: FlowMetrics; checks: TargetCheck
       );
     }
   }
+  const pools = sluice.filter((r) => r.metrics.phases.some((p) => p.window));
+  if (pools.length > 0) {
+    out.push(
+      '',
+      "### Sluice's window against the app's worker count",
+      '',
+      'Share of the steady part of each phase (controller snapshots every 250 ms) with the window over and under',
+      'the worker count.',
+      '',
+      '| Scenario | Flow | Workers | Window over | Window under |',
+      '|---|---|---|---|---|',
+    );
+    const pct = (x: number): string => `${Math.round(100 * x)}%`;
+    for (const { flow, metrics } of pools) {
+      const w = metrics.phases.map((p) => p.window);
+      const cells = (pick: (x: NonNullable<(typeof w)[number]>) => string): string =>
+        w.map((x) => (x ? pick(x) : '–')).join(' / ');
+      out.push(
+        `| ${flow.scenario.id} | ${flow.label} | ${cells((x) => String(x.workers))} | ${cells((x) => pct(x.over))} | ${cells((x) => pct(x.under))} |`,
+      );
+    }
+  }
   return out.join('\n');
 }
 
@@ -202,6 +227,10 @@ async function main(): Promise<void> {
     const flows = scenarios.flatMap((s) => flowsFor(s, t0));
     console.log(`${flows.length} flows, ${scenarios.length} scenarios, simulator on 127.0.0.1:${port}`);
     const cpuBefore = process.cpuUsage();
+    // The harness's own event-loop delay: every Sluice flow's round trips include it (a CPU-starved run reads
+    // as an app that queues).
+    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+    loopDelay.enable();
     const progress = setInterval(() => {
       const sends = flows.reduce((a, f) => a + f.log.sendAt.length, 0);
       console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
@@ -213,6 +242,14 @@ async function main(): Promise<void> {
       }),
     );
     clearInterval(progress);
+    loopDelay.disable();
+    // The histogram holds whole sampling intervals: the delay is what exceeds the interval.
+    const late = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS);
+    const loopDelayMs = {
+      p50: late(loopDelay.percentile(50)),
+      p99: late(loopDelay.percentile(99)),
+      max: late(loopDelay.max),
+    };
     const cpu = process.cpuUsage(cpuBefore);
     const wallS = (Date.now() - t0) / 1000;
     const results = flows.map((flow) => {
@@ -236,6 +273,7 @@ async function main(): Promise<void> {
           command: 'npm run bench:pacing',
           wallSeconds: (Date.now() - started) / 1000,
           harnessCpuCores: harnessCpu,
+          harnessEventLoopDelayMs: loopDelayMs,
           scenarios: scenarios.map((s) => ({
             ...s,
             flows: results
@@ -258,10 +296,9 @@ async function main(): Promise<void> {
       )}\n`,
     );
     writeFileSync(join(RESULTS, 'pacing.md'), `${md}\n`);
-    updateBenchmarksMd(md, files, machine, (Date.now() - started) / 1000, harnessCpu);
-    console.log(
-      `\nwall ${((Date.now() - started) / 1000).toFixed(0)} s, harness CPU ${harnessCpu.toFixed(2)} cores`,
-    );
+    const harness = `harness ${harnessCpu.toFixed(2)} cores, its event-loop delay p50 ${loopDelayMs.p50.toFixed(1)} ms, p99 ${loopDelayMs.p99.toFixed(1)} ms, max ${loopDelayMs.max.toFixed(0)} ms`;
+    updateBenchmarksMd(md, files, machine, (Date.now() - started) / 1000, harness);
+    console.log(`\nwall ${((Date.now() - started) / 1000).toFixed(0)} s, ${harness}`);
   } finally {
     child.send('stop');
     child.disconnect();
@@ -269,7 +306,13 @@ async function main(): Promise<void> {
 }
 
 /** Replaces the generated part of BENCHMARKS.md, leaving the hand-written prose alone. */
-function updateBenchmarksMd(md: string, files: string[], machine: string, wallS: number, cpu: number): void {
+function updateBenchmarksMd(
+  md: string,
+  files: string[],
+  machine: string,
+  wallS: number,
+  harness: string,
+): void {
   const path = join(ROOT, 'BENCHMARKS.md');
   let text: string;
   try {
@@ -285,7 +328,7 @@ function updateBenchmarksMd(md: string, files: string[], machine: string, wallS:
   const generated = [
     start,
     '',
-    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}; wall ${wallS.toFixed(0)} s, harness ${cpu.toFixed(2)} cores.`,
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}; wall ${wallS.toFixed(0)} s, ${harness}.`,
     '',
     md,
     '',

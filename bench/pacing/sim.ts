@@ -184,10 +184,10 @@ export function simulate(
         }
       }
     }
-    if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window: windowSize(state, t) });
     // ORACLE: a window that knows the app's worker count (the ceiling any window estimator can reach).
     const workers = oracle ? phaseAt(scenario, t / 1000).workers : undefined;
     const window = workers ?? windowSize(state, t);
+    if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window });
     for (let k = 0; k < 20 && inFlight < window && earliestSend(state, t) <= t; k += 1) {
       // Booked at its slot, at most CATCH_UP_MS late, as the drainer books it (core/drainer.ts): a window-bound
       // flow then does not lose the pacing gap after every answer.
@@ -325,9 +325,14 @@ function main(): void {
           .join('/'),
       )
       .join(' ');
+    // The window against the worker count (pool scenarios): mean share of steady snapshots over and under it.
+    const pools = live(results[0]).some((p) => p.window);
+    const windowShares = pools
+      ? `window over ${perPhase((p) => p.window?.over ?? Number.NaN)}, under ${perPhase((p) => p.window?.under ?? Number.NaN)}, `
+      : '';
     console.log(
       `${scenario.id} ${scenario.name} (${runs} run${runs > 1 ? 's' : ''}): steady util ${perPhase((p) => p.steadyUtilization)}, ` +
-        `settle ${settles}, ` +
+        `settle ${settles}, ${windowShares}` +
         `p50× ${perPhase((p) => p.p50Inflation)}, rejected ${mean(results.map((m) => m.rejectedPct)).toFixed(2)}%, ` +
         `all targets ${allPass}/${runs}, missed: ${[...failed].map(([t, n]) => `${t} (${n}/${runs})`).join('; ') || 'none'}`,
     );
