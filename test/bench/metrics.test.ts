@@ -39,28 +39,14 @@ describe('flowMetrics: the window against the worker count', () => {
     ]);
   });
 
-  it('says nothing where there is no pool, a single group, or no snapshot', () => {
-    const d = byId('D');
-    expect(
-      flowMetrics(
-        d,
-        logWith(d, () => 8),
-      ).phases.every((p) => p.window === undefined),
-    ).toBe(true);
-    const a = byId('A');
-    expect(
-      flowMetrics(
-        a,
-        logWith(a, () => 1),
-      ).phases.every((p) => p.window === undefined),
-    ).toBe(true);
-    expect(flowMetrics(byId('C'), emptyLog()).phases.every((p) => p.window === undefined)).toBe(true);
-    const e = byId('E');
-    expect(
-      flowMetrics(
-        e,
-        logWith(e, () => 1),
-      ).phases.map((p) => p.window?.workers),
-    ).toEqual([5, undefined, 5]);
+  it('says nothing where there is no pool, a single group, no snapshot or an outage', () => {
+    const windows = (id: string, log?: FlowLog) => {
+      const scenario = byId(id);
+      return flowMetrics(scenario, log ?? logWith(scenario, () => 8)).phases.map((p) => p.window?.workers);
+    };
+    expect(windows('D')).toEqual([undefined, undefined, undefined]);
+    expect(windows('A')).toEqual([undefined, undefined, undefined]);
+    expect(windows('C', emptyLog())).toEqual([undefined, undefined, undefined]);
+    expect(windows('E')).toEqual([5, undefined, 5]);
   });
 });
