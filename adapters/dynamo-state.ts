@@ -15,7 +15,14 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { RetryMemoryPort, RetryRecord } from '../core/drainer';
-import { type PacerState, ratePerSecond, windowSize } from '../core/pacer';
+import {
+  loadedPacer,
+  type PacerState,
+  ratePerSecond,
+  type SavedPacer,
+  savedPacer,
+  windowSize,
+} from '../core/pacer';
 import type { DeadLetterRecord, OperatorControls, StatePort } from '../core/ports';
 import { DEAD_LETTER_REASONS, QUEUE, TABLE } from '../core/resources';
 import { sleep } from './clock';
@@ -161,7 +168,7 @@ export class DynamoState implements StatePort {
     const saved = await this.updateIf(
       'SET #pacer = :pacer, #pacerSavedAt = :now, #updatedAt = :now',
       CONDITIONS.heldByMe,
-      { ':pacer': S(JSON.stringify(pacer)), ':now': N(now), ':owner': S(owner) },
+      { ':pacer': S(JSON.stringify(savedPacer(pacer))), ':now': N(now), ':owner': S(owner) },
     );
     if (!saved) throw new LeaseLostError(owner);
   }
@@ -792,12 +799,13 @@ function parsePacer(json: string | undefined): PacerState | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
+  // The answer-order test is not saved (savedPacer); one saved anyway is dropped, as a run starts it over.
+  const { order: _order, ...v } = value as Record<string, unknown>;
   if (v.version !== 1 || (v.mode !== 'startup' && v.mode !== 'cubic')) return undefined;
   for (const [k, x] of Object.entries(v)) {
     if (k !== 'version' && k !== 'mode' && (typeof x !== 'number' || !Number.isFinite(x))) return undefined;
   }
-  return value as PacerState;
+  return loadedPacer(v as unknown as SavedPacer);
 }
 
 /** What `sluice status` shows about the drainer. */

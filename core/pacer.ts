@@ -27,6 +27,12 @@
 //   1/W of latency, and at W ≥ 8 that rise hides in a 20-answer round's noise. So a step down there needs
 //   a run of six high rounds, not two, and the routine halving that re-measures the base comes every
 //   60–120 s (each one costs half the window for a round).
+// - Every ratio test needs an unloaded base, and a base measured while one request too many queued hides that
+//   request (one over 4 workers adds 25%, under SHRINK_RATIO): the base creeps up to the queued round trip and
+//   the window with it. The answer-order test (core/answer-order.ts) needs no base: a request that queues
+//   waits for the next answer of another, so its round trip correlates with that gap; one that does not
+//   queue is served at once. A queue it finds steps the window down by one; rounds it finds unqueued move the
+//   base either way. It stands aside when the app announces its service time (the ratio tests are exact then).
 // - A pool that refuses (429/503) as soon as its workers are busy queues nothing, so the delay window never
 //   sees it: every answer carries the level its request left at (ours in flight, itself included), and a
 //   refusal at level k while level k − 1 is being served, with nothing lower refused, caps the window at
@@ -40,6 +46,7 @@
 //   taken at its word: a short-window quota caps the rate just under it and replaces probing above it, the
 //   remaining quota is spread over its reset, and `remaining = 0` pauses until the reset (onRateLimit).
 
+import { type AnswerOrder, emptyOrder, observeAnswer, orderVerdict } from './answer-order';
 import { RATE_WINDOW_MAX_MS, type RateLimitInfo, SPREAD_MIN_MS } from './rate-limit';
 
 /** Operator limits and the starting point of a pacer. */
@@ -138,6 +145,8 @@ export interface PacerState {
   readonly lastGrowAt: number;
   /** Consecutive rounds that grew the delay window (growth speeds up while they last). */
   readonly growStreak: number;
+  /** The answer-order test of the window in force (core/answer-order.ts); starts over after a restart. */
+  readonly order: AnswerOrder;
 
   // Announced rate limits (onRateLimit); all 0 while the app announces none.
   /** Cap from the app's announced short-window quota, requests/s (0 = none), and when it was last announced. */
@@ -273,6 +282,8 @@ const SAMPLE_CLIP = 4;
 // unqueued rounds instead of their minimum: a running minimum of noisy means is biased low (pacing.md §5.3.1).
 const BASE_GAIN_DOWN = 0.5;
 const BASE_GAIN_UP = 0.05;
+// Rounds the answer-order test finds unqueued move the base this far towards their mean, either way.
+const ORDER_BASE_GAIN = 0.03;
 // Round mean ÷ base above SHRINK_RATIO: we are queueing; below GROW_RATIO: room to grow.
 const SHRINK_RATIO = 1.3;
 // Share of the rise one extra request would cause (W/(W−1) − 1) that counts as evidence of it.
@@ -391,7 +402,24 @@ function validate(options: PacerOptions): void {
  * Creates a pacer, or restores one from persisted state. A restored pacer resumes at the rate it had
  * learned (on the plateau of its curve) with its learned window, and takes operator limits from `options`.
  */
-export function createPacer(options: PacerOptions, now: number, persisted?: PacerState): PacerState {
+/** The state as saved between runs. */
+export type SavedPacer = Omit<PacerState, 'order'>;
+
+/**
+ * What to save of a pacer between runs: all of it but the answer-order test, which starts over in every run
+ * (answers of the last run say nothing of requests sent in this one), so a saved state is flat numbers.
+ */
+export function savedPacer(state: PacerState): SavedPacer {
+  const { order: _order, ...saved } = state;
+  return saved;
+}
+
+/** A saved state read back, to read rates and windows from (createPacer resumes a run from it). */
+export function loadedPacer(saved: SavedPacer): PacerState {
+  return { ...saved, order: emptyOrder(0) };
+}
+
+export function createPacer(options: PacerOptions, now: number, persisted?: SavedPacer): PacerState {
   validate(options);
   const floor = options.floorPerSecond;
   const ceiling = options.ceilingPerSecond;
@@ -430,6 +458,7 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Pace
     growBeforeMs: 0,
     growBeforeRate: 0,
     growStreak: 0,
+    order: emptyOrder(now),
     lastGrowAt: now,
     quotaRate: 0,
     quotaSeenAt: 0,
@@ -728,6 +757,10 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
   }
   if (signal.kind === 'accepted' || signal.kind === 'rejected') {
     const rttMs = Math.max(0, signal.rttMs);
+    // The app worked on it: a worker freed, which the answer-order test of the window times (answer-order.ts).
+    const level = signal.kind === 'accepted' ? signal.level : undefined;
+    const window = Math.floor(answered.delayWindow);
+    answered = { ...answered, order: observeAnswer(answered.order, now, { rttMs, level }, window) };
     let s = recordAnswer(answered, now, rttMs);
     if (signal.kind === 'rejected') return s;
     if (s.failStreak >= OUTAGE_STREAK) {
@@ -838,7 +871,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (!complete) return s;
   const mean = s.roundSumMs / s.roundCount;
   // Most of the round's answers announced the app's service time: the base is that, not an estimate.
-  if (2 * s.roundServiceCount >= s.roundCount) s = announcedBase(s);
+  const timed = 2 * s.roundServiceCount >= s.roundCount;
+  if (timed) s = announcedBase(s);
   const next: PacerState = {
     ...s,
     roundStart: now,
@@ -964,6 +998,28 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       };
     }
   }
+  // The answer-order test (answer-order.ts) needs no base: a queue it finds steps the window down by one
+  // and marks that size, and rounds it finds unqueued move the base both ways, so a base measured while one
+  // request too many queued does not stay. An announced service time gives the ratio tests an exact base:
+  // then they alone decide.
+  const verdict = timed || instant || inUseNow < window ? 'too few' : orderVerdict(s.order, window);
+  if (verdict === 'queue' && window > 1) {
+    return {
+      ...next,
+      delayWindow: window - 1,
+      badWindow: window,
+      badWindowAt: now,
+      highRounds: 0,
+      growFrom: 0,
+      growStreak: 0,
+    };
+  }
+  const baseRttMs =
+    verdict === 'no queue'
+      ? s.baseRttMs + ORDER_BASE_GAIN * (mean - s.baseRttMs)
+      : verdict === 'undecided'
+        ? Math.min(base, s.baseRttMs)
+        : base;
   // Two high rounds in a row before acting: one noisy round is not a queue. Where one request too many would
   // raise the RTT by less than a round's own noise (large windows), a step down needs a longer run of them:
   // a wrong step costs 1/W of the throughput, one request too many only a little latency. A jump too big
@@ -971,7 +1027,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const subtle = 1 / Math.max(1, inUseNow - 1) < ROUND_NOISE && ratio < VERIFY_RATIO;
   const highNeeded = subtle ? LONG_HIGH_RUN - 1 : 1;
   if (high && s.highRounds < highNeeded) {
-    return { ...next, baseRttMs: base, highRounds: s.highRounds + 1, growFrom: 0 };
+    return { ...next, baseRttMs, highRounds: s.highRounds + 1, growFrom: 0 };
   }
   // A base of a few ms cannot hide a queue worth a check, and a round "much faster" by a few ms is noise.
   const faster = ratio < FASTER_RATIO && -queueMs > QUEUE_FLOOR_MS;
@@ -982,7 +1038,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,
-      baseRttMs: base,
+      baseRttMs,
       delayWindow: Math.max(1, inUse - 1),
       highRounds: 0,
       meanBeforeShrinkMs: mean,
@@ -999,7 +1055,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,
-      baseRttMs: base,
+      baseRttMs,
       delayWindow: Math.max(1, Math.floor(inUse / 2)),
       meanBeforeShrinkMs: mean,
       windowBeforeShrink: inUse,
@@ -1029,7 +1085,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const grown = clamp(w, 1, s.maxWindow);
   return {
     ...next,
-    baseRttMs: base,
+    baseRttMs,
     delayWindow: grown,
     highRounds: 0,
     growStreak,

@@ -22,7 +22,8 @@ import {
   StateBatchError,
   setControls,
 } from '../../adapters/dynamo-state';
-import { createPacer, ratePerSecond } from '../../core/pacer';
+import { emptyOrder } from '../../core/answer-order';
+import { createPacer, ratePerSecond, savedPacer } from '../../core/pacer';
 import type { DeadLetterRecord } from '../../core/ports';
 import { QUEUE, TABLE } from '../../core/resources';
 import { createResources } from '../../local/emulators';
@@ -81,7 +82,10 @@ describe('DynamoState against dynalite', () => {
     const err = await state.savePacer('b', pacer, T0 + 20).catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(LeaseLostError);
-    expect((await state.load()).pacer).toEqual(pacer);
+    // All of it but the answer-order test, which starts over in every run.
+    const loaded = (await state.load()).pacer;
+    expect(loaded && savedPacer(loaded)).toEqual(savedPacer(pacer));
+    expect(loaded?.order).toEqual(emptyOrder(0));
   });
 
   it('loads no pacer and default controls from an empty table, and ignores a corrupt pacer', async () => {

@@ -200,7 +200,6 @@ describe('drainer', () => {
     const refused = h.app.answers.filter((a) => a.status === 503);
     expect(refused.length).toBeGreaterThan(0);
     const late = refused.filter((a) => a.at - h.t0 > 10_000);
-    console.log('late', late.length, 'refused', refused.length, 'end', h.clock.now() - h.t0);
     expect(late.length).toBeLessThanOrEqual(4);
   });
 
