@@ -398,10 +398,6 @@ function validate(options: PacerOptions): void {
   }
 }
 
-/**
- * Creates a pacer, or restores one from persisted state. A restored pacer resumes at the rate it had
- * learned (on the plateau of its curve) with its learned window, and takes operator limits from `options`.
- */
 /** The state as saved between runs. */
 export type SavedPacer = Omit<PacerState, 'order'>;
 
@@ -419,6 +415,10 @@ export function loadedPacer(saved: SavedPacer): PacerState {
   return { ...saved, order: emptyOrder(0) };
 }
 
+/**
+ * Creates a pacer, or restores one from persisted state. A restored pacer resumes at the rate it had
+ * learned (on the plateau of its curve) with its learned window, and takes operator limits from `options`.
+ */
 export function createPacer(options: PacerOptions, now: number, persisted?: SavedPacer): PacerState {
   validate(options);
   const floor = options.floorPerSecond;
