@@ -799,8 +799,9 @@ function parsePacer(json: string | undefined): PacerState | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  // The answer-order test is not saved (savedPacer); one saved anyway is dropped, as a run starts it over.
-  const { order: _order, ...v } = value as Record<string, unknown>;
+  // The answer-order test and the window's last rule are not saved (savedPacer); if saved anyway they are
+  // dropped, as a run starts them over.
+  const { order: _order, windowRule: _rule, ...v } = value as Record<string, unknown>;
   if (v.version !== 1 || (v.mode !== 'startup' && v.mode !== 'cubic')) return undefined;
   for (const [k, x] of Object.entries(v)) {
     if (k !== 'version' && k !== 'mode' && (typeof x !== 'number' || !Number.isFinite(x))) return undefined;

@@ -147,6 +147,8 @@ export interface PacerState {
   readonly growStreak: number;
   /** The answer-order test of the window in force (core/answer-order.ts); starts over after a restart. */
   readonly order: AnswerOrder;
+  /** The rule that last changed the delay window (diagnostics: the simulator's EVENTS=1); not saved. */
+  readonly windowRule: WindowRule;
 
   // Announced rate limits (onRateLimit); all 0 while the app announces none.
   /** Cap from the app's announced short-window quota, requests/s (0 = none), and when it was last announced. */
@@ -399,20 +401,46 @@ function validate(options: PacerOptions): void {
 }
 
 /** The state as saved between runs. */
-export type SavedPacer = Omit<PacerState, 'order'>;
+export type SavedPacer = Omit<PacerState, 'order' | 'windowRule'>;
+
+/**
+ * The rule of the delay window that last changed it (delayRound; `refusal-cap`: onRefusal). Steps down:
+ * `halving` (rounds far above the base, or far under it), `routine-check` (the periodic re-measure of the base),
+ * `step-down` (rounds moderately above it), `answer-order` (the answer-order test found a queue),
+ * `growth-undone` (a growth step queued), `halving-again` and `one-under` (a halving's verify round found a queue
+ * left, or a small one), `littles-law` (sized from it), `refusal-cap` (refusals by level). Back up: `growth`,
+ * `step-undone` and `no-queue` (a verify round found no queue of ours), `instant` (the app answers in a few ms),
+ * `outage` (the first answer after one). `start`: none yet in this run.
+ */
+export type WindowRule =
+  | 'start'
+  | 'outage'
+  | 'step-undone'
+  | 'instant'
+  | 'littles-law'
+  | 'halving-again'
+  | 'one-under'
+  | 'no-queue'
+  | 'growth-undone'
+  | 'answer-order'
+  | 'step-down'
+  | 'halving'
+  | 'routine-check'
+  | 'growth'
+  | 'refusal-cap';
 
 /**
  * What to save of a pacer between runs: all of it but the answer-order test, which starts over in every run
  * (answers of the last run say nothing of requests sent in this one), so a saved state is flat numbers.
  */
 export function savedPacer(state: PacerState): SavedPacer {
-  const { order: _order, ...saved } = state;
+  const { order: _order, windowRule: _rule, ...saved } = state;
   return saved;
 }
 
 /** A saved state read back, to read rates and windows from (createPacer resumes a run from it). */
 export function loadedPacer(saved: SavedPacer): PacerState {
-  return { ...saved, order: emptyOrder(0) };
+  return { ...saved, order: emptyOrder(0), windowRule: 'start' };
 }
 
 /**
@@ -459,6 +487,7 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Save
     growBeforeRate: 0,
     growStreak: 0,
     order: emptyOrder(now),
+    windowRule: 'start' as WindowRule,
     lastGrowAt: now,
     quotaRate: 0,
     quotaSeenAt: 0,
@@ -776,6 +805,7 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
         sameLevelCuts: 0,
         // RTTs from before and around the outage describe another app state: start the window afresh.
         delayWindow: s.maxWindow,
+        windowRule: 'outage',
         roundStart: now,
         roundSumMs: 0,
         roundCount: 0,
@@ -898,14 +928,14 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const rateDrop = s.rateBeforeShrink > 0 ? 1 - rate / s.rateBeforeShrink : 0;
     const confirmed = before - mean > QUEUE_FLOOR_MS && rttDrop - rateDrop > STEP_VERIFY_SHARE / w0;
     if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0, badWindowAt: now };
-    return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink };
+    return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink, windowRule: 'step-undone' };
   }
   if (s.meanBeforeShrinkMs > 0) {
     const before = s.meanBeforeShrinkMs;
     const verified = { ...next, meanBeforeShrinkMs: 0, baseRttMs: mean };
     if (mean < QUEUE_FLOOR_MS) {
       // With fewer in flight the app answers in a few ms: what queued was our own sending, not the app.
-      return { ...verified, delayWindow: s.maxWindow };
+      return { ...verified, delayWindow: s.maxWindow, windowRule: 'instant' };
     }
     // A drop of a few ms is noise (or our own delays), not a queue the halving removed.
     const dropped = before - mean > QUEUE_FLOOR_MS;
@@ -916,6 +946,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       return {
         ...verified,
         delayWindow: Math.min(w, Math.max(1, Math.floor(s.windowBeforeShrink) - 1)),
+        windowRule: 'littles-law',
         badWindow: Math.max(recentBad, Math.floor(s.windowBeforeShrink)),
         badWindowAt: now,
         verifyEveryMs: VERIFY_EVERY_MS,
@@ -927,6 +958,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       return {
         ...verified,
         delayWindow: Math.max(1, Math.floor(window / 2)),
+        windowRule: 'halving-again',
         meanBeforeShrinkMs: mean,
         windowBeforeShrink: window,
         drainAnswers: s.inFlight,
@@ -944,6 +976,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       return {
         ...verified,
         delayWindow: w,
+        windowRule: 'one-under',
         badWindow: Math.max(recentBad, Math.floor(s.windowBeforeShrink)),
         badWindowAt: now,
         verifyEveryMs: VERIFY_EVERY_MS,
@@ -954,7 +987,13 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const baseRttMs = s.verifyReason === 1 ? mean : (s.baseRttMs + mean) / 2;
     const verifyEveryMs =
       s.verifyReason === 2 ? Math.min(VERIFY_EVERY_MAX_MS, 2 * s.verifyEveryMs) : s.verifyEveryMs;
-    return { ...verified, baseRttMs, delayWindow: s.windowBeforeShrink, verifyEveryMs };
+    return {
+      ...verified,
+      baseRttMs,
+      delayWindow: s.windowBeforeShrink,
+      windowRule: 'no-queue',
+      verifyEveryMs,
+    };
   }
 
   const ratio = mean / s.baseRttMs;
@@ -989,6 +1028,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         ...next,
         baseRttMs: base,
         delayWindow: s.growFrom,
+        windowRule: 'growth-undone',
         badWindow: window,
         // A single round's evidence: retry sooner than after a confirmed queue.
         badWindowAt: now - GROW_PAST_BAD_MS + GROW_PAST_REVERT_MS,
@@ -1007,6 +1047,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     return {
       ...next,
       delayWindow: window - 1,
+      windowRule: 'answer-order',
       badWindow: window,
       badWindowAt: now,
       highRounds: 0,
@@ -1040,6 +1081,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       ...next,
       baseRttMs,
       delayWindow: Math.max(1, inUse - 1),
+      windowRule: 'step-down',
       highRounds: 0,
       meanBeforeShrinkMs: mean,
       windowBeforeShrink: inUse,
@@ -1057,6 +1099,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       ...next,
       baseRttMs,
       delayWindow: Math.max(1, Math.floor(inUse / 2)),
+      windowRule: high || faster ? 'halving' : 'routine-check',
       meanBeforeShrinkMs: mean,
       windowBeforeShrink: inUse,
       drainAnswers: s.inFlight,
@@ -1087,6 +1130,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     ...next,
     baseRttMs,
     delayWindow: grown,
+    windowRule: Math.floor(grown) > window ? 'growth' : s.windowRule,
     highRounds: 0,
     growStreak,
     // Remember this round to verify a growth step against the next one.
@@ -1133,6 +1177,7 @@ function onRefusal(
     ...s,
     pauseUntil: retryAfter > 0 ? Math.max(s.pauseUntil, now + retryAfter) : s.pauseUntil,
     delayWindow: Math.min(s.delayWindow, level - 1),
+    windowRule: Math.floor(s.delayWindow) > level - 1 ? 'refusal-cap' : s.windowRule,
     // Growth back to `level` waits `hold` (the block lasts GROW_PAST_BAD_MS from badWindowAt).
     badWindow: level,
     badWindowAt: now + hold - GROW_PAST_BAD_MS,

@@ -12,6 +12,8 @@
 //                                                              # longer across runs; run 5's per-second trace
 //   CEILING=1000 SHIFT=12 SEED=0 RUNS=24 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the pacer's ceiling as in
 //                                                              # the real benchmark (default: 200/s, as deployed)
+//   EVENTS=1 SEED=0 RUNS=40 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # per capacity step, the rules that
+//                                                              # stepped the window down (windowRule) after it
 //
 // It drives `core/pacer.ts` directly (no drainer, no HTTP) against the models of `downstream.ts`, on a 1 ms
 // simulated clock. Useful to compare constants quickly; the real benchmark remains the reference.
@@ -23,6 +25,7 @@ import {
   type PacerState,
   ratePerSecond,
   type Signal,
+  type WindowRule,
   windowSize,
 } from '../../core/pacer';
 import { parseRateLimit } from '../../core/rate-limit';
@@ -35,6 +38,14 @@ import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } f
 const CATCH_UP_MS = 10;
 // The pacer's ceiling, requests/s: the deployed default (the real benchmark runs at 1000/s; CEILING=… sets it).
 const DEFAULT_CEILING = 200;
+
+/** A change of the pacer's delay window (EVENTS=1): when, from and to which size, and the rule that made it. */
+export interface WindowChange {
+  readonly t: number;
+  readonly from: number;
+  readonly to: number;
+  readonly rule: WindowRule;
+}
 
 /** An answer due at `at` for the request with log index `index`; `frees` releases a worker. */
 interface Pending {
@@ -138,8 +149,9 @@ export function simulate(
   oracle = false,
   oracleBase?: number,
   ceilingPerSecond = DEFAULT_CEILING,
-): { log: FlowLog; metrics: FlowMetrics } {
+): { log: FlowLog; metrics: FlowMetrics; changes: WindowChange[] } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
+  const changes: WindowChange[] = [];
   let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond, maxWindow }, 0);
   const log = emptyLog();
   const pending: Pending[] = [];
@@ -175,7 +187,10 @@ export function simulate(
           signal = { ...signal, rateLimit };
           if (rateLimit.remaining === 0 && rateLimit.resetMs) log.pauses.push([t, t + rateLimit.resetMs]);
         }
+        const from = Math.floor(state.delayWindow);
         state = onSignal(state, signal, t);
+        const to = Math.floor(state.delayWindow);
+        if (to !== from) changes.push({ t, from, to, rule: state.windowRule });
         // ORACLE_BASE: the base the delay window compares rounds with, held at a share of the true mean service
         // time once the pacer has one (what the window's other rules score with a base that neither drifts
         // nor jumps).
@@ -202,7 +217,7 @@ export function simulate(
       app.arrive(index, t);
     }
   }
-  return { log, metrics: flowMetrics(scenario, log) };
+  return { log, metrics: flowMetrics(scenario, log), changes };
 }
 
 /** Per-second goodput, rejections and the pacer's rate and window (TRACE=1), to see what a run did. */
@@ -254,7 +269,7 @@ export function simulateRun(
   scenario: Scenario,
   i: number,
   plan: RunPlan,
-): { log: FlowLog; metrics: FlowMetrics } {
+): { log: FlowLog; metrics: FlowMetrics; changes: WindowChange[] } {
   // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
   if (plan.seed !== undefined) {
     const id = SEEDED_AS[scenario.id] ?? scenario.id;
@@ -270,6 +285,51 @@ export function simulateRun(
     plan.oracleBase,
     plan.ceilingPerSecond,
   );
+}
+
+/** Seconds after a capacity step in which EVENTS=1 counts the window's steps down. */
+const EVENTS_AFTER_STEP_S = 12;
+
+/**
+ * EVENTS=1: for each capacity step, the rules that stepped the window down in the EVENTS_AFTER_STEP_S seconds
+ * after it, counted over all runs and over the runs that then missed settling within 5 s; with TRACE=k, every
+ * change of run k's window. What moves the window, where a target is missed.
+ */
+function printWindowRules(
+  scenario: Scenario,
+  sims: readonly { metrics: FlowMetrics; changes: readonly WindowChange[] }[],
+  traced?: number,
+): void {
+  if (traced !== undefined) {
+    const run = sims[traced - 1];
+    console.log(
+      run.changes.map((c) => `${(c.t / 1000).toFixed(2)}s ${c.from}→${c.to} ${c.rule}`).join(', ') ||
+        'no changes',
+    );
+  }
+  // Issue 6's target: settled within 5 s of each step (metrics.ts, checkTargets).
+  const limit = 5;
+  scenario.phases.slice(1).forEach((phase, k) => {
+    const from = phase.startS * 1000;
+    const all = new Map<WindowRule, number>();
+    const missed = new Map<WindowRule, number>();
+    let missedRuns = 0;
+    for (const { metrics, changes } of sims) {
+      const settle = metrics.phases[k + 1]?.settleS;
+      const miss = settle === null || settle === undefined || settle > limit;
+      if (miss) missedRuns += 1;
+      for (const c of changes) {
+        if (c.to >= c.from || c.t < from || c.t >= from + EVENTS_AFTER_STEP_S * 1000) continue;
+        all.set(c.rule, (all.get(c.rule) ?? 0) + 1);
+        if (miss) missed.set(c.rule, (missed.get(c.rule) ?? 0) + 1);
+      }
+    }
+    const rules = [...all].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n} (${missed.get(r) ?? 0})`);
+    console.log(
+      `  step ${k + 1} at ${phase.startS} s: ${missedRuns}/${sims.length} runs settle later than ${limit} s; ` +
+        `steps down in the next ${EVENTS_AFTER_STEP_S} s by rule, all runs (runs that missed): ${rules.join(', ') || 'none'}`,
+    );
+  });
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -336,6 +396,12 @@ function main(): void {
         `p50× ${perPhase((p) => p.p50Inflation)}, rejected ${mean(results.map((m) => m.rejectedPct)).toFixed(2)}%, ` +
         `all targets ${allPass}/${runs}, missed: ${[...failed].map(([t, n]) => `${t} (${n}/${runs})`).join('; ') || 'none'}`,
     );
+    if (process.env.EVENTS === '1') {
+      const traced = process.env.TRACE
+        ? Math.min(runs, Math.max(1, Number(process.env.TRACE) || 1))
+        : undefined;
+      printWindowRules(scenario, sims, traced);
+    }
   }
 }
 

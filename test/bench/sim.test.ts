@@ -9,6 +9,7 @@ afterEach(() => {
 });
 
 const D = SCENARIOS.find((s) => s.id === 'D')!;
+const B = SCENARIOS.find((s) => s.id === 'B')!;
 
 describe('pacing simulator', () => {
   it('D (an app that queues its work) meets every target over 24 shifted schedules at the benchmark’s ceiling', () => {
@@ -21,5 +22,23 @@ describe('pacing simulator', () => {
       .filter((r) => r.missed.length > 0)
       .map((r) => `run ${r.i + 1}: ${r.missed.map((c) => `${c.target} (${c.measured})`).join(', ')}`);
     expect(failed).toEqual([]);
+  });
+
+  it('records every change of the window with the rule that made it (EVENTS=1)', () => {
+    // B's steps (5 → 2 → 8 workers) move the window both ways; the log must follow it change by change.
+    const plan = { runs: 1, seed: 0, shiftS: 0, serial: false };
+    const { changes, log } = simulateRun(B, 0, plan);
+    expect(changes.filter((c) => c.to < c.from).length).toBeGreaterThan(0);
+    expect(changes.filter((c) => c.to > c.from).length).toBeGreaterThan(0);
+    for (let i = 1; i < changes.length; i += 1) {
+      expect(changes[i].from).toBe(changes[i - 1].to);
+      expect(changes[i].t).toBeGreaterThanOrEqual(changes[i - 1].t);
+    }
+    expect(changes.every((c) => c.rule !== 'start')).toBe(true);
+    // The window the simulator sent by is never over the delay window the log last left.
+    for (const snap of log.snapshots) {
+      const last = changes.filter((c) => c.t <= snap.t).at(-1);
+      if (last) expect(snap.window).toBeLessThanOrEqual(last.to);
+    }
   });
 });

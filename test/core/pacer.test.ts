@@ -13,6 +13,8 @@ import {
   pausedUntil,
   ratePerSecond,
   type Signal,
+  savedPacer,
+  type WindowRule,
   windowSize,
 } from '../../core/pacer';
 
@@ -165,6 +167,8 @@ interface Trace {
   windows: number[];
   rtts: { at: number; rttMs: number }[];
   sendTimes: number[];
+  /** Every change of the delay window (its floor), ms from the start, with the rule the pacer names for it. */
+  windowChanges: { at: number; from: number; to: number; rule: WindowRule }[];
 }
 
 /**
@@ -183,12 +187,16 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
   const overloadTimes: number[] = [];
   let sends = 0;
   let sendsDuringPause = 0;
+  const windowChanges: Trace['windowChanges'] = [];
   for (let t = t0; t < t0 + durationMs; t += 1) {
     for (let i = inFlight.length - 1; i >= 0; i -= 1) {
       if (inFlight[i].at <= t) {
         const { signal } = inFlight[i];
         inFlight.splice(i, 1);
+        const from = Math.floor(state.delayWindow);
         state = onSignal(state, signal, t);
+        const to = Math.floor(state.delayWindow);
+        if (to !== from) windowChanges.push({ at: t - t0, from, to, rule: state.windowRule });
         if (signal.kind === 'accepted') {
           acceptedPerSecond[Math.floor((t - t0) / 1000)] += 1;
           rtts.push({ at: t - t0, rttMs: signal.rttMs });
@@ -223,6 +231,7 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
     windows,
     rtts,
     sendTimes,
+    windowChanges,
   };
 }
 
@@ -593,6 +602,34 @@ describe('pacer', () => {
       },
     );
 
+    it('names the rule behind every change of the window', () => {
+      // 8 workers at a fixed 100 ms, then 1: every request of a full window queues, and the round trip jumps.
+      const trace = simulate(
+        workerPool(
+          (t) => (t < 10_000 ? 8 : 1),
+          () => 100,
+        ),
+        30_000,
+      );
+      expect(createPacer(OPTIONS, 0).windowRule).toBe('start');
+      const changes = trace.windowChanges;
+      // The changes follow each other: every change starts from the size the previous one left.
+      for (let i = 1; i < changes.length; i += 1) expect(changes[i].from).toBe(changes[i - 1].to);
+      // While the pool fits the window, only the first routine check of the base moves it (and puts it back).
+      const before = changes.filter((c) => c.at < 10_000);
+      expect(before.map((c) => c.rule)).toEqual(['routine-check', 'no-queue']);
+      expect(before[0]).toMatchObject({ from: 8, to: 4 });
+      // The jump is met by a halving; every step up is growth or a verify round finding no queue of ours, and
+      // the window ends under 8 by steps down.
+      const after = changes.filter((c) => c.at >= 10_000);
+      expect(after[0]).toMatchObject({ from: 8, to: 4, rule: 'halving' });
+      for (const c of after.filter((x) => x.to > x.from)) {
+        expect(['growth', 'no-queue', 'step-undone']).toContain(c.rule);
+      }
+      expect(changes.at(-1)?.to).toBeLessThan(8);
+      expect(trace.state.windowRule).toBe(changes.at(-1)?.rule);
+    });
+
     it('restores the window when the app gets slower without queueing our requests', () => {
       // Plenty of workers: a slower service time is not a queue, so halving the window cannot help.
       const trace = simulate(
@@ -721,6 +758,9 @@ describe('pacer', () => {
       const restored = createPacer(OPTIONS, 90_000, parsed);
       // The answer-order test starts over: answers of the last run say nothing of requests sent in this one.
       expect(restored.order).toEqual(emptyOrder(90_000));
+      // So does the diagnostic of the window's last rule, which is not saved.
+      expect(savedPacer(trace.state)).not.toHaveProperty('windowRule');
+      expect(restored.windowRule).toBe('start');
       const resumed = ratePerSecond(restored, 90_000);
       expect(resumed).toBeGreaterThan(0.8 * 30);
       expect(resumed).toBeLessThanOrEqual(1.1 * 30);
