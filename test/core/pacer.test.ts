@@ -630,6 +630,28 @@ describe('pacer', () => {
       expect(trace.state.windowRule).toBe(changes.at(-1)?.rule);
     });
 
+    it('finds a queue that builds at once with the answer-order test, where a halving alone is misled', () => {
+      // The test above, with the answers labelled by level as the drainer's are. Without the labels the halving
+      // fires on a round caught while the queue was building, its verify round reads no lower, and the window
+      // goes back to 8 with the queued round trip as its base, to come down one size every 4 s.
+      const trace = simulate(
+        labelled(
+          workerPool(
+            (t) => (t < 10_000 ? 8 : 1),
+            () => 100,
+          ),
+        ),
+        30_000,
+      );
+      const after = trace.windowChanges.filter((c) => c.at >= 10_000);
+      expect(after[0]).toMatchObject({ from: 8, to: 7, rule: 'answer-order' });
+      const atOne = after.find((c) => c.to === 1);
+      expect(atOne?.at).toBeLessThan(17_000);
+      // From then on at the one worker, but for growth probes that are undone.
+      expect(mean(trace.windows.slice(17, 30))).toBeLessThanOrEqual(1.5);
+      expect(mean(trace.acceptedPerSecond.slice(17, 30))).toBeGreaterThan(0.8 * 10);
+    });
+
     it('restores the window when the app gets slower without queueing our requests', () => {
       // Plenty of workers: a slower service time is not a queue, so halving the window cannot help.
       const trace = simulate(
