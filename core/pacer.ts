@@ -431,7 +431,8 @@ export type WindowRule =
 
 /**
  * What to save of a pacer between runs: all of it but the answer-order test, which starts over in every run
- * (answers of the last run say nothing of requests sent in this one), so a saved state is flat numbers.
+ * (answers of the last run say nothing of requests sent in this one), and the window's last rule (diagnostics),
+ * so a saved state is flat numbers.
  */
 export function savedPacer(state: PacerState): SavedPacer {
   const { order: _order, windowRule: _rule, ...saved } = state;
@@ -972,9 +973,9 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     if (dropped && mean < VERIFY_UNCHANGED * before) {
       // A queue of ours, but a small one (or too close to call, and latency matters more): one below the
       // size that queued; the growth rule takes it from there against the fresh base. A drop this small is
-      // within the noise of two rounds (±16% at cv 0.5), so it blocks no growth: a growth step back to that size
-      // is verified by its own round, while a block costs 1/W of the throughput for GROW_PAST_BAD_MS whenever
-      // the drop was noise (C's slowdown: a window of 3 over 4 workers for 5 s).
+      // within the noise of two rounds (±16% at cv 0.5), so it leaves no growth blocked (an earlier block
+      // included): a growth step back to that size is verified by its own round, while a block costs 1/W of the
+      // throughput for GROW_PAST_BAD_MS whenever the drop was noise (C's slowdown: 3 over 4 workers for 5 s).
       const w = Math.max(window, Math.floor(s.windowBeforeShrink) - 1);
       return {
         ...verified,
