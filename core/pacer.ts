@@ -147,7 +147,7 @@ export interface PacerState {
   readonly growStreak: number;
   /** The answer-order test of the window in force (core/answer-order.ts); starts over after a restart. */
   readonly order: AnswerOrder;
-  /** The rule that last changed the delay window (diagnostics: the simulator's EVENTS=1); not saved. */
+  /** The rule that last changed the delay window (diagnostics: EVENTS=1 and bench/pacing/events.ts); not saved. */
   readonly windowRule: WindowRule;
 
   // Announced rate limits (onRateLimit); all 0 while the app announces none.
@@ -1430,6 +1430,10 @@ export interface PaceExplanation {
   readonly quotaPerSecond?: number;
   readonly window: number;
   readonly windowBound: WindowBound;
+  /** The window the app's round trips allow (the delay-based cap), whole requests. */
+  readonly delayWindow: number;
+  /** The rule that last changed `delayWindow`; absent while none has since this pacer started or was restored. */
+  readonly windowRule?: WindowRule;
   /** The app's unloaded round trip as the window estimates it (or as the app announced it), ms. */
   readonly unloadedRttMs?: number;
   /** Whether the app keeps working through a pause (a job queue), so that pauses are made up; absent: not known. */
@@ -1478,6 +1482,8 @@ export function explainPace(state: PacerState, at: number, now: number = at): Pa
     ...(Number.isFinite(quota) ? { quotaPerSecond: quota } : {}),
     window,
     windowBound,
+    delayWindow: delay,
+    ...(state.windowRule !== 'start' ? { windowRule: state.windowRule } : {}),
     ...(state.baseRttMs > 0 ? { unloadedRttMs: state.baseRttMs } : {}),
     // A state saved before the judgement existed lacks the field: not known, like 0.
     ...(state.banksWork === 1 || state.banksWork === -1 ? { queuesWork: state.banksWork === 1 } : {}),

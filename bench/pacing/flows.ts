@@ -1,6 +1,7 @@
 // Flow harness: drives one policy against its own downstream instance with its own undici connection pool.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import type { WindowRule } from '../../core/pacer';
 import { parseRateLimit } from '../../core/rate-limit';
 import { parseRetryAfter } from '../../core/retry-after';
 import type { Outcome, Policy } from './policies';
@@ -17,10 +18,20 @@ export interface FlowLog {
   readonly pauses: [number, number][];
   /** Controller snapshots every 250 ms. */
   readonly snapshots: { t: number; rate: number; window: number }[];
+  /** Sluice's flows: every change of the pacer's delay window, with the rule that made it. */
+  readonly windowChanges: WindowChange[];
+}
+
+/** A change of Sluice's delay window: when (ms after t0), from and to which size, and the rule that made it. */
+export interface WindowChange {
+  readonly t: number;
+  readonly from: number;
+  readonly to: number;
+  readonly rule: WindowRule;
 }
 
 export function emptyLog(): FlowLog {
-  return { sendAt: [], doneAt: [], status: [], rttMs: [], pauses: [], snapshots: [] };
+  return { sendAt: [], doneAt: [], status: [], rttMs: [], pauses: [], snapshots: [], windowChanges: [] };
 }
 
 /** undici's header record with repeated fields joined, as the drainer's downstream adapter hands them over. */

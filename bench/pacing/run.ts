@@ -288,6 +288,9 @@ async function main(): Promise<void> {
                 pacingRate: r.flow.sluice
                   ? r.flow.log.snapshots.map((x) => [x.t, Number(x.rate.toFixed(2)), x.window])
                   : undefined,
+                windowChanges: r.flow.sluice
+                  ? r.flow.log.windowChanges.map((c) => [c.t, c.from, c.to, c.rule])
+                  : undefined,
               })),
           })),
         },

@@ -25,11 +25,11 @@ import {
   type PacerState,
   ratePerSecond,
   type Signal,
-  type WindowRule,
   windowSize,
 } from '../../core/pacer';
 import { parseRateLimit } from '../../core/rate-limit';
-import { emptyLog, type FlowLog } from './flows';
+import { changeList, stepRuleLines } from './events';
+import { emptyLog, type FlowLog, type WindowChange } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
 import { lognormal, seeded } from './random';
 import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
@@ -38,14 +38,6 @@ import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } f
 const CATCH_UP_MS = 10;
 // The pacer's ceiling, requests/s: the deployed default (the real benchmark runs at 1000/s; CEILING=… sets it).
 const DEFAULT_CEILING = 200;
-
-/** A change of the pacer's delay window (EVENTS=1): when, from and to which size, and the rule that made it. */
-export interface WindowChange {
-  readonly t: number;
-  readonly from: number;
-  readonly to: number;
-  readonly rule: WindowRule;
-}
 
 /** An answer due at `at` for the request with log index `index`; `frees` releases a worker. */
 interface Pending {
@@ -151,9 +143,9 @@ export function simulate(
   ceilingPerSecond = DEFAULT_CEILING,
 ): { log: FlowLog; metrics: FlowMetrics; changes: WindowChange[] } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
-  const changes: WindowChange[] = [];
   let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond, maxWindow }, 0);
   const log = emptyLog();
+  const changes = log.windowChanges;
   const pending: Pending[] = [];
   const app = createApp(scenario, (p) => pending.push(p));
   let inFlight = 0;
@@ -287,49 +279,22 @@ export function simulateRun(
   );
 }
 
-/** Seconds after a capacity step in which EVENTS=1 counts the window's steps down. */
-const EVENTS_AFTER_STEP_S = 12;
-
-/**
- * EVENTS=1: for each capacity step, the rules that stepped the window down in the EVENTS_AFTER_STEP_S seconds
- * after it, counted over all runs and over the runs that then missed settling within 5 s; with TRACE=k, every
- * change of run k's window. What moves the window, where a target is missed.
- */
+/** EVENTS=1: per capacity step, the rules that stepped the window down after it; TRACE=k: run k's changes. */
 function printWindowRules(
   scenario: Scenario,
   sims: readonly { metrics: FlowMetrics; changes: readonly WindowChange[] }[],
   traced?: number,
 ): void {
-  if (traced !== undefined) {
-    const run = sims[traced - 1];
-    console.log(
-      run.changes.map((c) => `${(c.t / 1000).toFixed(2)}s ${c.from}→${c.to} ${c.rule}`).join(', ') ||
-        'no changes',
-    );
-  }
-  // Issue 6's target: settled within 5 s of each step (metrics.ts, checkTargets).
-  const limit = 5;
-  scenario.phases.slice(1).forEach((phase, k) => {
-    const from = phase.startS * 1000;
-    const all = new Map<WindowRule, number>();
-    const missed = new Map<WindowRule, number>();
-    let missedRuns = 0;
-    for (const { metrics, changes } of sims) {
-      const settle = metrics.phases[k + 1]?.settleS;
-      const miss = settle === null || settle === undefined || settle > limit;
-      if (miss) missedRuns += 1;
-      for (const c of changes) {
-        if (c.to >= c.from || c.t < from || c.t >= from + EVENTS_AFTER_STEP_S * 1000) continue;
-        all.set(c.rule, (all.get(c.rule) ?? 0) + 1);
-        if (miss) missed.set(c.rule, (missed.get(c.rule) ?? 0) + 1);
-      }
-    }
-    const rules = [...all].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n} (${missed.get(r) ?? 0})`);
-    console.log(
-      `  step ${k + 1} at ${phase.startS} s: ${missedRuns}/${sims.length} runs settle later than ${limit} s; ` +
-        `steps down in the next ${EVENTS_AFTER_STEP_S} s by rule, all runs (runs that missed): ${rules.join(', ') || 'none'}`,
-    );
-  });
+  if (traced !== undefined) console.log(changeList(sims[traced - 1].changes));
+  const runs = sims.map(({ metrics, changes }) => ({
+    settleS: metrics.phases.map((p) => p.settleS),
+    changes,
+  }));
+  for (const line of stepRuleLines(
+    scenario.phases.map((p) => p.startS),
+    runs,
+  ))
+    console.log(line);
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);

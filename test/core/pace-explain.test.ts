@@ -4,6 +4,7 @@ import {
   createPacer,
   earliestSend,
   explainPace,
+  loadedPacer,
   onSend,
   onSignal,
   type PaceExplanation,
@@ -11,6 +12,7 @@ import {
   type PacerState,
   ratePerSecond,
   type Signal,
+  savedPacer,
   windowSize,
 } from '../../core/pacer';
 
@@ -174,6 +176,20 @@ describe('explainPace', () => {
     expect(e.unloadedRttMs).toBeGreaterThanOrEqual(100);
   });
 
+  it('gives the delay window and the rule that last changed it, none for a fresh or restored pacer', () => {
+    const fresh = createPacer(OPTIONS, 0);
+    expect(explainPace(fresh, 0).windowRule).toBeUndefined();
+    expect(explainPace(fresh, 0).delayWindow).toBe(Math.floor(fresh.delayWindow));
+    // Three workers at 100 ms: the round trips stepped the window down from its maximum, by a named rule.
+    const s = againstPool(3, 100, 30_000);
+    const e = explainPace(s, 30_000);
+    expect(e.delayWindow).toBe(Math.floor(s.delayWindow));
+    expect(e.delayWindow).toBeLessThan(OPTIONS.maxWindow);
+    expect(e.windowRule).toBe(s.windowRule);
+    expect(e.windowRule).not.toBe('start');
+    expect(explainPace(loadedPacer(savedPacer(s)), 30_000).windowRule).toBeUndefined();
+  });
+
   it('says the configured maximum when the window is at maxInFlight', () => {
     const s = againstPool(100, 100, 15_000);
     expect(explainPace(s, 15_000)).toMatchObject({ windowBound: 'max', window: OPTIONS.maxWindow });
@@ -191,7 +207,13 @@ describe('explainPace', () => {
 });
 
 describe('pace text', () => {
-  const base: PaceExplanation = { ratePerSecond: 40, rateBound: 'learned', window: 5, windowBound: 'rate' };
+  const base: PaceExplanation = {
+    ratePerSecond: 40,
+    rateBound: 'learned',
+    window: 5,
+    windowBound: 'rate',
+    delayWindow: 8,
+  };
 
   it('names the learned limit, when it was learned and when the next probe comes', () => {
     const text = describeRate({

@@ -1,0 +1,127 @@
+// The rules that moved Sluice's delay window after each capacity step (`WindowRule`, core/pacer.ts), from the
+// simulator (`EVENTS=1 npx tsx bench/pacing/sim.ts`) or from saved real runs:
+//
+//   cp bench/results/pacing.json /tmp/run1.json   # after each `npm run bench:pacing`
+//   npx tsx bench/pacing/events.ts /tmp/run1.json /tmp/run2.json …   # per scenario and Sluice flow
+//   TRACE=1 npx tsx bench/pacing/events.ts /tmp/run*.json   # and each run's changes in the 12 s after each step
+//
+// Where a flow settles late after a step, this says which rules stepped its window down in the seconds after
+// it, and with TRACE when: what to look at before changing a rule.
+import { readFileSync } from 'node:fs';
+import type { WindowRule } from '../../core/pacer';
+import type { WindowChange } from './flows';
+
+/** Seconds after a capacity step in which the window's steps down are counted. */
+export const EVENTS_AFTER_STEP_S = 12;
+/** Issue 6's target: settled within 5 s of each step (metrics.ts, checkTargets). */
+const SETTLE_LIMIT_S = 5;
+
+/** One run of one flow: its settling time per phase (null: never) and its window's changes. */
+export interface RunEvents {
+  readonly settleS: readonly (number | null)[];
+  readonly changes: readonly WindowChange[];
+}
+
+const inStep = (c: WindowChange, startS: number): boolean =>
+  c.t >= startS * 1000 && c.t < (startS + EVENTS_AFTER_STEP_S) * 1000;
+
+/**
+ * Per capacity step: how many runs settled later than SETTLE_LIMIT_S, and the rules that stepped the window
+ * down in the EVENTS_AFTER_STEP_S seconds after it, counted over all runs and over the runs that missed.
+ */
+export function stepRuleLines(phaseStarts: readonly number[], runs: readonly RunEvents[]): string[] {
+  return phaseStarts.slice(1).map((startS, k) => {
+    const all = new Map<WindowRule, number>();
+    const missed = new Map<WindowRule, number>();
+    let missedRuns = 0;
+    for (const { settleS, changes } of runs) {
+      const settle = settleS[k + 1];
+      const miss = settle === null || settle === undefined || settle > SETTLE_LIMIT_S;
+      if (miss) missedRuns += 1;
+      for (const c of changes) {
+        if (c.to >= c.from || !inStep(c, startS)) continue;
+        all.set(c.rule, (all.get(c.rule) ?? 0) + 1);
+        if (miss) missed.set(c.rule, (missed.get(c.rule) ?? 0) + 1);
+      }
+    }
+    const rules = [...all]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([r, n]) => `${r} ${n} (${missed.get(r) ?? 0})`);
+    return (
+      `  step ${k + 1} at ${startS} s: ${missedRuns}/${runs.length} runs settle later than ${SETTLE_LIMIT_S} s; ` +
+      `steps down in the next ${EVENTS_AFTER_STEP_S} s by rule, all runs (runs that missed): ${rules.join(', ') || 'none'}`
+    );
+  });
+}
+
+/** A run's window changes as `12.34s 5→3 halving`, all of them or those in the seconds after each step. */
+export function changeList(changes: readonly WindowChange[], phaseStarts?: readonly number[]): string {
+  const shown = phaseStarts ? changes.filter((c) => phaseStarts.slice(1).some((s) => inStep(c, s))) : changes;
+  return (
+    shown.map((c) => `${(c.t / 1000).toFixed(2)}s ${c.from}→${c.to} ${c.rule}`).join(', ') || 'no changes'
+  );
+}
+
+/** The parts of `bench/results/pacing.json` this reads. */
+interface SavedRun {
+  readonly generatedAt: string;
+  readonly scenarios: readonly {
+    readonly id: string;
+    readonly phases: readonly { readonly startS: number }[];
+    readonly flows: readonly {
+      readonly label: string;
+      readonly sluice: boolean;
+      readonly metrics: { readonly phases: readonly { readonly settleS: number | null }[] };
+      /** [t ms, from, to, rule] per change (runs before the field have none). */
+      readonly windowChanges?: readonly [number, number, number, WindowRule][];
+    }[];
+  }[];
+}
+
+function main(files: readonly string[]): void {
+  if (files.length === 0) {
+    console.error('usage: npx tsx bench/pacing/events.ts <pacing.json> …');
+    process.exitCode = 2;
+    return;
+  }
+  const runs = files.map((f) => {
+    const run = JSON.parse(readFileSync(f, 'utf8')) as SavedRun;
+    if (typeof run.generatedAt !== 'string' || !Array.isArray(run.scenarios)) {
+      throw new Error(`${f} is not a pacing.json written by npm run bench:pacing`);
+    }
+    return run;
+  });
+  const flows = new Map<string, { starts: number[]; runs: (RunEvents & { at: string })[] }>();
+  for (const run of runs) {
+    for (const scenario of run.scenarios) {
+      for (const flow of scenario.flows) {
+        if (!flow.sluice || !flow.windowChanges) continue;
+        const key = `${scenario.id} ${flow.label}`;
+        const entry = flows.get(key) ?? { starts: scenario.phases.map((p) => p.startS), runs: [] };
+        entry.runs.push({
+          at: run.generatedAt.slice(11, 19),
+          settleS: flow.metrics.phases.map((p) => p.settleS),
+          changes: flow.windowChanges.map(([t, from, to, rule]) => ({ t, from, to, rule })),
+        });
+        flows.set(key, entry);
+      }
+    }
+  }
+  if (flows.size === 0) console.log('no window changes saved in these files (runs before the field?)');
+  for (const [key, { starts, runs: flowRuns }] of flows) {
+    console.log(`${key} (${flowRuns.length} run${flowRuns.length > 1 ? 's' : ''})`);
+    for (const line of stepRuleLines(starts, flowRuns)) console.log(line);
+    if (process.env.TRACE === '1') {
+      for (const r of flowRuns) {
+        console.log(
+          `    ${r.at} UTC, settled ${r.settleS
+            .slice(1)
+            .map((s) => s ?? '–')
+            .join('/')}: ${changeList(r.changes, starts)}`,
+        );
+      }
+    }
+  }
+}
+
+if (require.main === module) main(process.argv.slice(2));

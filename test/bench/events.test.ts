@@ -1,0 +1,53 @@
+// The window-rule counts of the pacing benchmark (bench/pacing/events.ts): which rules stepped Sluice's window
+// down after each capacity step, in all runs and in the runs that settled late.
+import { changeList, stepRuleLines } from '../../bench/pacing/events';
+import type { WindowChange } from '../../bench/pacing/flows';
+
+const change = (tS: number, from: number, to: number, rule: WindowChange['rule']): WindowChange => ({
+  t: tS * 1000,
+  from,
+  to,
+  rule,
+});
+
+describe('window rules after each capacity step', () => {
+  const starts = [0, 25, 50];
+  const onTime = {
+    settleS: [0, 2, 1],
+    changes: [
+      change(3, 8, 5, 'halving'),
+      change(26, 5, 3, 'halving'),
+      change(27, 3, 2, 'step-down'),
+      change(52, 2, 3, 'growth'),
+    ],
+  };
+  const late = {
+    settleS: [0, 7, null],
+    changes: [
+      change(31, 8, 4, 'halving'),
+      change(36.9, 4, 2, 'halving-again'),
+      change(37, 2, 1, 'step-down'),
+    ],
+  };
+
+  it('counts the steps down in the 12 s after each step, and those of the runs that settled late', () => {
+    const [first, second] = stepRuleLines(starts, [onTime, late]);
+    // Step 1 (25 s): both runs stepped down by halving; only the late run by halving-again; 37 s is past 12 s.
+    expect(first).toContain('step 1 at 25 s: 1/2 runs settle later than 5 s');
+    expect(first).toContain('halving 2 (1), halving-again 1 (1), step-down 1 (0)');
+    expect(first).not.toContain('step-down 2');
+    // Step 2 (50 s): only a growth, which is not a step down; the late run never settled.
+    expect(second).toContain('step 2 at 50 s: 1/2 runs settle later than 5 s');
+    expect(second).toMatch(/none$/);
+  });
+
+  it('lists a run’s changes, all or only those after a step', () => {
+    expect(changeList(onTime.changes)).toBe(
+      '3.00s 8→5 halving, 26.00s 5→3 halving, 27.00s 3→2 step-down, 52.00s 2→3 growth',
+    );
+    expect(changeList(onTime.changes, starts)).toBe(
+      '26.00s 5→3 halving, 27.00s 3→2 step-down, 52.00s 2→3 growth',
+    );
+    expect(changeList([], starts)).toBe('no changes');
+  });
+});
