@@ -419,6 +419,7 @@ export type WindowRule =
   | 'instant'
   | 'littles-law'
   | 'halving-again'
+  | 'rise-halving'
   | 'one-under'
   | 'no-queue'
   | 'growth-undone'
@@ -874,7 +875,8 @@ function netSample(netRttMs: number, extraMs: number): number {
  * Adds one RTT sample to the current round and, when the round is complete, adjusts the delay window
  * (rounds of ~20 answers; their mean is compared with the unloaded base RTT):
  * - near the base and the window in use: grow by one (not back past a size that just queued);
- * - moderately above (one request too many explains it): step down by one;
+ * - moderately above (one request too many explains it): step down by one, verified by the next round (kept if
+ *   the RTT dropped, undone if not, halved as below if it rose further);
  * - far above, the app got faster, or every 30–60 s as a routine check: halve the window and verify. If the
  *   RTT drops and the halved window no longer queues, Little's law sizes the window; if it drops but still
  *   queues, halve again; if it does not drop, the app itself changed speed: the base moves and the window
@@ -929,6 +931,25 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const rateDrop = s.rateBeforeShrink > 0 ? 1 - rate / s.rateBeforeShrink : 0;
     const confirmed = before - mean > QUEUE_FLOOR_MS && rttDrop - rateDrop > STEP_VERIFY_SHARE / w0;
     if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0, badWindowAt: now };
+    // One request fewer cannot raise the RTT: a round that rose beyond its noise, still high, says a queue
+    // is building (the app's capacity dropped under us) or the app got slower. Halve, and let the halving's
+    // verify tell the two apart; restoring the window would add to a building queue (B's step down: 6 over
+    // 2 workers restored, halved 2 s later, settled at 8 s).
+    if (mean > (1 + ROUND_NOISE) * before && mean > SHRINK_RATIO * s.baseRttMs) {
+      const inUse = Math.min(window, s.roundMaxInFlight);
+      return {
+        ...next,
+        delayWindow: Math.max(1, Math.floor(inUse / 2)),
+        windowRule: 'rise-halving',
+        meanBeforeShrinkMs: mean,
+        windowBeforeShrink: inUse,
+        drainAnswers: s.inFlight,
+        highRounds: 0,
+        verifyReason: 1,
+        lastVerifyAt: now,
+        growFrom: 0,
+      };
+    }
     return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink, windowRule: 'step-undone' };
   }
   if (s.meanBeforeShrinkMs > 0) {

@@ -630,6 +630,32 @@ describe('pacer', () => {
       expect(trace.state.windowRule).toBe(changes.at(-1)?.rule);
     });
 
+    it.each([
+      // The round after a step down from 6 to 5 (the round before it: 200 ms, 20 answers/s, base 100 ms).
+      ['dropped: the step is kept', 150, 5, undefined],
+      ['no lower: the step is undone', 210, 6, 'step-undone'],
+      ['rose further, still high: a queue builds under us, so the window halves', 300, 2, 'rise-halving'],
+    ] as const)('verifies a step down by one with the next round: %s', (_, rttMs, window, rule) => {
+      let s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 5,
+        baseRttMs: 100,
+        meanBeforeShrinkMs: 200,
+        verifyReason: 3,
+        windowBeforeShrink: 6,
+        rateBeforeShrink: 20,
+        drainAnswers: 0,
+        roundStart: 0,
+        roundMaxInFlight: 5,
+        inFlight: 20,
+      };
+      for (let i = 1; i <= 20; i += 1) s = onSignal(s, { kind: 'accepted', rttMs }, i * 50);
+      expect(Math.floor(s.delayWindow)).toBe(window);
+      expect(s.windowRule).toBe(rule ?? 'start');
+      // A halving is itself verified by the round after it, against the round that rose.
+      expect(s.meanBeforeShrinkMs).toBe(rule === 'rise-halving' ? rttMs : 0);
+    });
+
     it('finds a queue that builds at once with the answer-order test, where a halving alone is misled', () => {
       // The test above, with the answers labelled by level as the drainer's are. Without the labels the halving
       // fires on a round caught while the queue was building, its verify round reads no lower, and the window
