@@ -14,6 +14,7 @@ import {
   type PacerState,
   pausedUntil,
   ratePerSecond,
+  type WindowRule,
   windowSize,
 } from './pacer';
 import type {
@@ -114,6 +115,19 @@ export interface DrainerDeps {
   readonly log?: DrainerLog;
   /** Retry progress across runs; without it retry limits count per run. */
   readonly retries?: RetryMemoryPort;
+  /**
+   * Told each change of the pacer's delay window (whole requests) and the rule that made it, as it happens
+   * (diagnostics: the pacing benchmark logs them; bench/pacing/events.ts).
+   */
+  readonly onWindowChange?: (change: WindowChange) => void;
+}
+
+/** A change of the pacer's delay window: when (epoch ms), from and to which size, and why. */
+export interface WindowChange {
+  readonly at: number;
+  readonly from: number;
+  readonly to: number;
+  readonly rule: WindowRule;
 }
 
 /** A snapshot of a drainer (local mode shows it live). Counters are for this run. */
@@ -670,7 +684,17 @@ class DrainerRun implements Drainer {
       metric && result.kind === 'response'
         ? serviceTimeMs(result.headers['server-timing'], metric)
         : undefined;
+    const windowBefore = Math.floor(this.pacer!.delayWindow);
     this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level, serviceMs), now);
+    const windowAfter = Math.floor(this.pacer.delayWindow);
+    if (windowAfter !== windowBefore) {
+      this.deps.onWindowChange?.({
+        at: now,
+        from: windowBefore,
+        to: windowAfter,
+        rule: this.pacer.windowRule,
+      });
+    }
     const pauseAfter = pausedUntil(this.pacer);
     if (pauseAfter > Math.max(pauseBefore, now)) {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));

@@ -255,9 +255,6 @@ const realClock: Clock = {
   },
 };
 
-/** How often a Sluice flow's delay window is read for its changes, ms. */
-const WATCH_MS = 20;
-
 const noMetrics: MetricsPort = { add() {}, flush() {} };
 
 /** Runs one Sluice flow — a real drainer run — against `url` until `endAt`. */
@@ -280,6 +277,8 @@ export async function runSluiceFlow(
       downstream,
       clock: realClock,
       metrics: noMetrics,
+      // Every change of the delay window and its rule, as it happens (bench/pacing/events.ts).
+      onWindowChange: (c) => log.windowChanges.push({ t: c.at - t0, from: c.from, to: c.to, rule: c.rule }),
     },
     {
       owner: `bench-${variant.key}`,
@@ -303,27 +302,10 @@ export async function runSluiceFlow(
     const s = drainer.status();
     log.snapshots.push({ t: Date.now() - t0, rate: s.ratePerSecond, window: s.window });
   }, 250);
-  // The delay window's changes and their rules (bench/pacing/events.ts), read often enough to see each one:
-  // the window moves at most once per answer, and the fastest flow's answers come every ~10 ms or more.
-  let delay = 0;
-  const watch = setInterval(() => {
-    const pace = drainer.status().pace;
-    if (!pace || pace.delayWindow === delay) return;
-    if (delay > 0) {
-      log.windowChanges.push({
-        t: Date.now() - t0,
-        from: delay,
-        to: pace.delayWindow,
-        rule: pace.windowRule ?? 'start',
-      });
-    }
-    delay = pace.delayWindow;
-  }, WATCH_MS);
   try {
     await drainer.run();
   } finally {
     clearInterval(snap);
-    clearInterval(watch);
     await downstream.close();
   }
   return check;

@@ -1,6 +1,12 @@
 // Drainer scenarios on the simulated clock: in-memory SQS FIFO model, in-memory state, scripted app.
 import { encode, type OutgoingMessage } from '../../core/contract';
-import { createDrainer, type DrainerOptions, DrainerOptionsError } from '../../core/drainer';
+import {
+  createDrainer,
+  type DrainerDeps,
+  type DrainerOptions,
+  DrainerOptionsError,
+  type WindowChange,
+} from '../../core/drainer';
 import type { BodyStorePort, DownstreamPort } from '../../core/ports';
 import { METRICS } from '../../core/resources';
 import { sign } from '../../core/signature';
@@ -26,6 +32,7 @@ interface HarnessOptions {
   readonly retries?: MemoryRetries;
   /** Messages of one group per receive (AWS: up to 10, fauxqs: 1). @default 10 */
   readonly perGroup?: number;
+  readonly onWindowChange?: DrainerDeps['onWindowChange'];
 }
 
 /** One simulated world: a queue, a state table, an app and a drainer factory, all on one fake clock. */
@@ -66,6 +73,7 @@ function harness(h: HarnessOptions = {}) {
         metrics,
         ...(h.bodies ? { bodies: h.bodies } : {}),
         ...(h.retries ? { retries: h.retries } : {}),
+        ...(h.onWindowChange ? { onWindowChange: h.onWindowChange } : {}),
         log: (level, msg, data) => logs.push(data ? { level, msg, data } : { level, msg }),
       },
       { ...options, ...overrides },
@@ -776,6 +784,35 @@ describe('drainer', () => {
 
     expect(h.app.maxInFlight).toBe(3);
     expect(accepted(h.app)).toHaveLength(200);
+  });
+
+  it('tells each change of the delay window as it happens, with the rule that made it', async () => {
+    // Round trips of 50 ms that jump to 400 ms: the delay window halves, and its verify rounds decide.
+    const changes: WindowChange[] = [];
+    const h = harness({
+      script: (_, i) => ({ status: 200, rttMs: i < 150 ? 50 : 400 }),
+      drainer: {
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 200, maxWindow: 8, initialRatePerSecond: 50 },
+      },
+      onWindowChange: (c) => changes.push(c),
+    });
+    h.enqueue(flood(300, 50));
+
+    const drainer = h.drainer();
+    await drainer.run();
+
+    expect(changes.some((c) => c.to < c.from && c.at >= h.t0)).toBe(true);
+    for (let i = 1; i < changes.length; i += 1) {
+      expect(changes[i].from).toBe(changes[i - 1].to);
+      expect(changes[i].at).toBeGreaterThanOrEqual(changes[i - 1].at);
+    }
+    expect(changes.every((c) => c.rule !== 'start')).toBe(true);
+    // The last change is where the window stands, as the status tells it.
+    expect(drainer.status().pace).toMatchObject({
+      delayWindow: changes.at(-1)?.to,
+      windowRule: changes.at(-1)?.rule,
+    });
+    expect(accepted(h.app)).toHaveLength(300);
   });
 
   it('serves a quiet shop within about one pacing slot while another shop has a backlog', async () => {
