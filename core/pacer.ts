@@ -872,6 +872,33 @@ function netSample(netRttMs: number, extraMs: number): number {
 }
 
 /**
+ * The delay window halved from the `inUse` requests a round of mean `mean` ms had in flight; the next round
+ * (once the requests sent before it are answered) verifies it against that mean. `verifyReason`: 1 after a
+ * queue or a change of the app's speed, 2 for a routine check of the base (see delayRound).
+ */
+function halved(
+  next: PacerState,
+  inUse: number,
+  mean: number,
+  rule: WindowRule,
+  verifyReason: number,
+  now: number,
+): PacerState {
+  return {
+    ...next,
+    delayWindow: Math.max(1, Math.floor(inUse / 2)),
+    windowRule: rule,
+    meanBeforeShrinkMs: mean,
+    windowBeforeShrink: inUse,
+    drainAnswers: next.inFlight,
+    highRounds: 0,
+    verifyReason,
+    lastVerifyAt: now,
+    growFrom: 0,
+  };
+}
+
+/**
  * Adds one RTT sample to the current round and, when the round is complete, adjusts the delay window
  * (rounds of ~20 answers; their mean is compared with the unloaded base RTT):
  * - near the base and the window in use: grow by one (not back past a size that just queued);
@@ -936,19 +963,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     // verify tell the two apart; restoring the window would add to a building queue (B's step down: 6 over
     // 2 workers restored, halved 2 s later, settled at 8 s).
     if (mean > (1 + ROUND_NOISE) * before && mean > SHRINK_RATIO * s.baseRttMs) {
-      const inUse = Math.min(window, s.roundMaxInFlight);
-      return {
-        ...next,
-        delayWindow: Math.max(1, Math.floor(inUse / 2)),
-        windowRule: 'rise-halving',
-        meanBeforeShrinkMs: mean,
-        windowBeforeShrink: inUse,
-        drainAnswers: s.inFlight,
-        highRounds: 0,
-        verifyReason: 1,
-        lastVerifyAt: now,
-        growFrom: 0,
-      };
+      return halved(next, Math.min(window, s.roundMaxInFlight), mean, 'rise-halving', 1, now);
     }
     return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink, windowRule: 'step-undone' };
   }
@@ -1119,20 +1134,16 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   }
   if (high || routine) {
     const inUse = Math.min(window, s.roundMaxInFlight);
-    return {
-      ...next,
-      baseRttMs,
-      delayWindow: Math.max(1, Math.floor(inUse / 2)),
-      windowRule: high || faster ? 'halving' : 'routine-check',
-      meanBeforeShrinkMs: mean,
-      windowBeforeShrink: inUse,
-      drainAnswers: s.inFlight,
-      highRounds: 0,
-      // A round far below the base is as telling as one far above: the verify round becomes the base.
-      verifyReason: high || faster ? 1 : 2,
-      lastVerifyAt: now,
-      growFrom: 0,
-    };
+    // A round far below the base is as telling as one far above: the verify round becomes the base.
+    const telling = high || faster;
+    return halved(
+      { ...next, baseRttMs },
+      inUse,
+      mean,
+      telling ? 'halving' : 'routine-check',
+      telling ? 1 : 2,
+      now,
+    );
   }
   let w = instant ? s.maxWindow : s.delayWindow;
   let growStreak = 0;
