@@ -26,7 +26,7 @@
 // - Mistakes cost unevenly: one request under the worker count loses 1/W of the throughput, one over adds
 //   1/W of latency, and at W ≥ 8 that rise hides in a 20-answer round's noise. So a step down there needs
 //   a run of six high rounds, not two, and the routine halving that re-measures the base comes every
-//   60–120 s (each one costs half the window for a round).
+//   60–120 s (each one costs half the window for a round; none when the app announces its service time).
 // - Every ratio test needs an unloaded base, and a base measured while one request too many queued hides that
 //   request (one over 4 workers adds 25%, under SHRINK_RATIO): the base creeps up to the queued round trip and
 //   the window with it. The answer-order test (core/answer-order.ts) needs no base: a request that queues
@@ -1111,7 +1111,12 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   }
   // A base of a few ms cannot hide a queue worth a check, and a round "much faster" by a few ms is noise.
   const faster = ratio < FASTER_RATIO && -queueMs > QUEUE_FLOOR_MS;
-  const routine = s.roundMaxInFlight > 1 && ((now - s.lastVerifyAt >= s.verifyEveryMs && !instant) || faster);
+  // An announced service time gives the base exactly: after the first check of a run (its window starts at the
+  // maximum), no routine halving re-measures it, since each costs half the window for a round (J's, 60 s after
+  // its start-up, fell into its 80 rps phase and broke its settling in 3 of 10 real runs).
+  const firstOfRun = s.lastVerifyAt < s.startAt;
+  const due = now - s.lastVerifyAt >= s.verifyEveryMs && !instant && (!timed || firstOfRun);
+  const routine = s.roundMaxInFlight > 1 && (due || faster);
   if (high && ratio < VERIFY_RATIO && !routine) {
     // Moderately high: one request too many explains it. Step down, and verify with the next round that the
     // RTT dropped as a queue of ours would (noise in two rounds is common: a wrong step costs 1/W of the rate).

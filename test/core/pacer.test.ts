@@ -678,6 +678,30 @@ describe('pacer', () => {
       expect(mean(trace.acceptedPerSecond.slice(17, 30))).toBeGreaterThan(0.8 * 10);
     });
 
+    it('re-measures the base with routine halvings only when the app does not announce its service time', () => {
+      // 8 workers at a fixed 100 ms and a window of at most 8: nothing queues, so a halving here is a routine
+      // check of the base. With the service time announced the base is exact: the run's first check (its
+      // window starts at the maximum) is the only one.
+      const checks = (trace: Trace): number[] =>
+        trace.windowChanges.filter((c) => c.rule === 'routine-check').map((c) => c.at);
+      const plain = simulate(
+        workerPool(
+          () => 8,
+          () => 100,
+        ),
+        130_000,
+      );
+      const announced = simulate(
+        announcingPool(8, () => 100, 0),
+        130_000,
+      );
+      expect(checks(plain).length).toBeGreaterThanOrEqual(2);
+      expect(checks(plain).at(-1)).toBeGreaterThan(60_000);
+      expect(checks(announced)).toHaveLength(1);
+      expect(checks(announced)[0]).toBeLessThan(10_000);
+      expect(Math.min(...announced.windows.slice(10))).toBe(OPTIONS.maxWindow);
+    });
+
     it('restores the window when the app gets slower without queueing our requests', () => {
       // Plenty of workers: a slower service time is not a queue, so halving the window cannot help.
       const trace = simulate(
