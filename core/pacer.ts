@@ -904,10 +904,10 @@ function halved(
  * - near the base and the window in use: grow by one (not back past a size that just queued);
  * - moderately above (one request too many explains it): step down by one, verified by the next round (kept if
  *   the RTT dropped, undone if not, halved as below if it rose further);
- * - far above, the app got faster, or every 30–60 s as a routine check: halve the window and verify. If the
- *   RTT drops and the halved window no longer queues, Little's law sizes the window; if it drops but still
- *   queues, halve again; if it does not drop, the app itself changed speed: the base moves and the window
- *   is restored.
+ * - far above, the app got faster, or every 60–120 s as a routine check (with the service time announced, only
+ *   a run's first): halve the window and verify. If the RTT drops and the halved window no longer queues,
+ *   Little's law sizes the window; if it drops but still queues, halve again; if it does not drop, the app
+ *   itself changed speed: the base moves and the window is restored.
  */
 function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (state.meanBeforeShrinkMs > 0 && state.drainAnswers > 0) {
