@@ -1,7 +1,7 @@
 // Flow harness: drives one policy against its own downstream instance with its own undici connection pool.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import type { WindowRule } from '../../core/pacer';
+import type { WindowChange as DrainerWindowChange } from '../../core/drainer';
 import { parseRateLimit } from '../../core/rate-limit';
 import { parseRetryAfter } from '../../core/retry-after';
 import type { Outcome, Policy } from './policies';
@@ -22,12 +22,9 @@ export interface FlowLog {
   readonly windowChanges: WindowChange[];
 }
 
-/** A change of Sluice's delay window: when (ms after t0), from and to which size, and the rule that made it. */
-export interface WindowChange {
+/** A change of Sluice's delay window (the drainer's `WindowChange`), timed in ms after t0 like the rest of a log. */
+export interface WindowChange extends Omit<DrainerWindowChange, 'at'> {
   readonly t: number;
-  readonly from: number;
-  readonly to: number;
-  readonly rule: WindowRule;
 }
 
 export function emptyLog(): FlowLog {

@@ -29,7 +29,7 @@ import {
 } from '../../core/pacer';
 import { parseRateLimit } from '../../core/rate-limit';
 import { changeList, stepRuleLines } from './events';
-import { emptyLog, type FlowLog, type WindowChange } from './flows';
+import { emptyLog, type FlowLog } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
 import { lognormal, seeded } from './random';
 import { bucketHeaders, CLIENT_TIMEOUT_MS, phaseAt, SCENARIOS, type Scenario } from './scenarios';
@@ -141,11 +141,10 @@ export function simulate(
   oracle = false,
   oracleBase?: number,
   ceilingPerSecond = DEFAULT_CEILING,
-): { log: FlowLog; metrics: FlowMetrics; changes: WindowChange[] } {
+): { log: FlowLog; metrics: FlowMetrics } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
   let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond, maxWindow }, 0);
   const log = emptyLog();
-  const changes = log.windowChanges;
   const pending: Pending[] = [];
   const app = createApp(scenario, (p) => pending.push(p));
   let inFlight = 0;
@@ -182,7 +181,7 @@ export function simulate(
         const from = Math.floor(state.delayWindow);
         state = onSignal(state, signal, t);
         const to = Math.floor(state.delayWindow);
-        if (to !== from) changes.push({ t, from, to, rule: state.windowRule });
+        if (to !== from) log.windowChanges.push({ t, from, to, rule: state.windowRule });
         // ORACLE_BASE: the base the delay window compares rounds with, held at a share of the true mean service
         // time once the pacer has one (what the window's other rules score with a base that neither drifts
         // nor jumps).
@@ -209,7 +208,7 @@ export function simulate(
       app.arrive(index, t);
     }
   }
-  return { log, metrics: flowMetrics(scenario, log), changes };
+  return { log, metrics: flowMetrics(scenario, log) };
 }
 
 /** Per-second goodput, rejections and the pacer's rate and window (TRACE=1), to see what a run did. */
@@ -261,7 +260,7 @@ export function simulateRun(
   scenario: Scenario,
   i: number,
   plan: RunPlan,
-): { log: FlowLog; metrics: FlowMetrics; changes: WindowChange[] } {
+): { log: FlowLog; metrics: FlowMetrics } {
   // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
   if (plan.seed !== undefined) {
     const id = SEEDED_AS[scenario.id] ?? scenario.id;
@@ -282,13 +281,13 @@ export function simulateRun(
 /** EVENTS=1: per capacity step, the rules that stepped the window down after it; TRACE=k: run k's changes. */
 function printWindowRules(
   scenario: Scenario,
-  sims: readonly { metrics: FlowMetrics; changes: readonly WindowChange[] }[],
+  sims: readonly { log: FlowLog; metrics: FlowMetrics }[],
   traced?: number,
 ): void {
-  if (traced !== undefined) console.log(changeList(sims[traced - 1].changes));
-  const runs = sims.map(({ metrics, changes }) => ({
+  if (traced !== undefined) console.log(changeList(sims[traced - 1].log.windowChanges));
+  const runs = sims.map(({ log, metrics }) => ({
     settleS: metrics.phases.map((p) => p.settleS),
-    changes,
+    changes: log.windowChanges,
   }));
   for (const line of stepRuleLines(
     scenario.phases.map((p) => p.startS),

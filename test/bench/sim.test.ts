@@ -27,7 +27,8 @@ describe('pacing simulator', () => {
   it('records every change of the window with the rule that made it (EVENTS=1)', () => {
     // B's steps (5 → 2 → 8 workers) move the window both ways; the log must follow it change by change.
     const plan = { runs: 1, seed: 0, shiftS: 0, serial: false };
-    const { changes, log } = simulateRun(B, 0, plan);
+    const { log } = simulateRun(B, 0, plan);
+    const changes = log.windowChanges;
     expect(changes.filter((c) => c.to < c.from).length).toBeGreaterThan(0);
     expect(changes.filter((c) => c.to > c.from).length).toBeGreaterThan(0);
     for (let i = 1; i < changes.length; i += 1) {
