@@ -30,8 +30,8 @@
 // - Every ratio test needs an unloaded base, and a base measured while one request too many queued hides that
 //   request (one over 4 workers adds 25%, under SHRINK_RATIO): the base creeps up to the queued round trip and
 //   the window with it. The answer-order test (core/answer-order.ts) needs no base: a request that queues
-//   waits for the next answer of another, so its round trip correlates with that gap; one that does not
-//   queue is served at once. A queue it finds steps the window down by one; rounds it finds unqueued move the
+//   behind k others waits for the k-th next answer of a request sent before it, so its round trip correlates
+//   with that gap (it watches the first four); one that does not queue is served at once. A queue it finds steps the window down by one; rounds it finds unqueued move the
 //   base either way. It stands aside when the app announces its service time (the ratio tests are exact then).
 // - A pool that refuses (429/503) as soon as its workers are busy queues nothing, so the delay window never
 //   sees it: every answer carries the level its request left at (ours in flight, itself included), and a
