@@ -957,7 +957,10 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     const rate = (1000 * s.roundCount) / Math.max(1, elapsed);
     const rateDrop = s.rateBeforeShrink > 0 ? 1 - rate / s.rateBeforeShrink : 0;
     const confirmed = before - mean > QUEUE_FLOOR_MS && rttDrop - rateDrop > STEP_VERIFY_SHARE / w0;
-    if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0, badWindowAt: now };
+    // The block on growing back to w0 runs from the step down, whose round found the queue, not from this
+    // round: at 20 answers/s a round is a second, and the app may have changed since (in 3 of 10 real B and I
+    // flows the step up came during it, and growth resumed only 6.7–7 s after the step down).
+    if (confirmed) return { ...next, meanBeforeShrinkMs: 0, badWindow: w0 };
     // One request fewer cannot raise the RTT: a round that rose beyond its noise, still high, says a queue
     // is building (the app's capacity dropped under us) or the app got slower. Halve, and let the halving's
     // verify tell the two apart; restoring the window would add to a building queue (B's step down: 6 over

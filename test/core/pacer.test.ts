@@ -648,10 +648,15 @@ describe('pacer', () => {
         roundStart: 0,
         roundMaxInFlight: 5,
         inFlight: 20,
+        badWindow: 6,
+        badWindowAt: -400,
       };
+      const steppedAt = s.badWindowAt;
       for (let i = 1; i <= 20; i += 1) s = onSignal(s, { kind: 'accepted', rttMs }, i * 50);
       expect(Math.floor(s.delayWindow)).toBe(window);
       expect(s.windowRule).toBe(rule ?? 'start');
+      // Kept: growing back to 6 stays blocked for the time counted from the step down, not from this round.
+      if (rule === undefined) expect(s).toMatchObject({ badWindow: 6, badWindowAt: steppedAt });
       // A halving is itself verified by the round after it, against the round that rose.
       expect(s.meanBeforeShrinkMs).toBe(rule === 'rise-halving' ? rttMs : 0);
     });
@@ -733,42 +738,53 @@ describe('pacer', () => {
       return median(trace.rtts.filter((r) => r.at >= fromMs && r.at < toMs).map((r) => r.rttMs)) / unloadedMs;
     }
 
+    /** `workers` lognormal workers (mean 100 ms, cv 0.5) behind `netMs` of network, announced or not. */
+    function poolRun(workers: number, netMs: number, seed: number, announce: boolean): Trace {
+      const service = lognormalService(100, 0.5, seed);
+      const pool = announcingPool(workers, () => service(), netMs);
+      const plain: Downstream = {
+        answer(t, level) {
+          const { rttMs } = pool.answer(t, level);
+          return { signal: { kind: 'accepted', rttMs }, rttMs };
+        },
+      };
+      return simulate(announce ? pool : plain, 40_000);
+    }
+    const unloadedOf = (netMs: number) => 100 / Math.sqrt(1.25) + netMs;
+
     it.each([
       [5, 5, 1],
       [5, 5, 2],
       [4, 20, 1],
     ])(
-      'keeps the window within one of %d workers behind a %d ms network, where round trips alone let it queue (seed %d)',
+      'keeps the window within one of %d workers behind a %d ms network (seed %d)',
       (workers, netMs, seed) => {
         // Lognormal service, mean 100 ms, cv 0.5 (median 89 ms): one request over the worker count adds a fifth
         // or a quarter of a service time, about the noise of a round's mean.
-        const run = (announce: boolean): Trace => {
-          const service = lognormalService(100, 0.5, seed);
-          const pool = announcingPool(workers, () => service(), netMs);
-          const plain: Downstream = {
-            answer(t, level) {
-              const { rttMs } = pool.answer(t, level);
-              return { signal: { kind: 'accepted', rttMs }, rttMs };
-            },
-          };
-          return simulate(announce ? pool : plain, 40_000);
-        };
-        const announced = run(true);
-        const unloaded = 100 / Math.sqrt(1.25) + netMs;
+        const announced = poolRun(workers, netMs, seed, true);
         expect(Math.max(...announced.windows.slice(10, 40))).toBeLessThanOrEqual(workers + 2);
         expect(mean(announced.windows.slice(10, 40))).toBeLessThan(workers + 1.5);
-        expect(p50Inflation(announced, 10_000, 40_000, unloaded)).toBeLessThan(1.25);
+        expect(p50Inflation(announced, 10_000, 40_000, unloadedOf(netMs))).toBeLessThan(1.25);
         expect(mean(announced.acceptedPerSecond.slice(10, 40))).toBeGreaterThan(0.9 * workers * 10);
         // The network's share is learned from requests that did not queue.
         expect(announced.state.netRttMs).toBeGreaterThanOrEqual(netMs - 1);
         expect(announced.state.netRttMs).toBeLessThanOrEqual(netMs + 2);
-        // The same pool without the header, same service times: the window sits higher and the latency with it.
-        const plain = run(false);
-        expect(p50Inflation(plain, 10_000, 40_000, unloaded)).toBeGreaterThan(
-          p50Inflation(announced, 10_000, 40_000, unloaded),
-        );
       },
     );
+
+    it('queues less than round trips alone let it, in most runs', () => {
+      // The same pools without the header, same service times: the window mostly sits higher, and the latency
+      // with it (in some runs round trips alone find the worker count as well).
+      const cases = [1, 2, 3, 4, 5, 6]
+        .map((seed) => [5, 5, seed])
+        .concat([1, 2, 3].map((seed) => [4, 20, seed]));
+      const pairs = cases.map(([workers, netMs, seed]) => ({
+        plain: p50Inflation(poolRun(workers, netMs, seed, false), 10_000, 40_000, unloadedOf(netMs)),
+        announced: p50Inflation(poolRun(workers, netMs, seed, true), 10_000, 40_000, unloadedOf(netMs)),
+      }));
+      expect(pairs.filter((p) => p.plain > p.announced).length).toBeGreaterThanOrEqual(7);
+      expect(mean(pairs.map((p) => p.plain))).toBeGreaterThan(mean(pairs.map((p) => p.announced)) + 0.1);
+    });
 
     it('follows the app slowing down and speeding up at full use and without a queue of ours', () => {
       // 4 workers; the service time goes 80 → 200 → 50 ms (capacity 50 → 20 → 80/s). Without the announcement a
