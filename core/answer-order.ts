@@ -10,8 +10,8 @@
 // request for good.
 //
 // The test watches the gaps to the first ORDER_DEPTH such answers: the first at the threshold of a single
-// test, the deeper ones at a stricter one (ORDER_DEEP_Z). The first alone fades as the queue grows: a request three deep waits for three gaps and its own
-// service, of which the first is a small part. Measured (a closed loop against 5 FIFO workers, lognormal
+// test, the deeper ones at a stricter one (ORDER_DEEP_Z). The first alone fades as the queue grows: a request
+// three deep waits for three gaps and its own service, of which the first is a small part. Measured (a closed loop against 5 FIFO workers, lognormal
 // service times with cv 0.5, 4,000 answers): correlation with the gaps to the 1st … 4th answer 0.00/0.00/
 // 0.01/0.02 at 5 in flight, 0.30/0.18/0.12/0.10 at 6, 0.26/0.38/0.26/0.20 at 7 and 0.21/0.32/0.42/0.30 at 8;
 // about 1/√n of noise over n answers. With the first gap only, 2 or 3 over 5 workers (0.26, 0.21) never
