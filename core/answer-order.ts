@@ -11,12 +11,12 @@
 //
 // The test watches the gaps to the first ORDER_DEPTH such answers: the first at the threshold of a single
 // test, the deeper ones at a stricter one (ORDER_DEEP_Z). The first alone fades as the queue grows: a request
-// three deep waits for three gaps and its own service, of which the first is a small part. Measured (a closed loop against 5 FIFO workers, lognormal
-// service times with cv 0.5, 4,000 answers): correlation with the gaps to the 1st … 4th answer 0.00/0.00/
-// 0.01/0.02 at 5 in flight, 0.30/0.18/0.12/0.10 at 6, 0.26/0.38/0.26/0.20 at 7 and 0.21/0.32/0.42/0.30 at 8;
-// about 1/√n of noise over n answers. With the first gap only, 2 or 3 over 5 workers (0.26, 0.21) never
-// passed the queue threshold within the degrees of freedom kept (3/√120 = 0.27): a real run of scenario B sat
-// at 8 over its 5 workers for 17 s.
+// three deep waits for three gaps and its own service, of which the first is a small part. Measured (a closed
+// loop against 5 FIFO workers, lognormal service times with cv 0.5, 4,000 answers): correlation with the gaps
+// to the 1st … 4th answer 0.00/0.00/0.01/0.02 at 5 in flight, 0.30/0.18/0.12/0.10 at 6, 0.26/0.38/0.26/0.20
+// at 7 and 0.21/0.32/0.42/0.30 at 8; about 1/√n of noise over n answers. With the first gap only, 2 or 3 over
+// 5 workers (0.26, 0.21) never passed the queue threshold within the degrees of freedom kept (3/√120 = 0.27):
+// a real run of scenario B sat at 8 over its 5 workers for 17 s.
 // Only answers of requests sent before ours count (they are the ones a FIFO app serves first), so an answer
 // that our own answer set off (the next request we sent) never enters a gap. Two things keep it honest:
 // - Deviations are taken within blocks of ORDER_BLOCK answers and pooled: when the app changes speed, round

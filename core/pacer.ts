@@ -31,8 +31,9 @@
 //   request (one over 4 workers adds 25%, under SHRINK_RATIO): the base creeps up to the queued round trip and
 //   the window with it. The answer-order test (core/answer-order.ts) needs no base: a request that queues
 //   behind k others waits for the k-th next answer of a request sent before it, so its round trip correlates
-//   with that gap (it watches the first four); one that does not queue is served at once. A queue it finds steps the window down by one; rounds it finds unqueued move the
-//   base either way. It stands aside when the app announces its service time (the ratio tests are exact then).
+//   with that gap (it watches the first four); one that does not queue is served at once. A queue it finds
+//   steps the window down by one; rounds it finds unqueued move the base either way. It stands aside when the
+//   app announces its service time (the ratio tests are exact then).
 // - A pool that refuses (429/503) as soon as its workers are busy queues nothing, so the delay window never
 //   sees it: every answer carries the level its request left at (ours in flight, itself included), and a
 //   refusal at level k while level k − 1 is being served, with nothing lower refused, caps the window at
