@@ -155,7 +155,9 @@ export function observeAnswer(
     const gaps = sentAt < p.sentAt ? [...p.gaps, now - p.sentAt] : p.gaps;
     if (gaps.length >= depth) order = addPair(order, p.rttMs, gaps, p.level);
     // A request whose earlier ones never all answer (refused, timed out) is given up within ORDER_MEMORY answers.
-    else if (p.sentAt + p.rttMs >= (order.answers[0]?.[0] ?? order.since)) pending.push({ ...p, gaps });
+    else if (p.sentAt + p.rttMs >= (order.answers[0]?.[0] ?? order.since)) {
+      pending.push(gaps === p.gaps ? p : { ...p, gaps });
+    }
   }
   // Alone in flight (level 1), a request has no other answer to wait for: there is no queue of ours to find.
   const oldest = order.answers[0];
