@@ -602,6 +602,31 @@ describe('pacer', () => {
       },
     );
 
+    it('rarely steps under the worker count on rounds the answer-order test finds unqueued', () => {
+      // 4 workers at 50 ms (cv 0.5), window ≤ 8: the window sits at 4 or one over. A round that reads high by
+      // noise at 4 sets off a step down verified against that very round, which the next reads lower than by
+      // regression alone: the step is "confirmed", and 3 of 4 workers are used for 5 s. The answer-order test
+      // finds no queue at 4, and that holds the step back (before: 5 such steps in 3 of the 24 seeds).
+      let steps = 0;
+      for (let seed = 1; seed <= 24; seed += 1) {
+        const service = lognormalService(50, 0.5, seed);
+        const trace = simulate(
+          labelled(
+            workerPool(
+              () => 4,
+              () => service(),
+            ),
+          ),
+          40_000,
+        );
+        steps += trace.windowChanges.filter(
+          (c) => c.at >= 10_000 && c.rule === 'step-down' && c.to < 4,
+        ).length;
+        expect(mean(trace.acceptedPerSecond.slice(10, 40))).toBeGreaterThan(0.9 * 80);
+      }
+      expect(steps).toBeLessThanOrEqual(2);
+    });
+
     it('names the rule behind every change of the window', () => {
       // 8 workers at a fixed 100 ms, then 1: every request of a full window queues, and the round trip jumps.
       const trace = simulate(
@@ -659,6 +684,39 @@ describe('pacer', () => {
       if (rule === undefined) expect(s).toMatchObject({ badWindow: 6, badWindowAt: steppedAt });
       // A halving is itself verified by the round after it, against the round that rose.
       expect(s.meanBeforeShrinkMs).toBe(rule === 'rise-halving' ? rttMs : 0);
+    });
+
+    it.each([
+      // The round after a halving from 4 to 2 (the round before it: 260 ms, 16 answers/s, base 80 ms), at 200 ms.
+      [
+        'the throughput halved with the window: it no longer queues, and the app got slower',
+        100,
+        3,
+        'littles-law',
+      ],
+      ['the throughput held: the halved window still queues', 62, 1, 'halving-again'],
+    ] as const)('verifies a halving by the throughput as well: %s', (_, spacingMs, window, rule) => {
+      // C's slowdown (4 workers, 80 → 200 ms): the RTT at half the window is still 2.5× the old base, and it
+      // dropped only because the round before caught a request queued; the throughput tells the two apart.
+      let s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 2,
+        baseRttMs: 80,
+        meanBeforeShrinkMs: 260,
+        rateBeforeShrink: 16,
+        verifyReason: 1,
+        windowBeforeShrink: 4,
+        drainAnswers: 0,
+        roundStart: 0,
+        roundMaxInFlight: 2,
+        inFlight: 20,
+      };
+      for (let i = 1; i <= 20; i += 1) s = onSignal(s, { kind: 'accepted', rttMs: 200 }, i * spacingMs);
+      expect(Math.floor(s.delayWindow)).toBe(window);
+      expect(s.windowRule).toBe(rule);
+      // Either way the verify round is the new base; halving again verifies its own step with the next round.
+      expect(s.baseRttMs).toBe(200);
+      expect(s.meanBeforeShrinkMs).toBe(rule === 'halving-again' ? 200 : 0);
     });
 
     it('finds a queue that builds at once with the answer-order test, where a halving alone is misled', () => {
