@@ -936,6 +936,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const complete = s.roundCount >= ROUND_SAMPLES || (s.roundCount >= minSamples && elapsed >= ROUND_MAX_MS);
   if (!complete) return s;
   const mean = s.roundSumMs / s.roundCount;
+  const roundRate = (1000 * s.roundCount) / Math.max(1, elapsed);
   // Most of the round's answers announced the app's service time: the base is that, not an estimate.
   const timed = 2 * s.roundServiceCount >= s.roundCount;
   if (timed) s = announcedBase(s);
@@ -960,8 +961,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     // Throughput tells the two cases apart as well: removing a request from a queue of ours keeps it, removing
     // one from a worker that was busy with it loses 1/W of it. So the RTT drop must beat the throughput drop.
     const rttDrop = 1 - mean / before;
-    const rate = (1000 * s.roundCount) / Math.max(1, elapsed);
-    const rateDrop = s.rateBeforeShrink > 0 ? 1 - rate / s.rateBeforeShrink : 0;
+    const rateDrop = s.rateBeforeShrink > 0 ? 1 - roundRate / s.rateBeforeShrink : 0;
     const confirmed = before - mean > QUEUE_FLOOR_MS && rttDrop - rateDrop > STEP_VERIFY_SHARE / w0;
     // The block on growing back to w0 runs from the step down, whose round found the queue, not from this
     // round: at 20 answers/s a round is a second, and the app may have changed since (in 3 of 10 real B and I
@@ -972,7 +972,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     // verify tell the two apart; restoring the window would add to a building queue (B's step down: 6 over
     // 2 workers restored, halved 2 s later, settled at 8 s).
     if (mean > (1 + ROUND_NOISE) * before && mean > SHRINK_RATIO * s.baseRttMs) {
-      return halved(next, Math.min(window, s.roundMaxInFlight), mean, rate, 'rise-halving', 1, now);
+      return halved(next, Math.min(window, s.roundMaxInFlight), mean, roundRate, 'rise-halving', 1, now);
     }
     return { ...next, meanBeforeShrinkMs: 0, delayWindow: s.windowBeforeShrink, windowRule: 'step-undone' };
   }
@@ -990,8 +990,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
     // when the old base is stale (C's app got 2.5× slower under a window at its 4 workers: the RTT dropped ~20%
     // at half the window, and halving again cost 3–4 s). Throughput, not the RTT's share of the window's, since
     // the round that triggered the halving may have caught a queue still building (its RTTs lag the window).
-    const rate = (1000 * s.roundCount) / Math.max(1, elapsed);
-    const underWorkers = s.rateBeforeShrink > 0 && rate < (1 - HALVED_RATE_DROP) * s.rateBeforeShrink;
+    const underWorkers = s.rateBeforeShrink > 0 && roundRate < (1 - HALVED_RATE_DROP) * s.rateBeforeShrink;
     if (dropped && mean < VERIFY_DROP * before && (mean <= GROW_RATIO * s.baseRttMs || underWorkers)) {
       // Our queue, and the halved window no longer queues: Little's law sizes the window, since the round
       // that queued ran at before/mean × the unloaded round trip.
@@ -1013,7 +1012,7 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
         delayWindow: Math.max(1, Math.floor(window / 2)),
         windowRule: 'halving-again',
         meanBeforeShrinkMs: mean,
-        rateBeforeShrink: rate,
+        rateBeforeShrink: roundRate,
         windowBeforeShrink: window,
         drainAnswers: s.inFlight,
         verifyReason: 1,
@@ -1068,7 +1067,6 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const queueMs = mean - s.baseRttMs;
   const instant = s.baseRttMs < QUEUE_FLOOR_MS;
   const high = ratio > threshold && s.roundMaxInFlight > 1 && queueMs > QUEUE_FLOOR_MS && !instant;
-  const roundRate = (1000 * s.roundCount) / Math.max(1, elapsed);
   if (s.growFrom > 0 && !instant) {
     // The round after a growth step: more in flight must have raised the throughput more than the RTT, or
     // the extra requests only queued (the window had reached the worker count). Revert, and do not retry

@@ -689,7 +689,7 @@ describe('pacer', () => {
     it.each([
       // The round after a halving from 4 to 2 (the round before it: 260 ms, 16 answers/s, base 80 ms), at 200 ms.
       [
-        'the throughput halved with the window: it no longer queues, and the app got slower',
+        'the throughput fell with the window: it no longer queues, and the app got slower',
         100,
         3,
         'littles-law',
