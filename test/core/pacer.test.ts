@@ -719,6 +719,54 @@ describe('pacer', () => {
       expect(s.meanBeforeShrinkMs).toBe(rule === 'halving-again' ? 200 : 0);
     });
 
+    it.each([
+      // The round after a growth step from 3 to 4 (the round before it: 100 ms, 30 answers/s; base 90 ms), then
+      // the next round. A queue of ours: RTT +1/3, throughput flat; free workers: RTT flat, throughput +1/3.
+      ['a clear queue is undone at once', [[140, 28]], 3, 'growth-undone'],
+      [
+        'a slight lean is judged with the next round: noise, so the step is kept',
+        [
+          [125, 32],
+          [100, 40],
+        ],
+        5,
+        'growth',
+      ],
+      [
+        'a slight lean is judged with the next round: a queue, undone',
+        [
+          [125, 32],
+          [130, 31],
+        ],
+        3,
+        'growth-undone',
+      ],
+    ] as const)('verifies a growth step: %s', (_, rounds, window, rule) => {
+      let s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 4,
+        baseRttMs: 90,
+        growFrom: 3,
+        growBeforeMs: 100,
+        growBeforeRate: 30,
+        growStreak: 1,
+        windowRule: 'growth',
+        roundStart: 0,
+      };
+      let t = 0;
+      rounds.forEach(([rttMs, perSecond], i) => {
+        s = { ...s, roundMaxInFlight: 4, inFlight: 20 };
+        for (let k = 1; k <= 20; k += 1)
+          s = onSignal(s, { kind: 'accepted', rttMs }, (t += 1000 / perSecond));
+        // After the first of two rounds nothing has moved yet: the step waits for the second.
+        if (i < rounds.length - 1)
+          expect(s).toMatchObject({ delayWindow: 4, growFrom: 3, growFirstMs: rttMs });
+      });
+      expect(Math.floor(s.delayWindow)).toBe(window);
+      expect(s.windowRule).toBe(rule);
+      expect(s.growFirstMs).toBe(0);
+    });
+
     it('finds a queue that builds at once with the answer-order test, where a halving alone is misled', () => {
       // The test above, with the answers labelled by level as the drainer's are. Without the labels the halving
       // fires on a round caught while the queue was building, its verify round reads no lower, and the window
