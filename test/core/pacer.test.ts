@@ -756,8 +756,10 @@ describe('pacer', () => {
       let t = 0;
       rounds.forEach(([rttMs, perSecond], i) => {
         s = { ...s, roundMaxInFlight: 4, inFlight: 20 };
-        for (let k = 1; k <= 20; k += 1)
-          s = onSignal(s, { kind: 'accepted', rttMs }, (t += 1000 / perSecond));
+        for (let k = 1; k <= 20; k += 1) {
+          t += 1000 / perSecond;
+          s = onSignal(s, { kind: 'accepted', rttMs }, t);
+        }
         // After the first of two rounds nothing has moved yet: the step waits for the second.
         if (i < rounds.length - 1)
           expect(s).toMatchObject({ delayWindow: 4, growFrom: 3, growFirstMs: rttMs });
