@@ -122,12 +122,16 @@ export interface DrainerDeps {
   readonly onWindowChange?: (change: WindowChange) => void;
 }
 
-/** A change of the pacer's delay window: when (epoch ms), from and to which size, and why. */
+/**
+ * A change of the pacer's delay window: when (epoch ms), from and to which size, and why; with the unloaded
+ * round trip the window's rules compare rounds with, as it stands after the change (0 = none yet).
+ */
 export interface WindowChange {
   readonly at: number;
   readonly from: number;
   readonly to: number;
   readonly rule: WindowRule;
+  readonly baseRttMs: number;
 }
 
 /** A snapshot of a drainer (local mode shows it live). Counters are for this run. */
@@ -693,6 +697,7 @@ class DrainerRun implements Drainer {
         from: windowBefore,
         to: windowAfter,
         rule: this.pacer.windowRule,
+        baseRttMs: this.pacer.baseRttMs,
       });
     }
     const pauseAfter = pausedUntil(this.pacer);

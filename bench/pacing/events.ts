@@ -54,11 +54,17 @@ export function stepRuleLines(phaseStarts: readonly number[], runs: readonly Run
   });
 }
 
-/** A run's window changes as `12.34s 5→3 halving`, all of them or those in the seconds after each step. */
+/**
+ * A run's window changes as `12.34s 5→3 halving (base 96)`, all of them or those in the seconds after each step:
+ * the base is the unloaded round trip (ms) the window's rules compare rounds with, after the change (none in
+ * files saved before it was logged).
+ */
 export function changeList(changes: readonly WindowChange[], phaseStarts?: readonly number[]): string {
   const shown = phaseStarts ? changes.filter((c) => phaseStarts.slice(1).some((s) => inStep(c, s))) : changes;
+  const base = (c: WindowChange): string => (c.baseRttMs > 0 ? ` (base ${Math.round(c.baseRttMs)})` : '');
   return (
-    shown.map((c) => `${(c.t / 1000).toFixed(2)}s ${c.from}→${c.to} ${c.rule}`).join(', ') || 'no changes'
+    shown.map((c) => `${(c.t / 1000).toFixed(2)}s ${c.from}→${c.to} ${c.rule}${base(c)}`).join(', ') ||
+    'no changes'
   );
 }
 
@@ -72,8 +78,8 @@ interface SavedRun {
       readonly label: string;
       readonly sluice: boolean;
       readonly metrics: { readonly phases: readonly { readonly settleS: number | null }[] };
-      /** [t ms, from, to, rule] per change (runs before the field have none). */
-      readonly windowChanges?: readonly [number, number, number, WindowRule][];
+      /** [t ms, from, to, rule, base RTT ms] per change (runs before the field have none, older ones no base). */
+      readonly windowChanges?: readonly [number, number, number, WindowRule, number?][];
     }[];
   }[];
 }
@@ -101,7 +107,13 @@ function main(files: readonly string[]): void {
         entry.runs.push({
           at: run.generatedAt.slice(11, 19),
           settleS: flow.metrics.phases.map((p) => p.settleS),
-          changes: flow.windowChanges.map(([t, from, to, rule]) => ({ t, from, to, rule })),
+          changes: flow.windowChanges.map(([t, from, to, rule, base]) => ({
+            t,
+            from,
+            to,
+            rule,
+            baseRttMs: base ?? 0,
+          })),
         });
         flows.set(key, entry);
       }

@@ -289,7 +289,7 @@ async function main(): Promise<void> {
                   ? r.flow.log.snapshots.map((x) => [x.t, Number(x.rate.toFixed(2)), x.window])
                   : undefined,
                 windowChanges: r.flow.sluice
-                  ? r.flow.log.windowChanges.map((c) => [c.t, c.from, c.to, c.rule])
+                  ? r.flow.log.windowChanges.map((c) => [c.t, c.from, c.to, c.rule, Math.round(c.baseRttMs)])
                   : undefined,
               })),
           })),

@@ -181,7 +181,8 @@ export function simulate(
         const from = Math.floor(state.delayWindow);
         state = onSignal(state, signal, t);
         const to = Math.floor(state.delayWindow);
-        if (to !== from) log.windowChanges.push({ t, from, to, rule: state.windowRule });
+        if (to !== from)
+          log.windowChanges.push({ t, from, to, rule: state.windowRule, baseRttMs: state.baseRttMs });
         // ORACLE_BASE: the base the delay window compares rounds with, held at a share of the true mean service
         // time once the pacer has one (what the window's other rules score with a base that neither drifts
         // nor jumps).

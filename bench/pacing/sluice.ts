@@ -278,7 +278,7 @@ export async function runSluiceFlow(
       clock: realClock,
       metrics: noMetrics,
       // Every change of the delay window and its rule, as it happens (bench/pacing/events.ts).
-      onWindowChange: (c) => log.windowChanges.push({ t: c.at - t0, from: c.from, to: c.to, rule: c.rule }),
+      onWindowChange: ({ at, ...c }) => log.windowChanges.push({ t: at - t0, ...c }),
     },
     {
       owner: `bench-${variant.key}`,

@@ -3,11 +3,18 @@
 import { changeList, stepRuleLines } from '../../bench/pacing/events';
 import type { WindowChange } from '../../bench/pacing/flows';
 
-const change = (tS: number, from: number, to: number, rule: WindowChange['rule']): WindowChange => ({
+const change = (
+  tS: number,
+  from: number,
+  to: number,
+  rule: WindowChange['rule'],
+  baseRttMs = 0,
+): WindowChange => ({
   t: tS * 1000,
   from,
   to,
   rule,
+  baseRttMs,
 });
 
 describe('window rules after each capacity step', () => {
@@ -49,5 +56,11 @@ describe('window rules after each capacity step', () => {
       '26.00s 5→3 halving, 27.00s 3→2 step-down, 52.00s 2→3 growth',
     );
     expect(changeList([], starts)).toBe('no changes');
+  });
+
+  it('shows the base each change left, where the run logged it', () => {
+    expect(changeList([change(3, 8, 5, 'halving', 96.4), change(4, 5, 6, 'growth', 101.6)])).toBe(
+      '3.00s 8→5 halving (base 96), 4.00s 5→6 growth (base 102)',
+    );
   });
 });

@@ -807,6 +807,10 @@ describe('drainer', () => {
       expect(changes[i].at).toBeGreaterThanOrEqual(changes[i - 1].at);
     }
     expect(changes.every((c) => c.rule !== 'start')).toBe(true);
+    // Each change carries the base its rules compare rounds with: the 50 ms of the start when the jump halves
+    // the window, then a slower one once the halving's verify round reads no lower (the app got slower).
+    expect(changes[0]).toMatchObject({ rule: 'halving', baseRttMs: 50 });
+    expect(changes.at(-1)?.baseRttMs).toBeGreaterThan(2 * 50);
     // The last change is where the window stands, as the status tells it.
     expect(drainer.status().pace).toMatchObject({
       delayWindow: changes.at(-1)?.to,
