@@ -4,6 +4,8 @@
 //   cp bench/results/pacing.json /tmp/run1.json   # after each `npm run bench:pacing`
 //   npx tsx bench/pacing/events.ts /tmp/run1.json /tmp/run2.json …   # per scenario and Sluice flow
 //   TRACE=1 npx tsx bench/pacing/events.ts /tmp/run*.json   # and each run's changes in the 12 s after each step
+//   ROUND_TRIPS=1 npx tsx bench/pacing/events.ts /tmp/run1.json   # round trip ÷ service time by phase and
+//     requests in flight, from a run saved with PACING_REQUESTS=1 npm run bench:pacing
 //
 // Where a flow settles late after a step, this says which rules stepped its window down in the seconds after
 // it, and with TRACE when: what to look at before changing a rule.
@@ -68,18 +70,60 @@ export function changeList(changes: readonly WindowChange[], phaseStarts?: reado
   );
 }
 
+/** One request of a Sluice flow as `PACING_REQUESTS=1` saves it: [sent ms, answered ms or null, status]. */
+export type SavedRequest = readonly [number, number | null, number];
+
+/**
+ * Mean round trip of the 2xx a flow's requests got, as a multiple of the app model's mean service time in the
+ * phase each left in, per phase and per requests in flight when it left (itself included). At or under a
+ * worker pool's worker count nothing queues, so there the ratio is what the harness and HTTP add on top of
+ * the app (the simulator adds nothing). Returns `phase/in flight: ratio (answers)` for groups of ≥ `minCount`.
+ */
+export function roundTripRatios(
+  requests: readonly SavedRequest[],
+  phases: readonly { readonly startS: number; readonly serviceMs: number }[],
+  minCount = 10,
+): string[] {
+  const sorted = [...requests].sort((a, b) => a[0] - b[0]);
+  const groups = new Map<string, { phase: number; level: number; sum: number; count: number }>();
+  sorted.forEach(([sent, done, status], i) => {
+    if (done === null || status < 200 || status >= 300) return;
+    // In flight when it left: it, and those sent before it that were not answered yet.
+    let level = 1;
+    for (let j = 0; j < i; j += 1) {
+      const other = sorted[j][1];
+      if (other === null || other > sent) level += 1;
+    }
+    let phase = 0;
+    phases.forEach((p, k) => {
+      if (p.startS * 1000 <= sent) phase = k;
+    });
+    const key = `${phase}/${level}`;
+    const g = groups.get(key) ?? { phase, level, sum: 0, count: 0 };
+    g.sum += (done - sent) / phases[phase].serviceMs;
+    g.count += 1;
+    groups.set(key, g);
+  });
+  return [...groups.values()]
+    .filter((g) => g.count >= minCount)
+    .sort((a, b) => a.phase - b.phase || a.level - b.level)
+    .map((g) => `${g.phase + 1}/${g.level}: ${(g.sum / g.count).toFixed(2)} (${g.count})`);
+}
+
 /** The parts of `bench/results/pacing.json` this reads. */
 interface SavedRun {
   readonly generatedAt: string;
   readonly scenarios: readonly {
     readonly id: string;
-    readonly phases: readonly { readonly startS: number }[];
+    readonly phases: readonly { readonly startS: number; readonly serviceMs: number }[];
     readonly flows: readonly {
       readonly label: string;
       readonly sluice: boolean;
       readonly metrics: { readonly phases: readonly { readonly settleS: number | null }[] };
       /** [t ms, from, to, rule, base RTT ms] per change (runs before the field have none, older ones no base). */
       readonly windowChanges?: readonly [number, number, number, WindowRule, number?][];
+      /** Saved only by `PACING_REQUESTS=1 npm run bench:pacing`. */
+      readonly requests?: readonly SavedRequest[];
     }[];
   }[];
 }
@@ -118,6 +162,21 @@ function main(files: readonly string[]): void {
         flows.set(key, entry);
       }
     }
+  }
+  if (process.env.ROUND_TRIPS === '1') {
+    // Round trips against the app's service time, by phase and requests in flight (needs PACING_REQUESTS=1).
+    for (const run of runs) {
+      for (const scenario of run.scenarios) {
+        for (const flow of scenario.flows) {
+          if (!flow.sluice || !flow.requests) continue;
+          const lines = roundTripRatios(flow.requests, scenario.phases);
+          console.log(
+            `${run.generatedAt.slice(11, 19)} UTC ${scenario.id} ${flow.label}: ${lines.join(', ')}`,
+          );
+        }
+      }
+    }
+    return;
   }
   if (flows.size === 0) console.log('no window changes saved in these files (runs before the field?)');
   for (const [key, { starts, runs: flowRuns }] of flows) {

@@ -291,6 +291,17 @@ async function main(): Promise<void> {
                 windowChanges: r.flow.sluice
                   ? r.flow.log.windowChanges.map((c) => [c.t, c.from, c.to, c.rule, Math.round(c.baseRttMs)])
                   : undefined,
+                // PACING_REQUESTS=1: each request of a Sluice flow as [sent ms, answered ms or null, status]
+                // (status 0: no answer), to read round trips against what was in flight (not saved by default:
+                // ~40,000 rows a run).
+                requests:
+                  r.flow.sluice && process.env.PACING_REQUESTS === '1'
+                    ? r.flow.log.sendAt.map((t, i) => [
+                        t,
+                        Number.isNaN(r.flow.log.doneAt[i]) ? null : r.flow.log.doneAt[i],
+                        r.flow.log.status[i],
+                      ])
+                    : undefined,
               })),
           })),
         },

@@ -1,6 +1,6 @@
 // The window-rule counts of the pacing benchmark (bench/pacing/events.ts): which rules stepped Sluice's window
 // down after each capacity step, in all runs and in the runs that settled late.
-import { changeList, stepRuleLines } from '../../bench/pacing/events';
+import { changeList, roundTripRatios, stepRuleLines } from '../../bench/pacing/events';
 import type { WindowChange } from '../../bench/pacing/flows';
 
 const change = (
@@ -62,5 +62,25 @@ describe('window rules after each capacity step', () => {
     expect(changeList([change(3, 8, 5, 'halving', 96.4), change(4, 5, 6, 'growth', 101.6)])).toBe(
       '3.00s 8→5 halving (base 96), 4.00s 5→6 growth (base 102)',
     );
+  });
+
+  it('reads round trips against the service time, by phase and requests in flight', () => {
+    const phases = [
+      { startS: 0, serviceMs: 100 },
+      { startS: 1, serviceMs: 50 },
+    ];
+    const ratios = roundTripRatios(
+      [
+        [0, 110, 200], // alone: 1.1
+        [10, 130, 200], // the first still out: 2 in flight, 1.2
+        [500, 590, 200], // alone again: 0.9
+        [520, 560, 503], // a refusal: not a round trip of the app's
+        [540, null, 0], // no answer
+        [1_000, 1_060, 200], // the second phase: 60 ms against 50, 1.2 (the unanswered one still counts)
+      ],
+      phases,
+      1,
+    );
+    expect(ratios).toEqual(['1/1: 1.00 (2)', '1/2: 1.20 (1)', '2/2: 1.20 (1)']);
   });
 });
