@@ -196,11 +196,17 @@ export function startDownstream(port = 0): Promise<{ port: number; close: () => 
   });
 }
 
-// Run as a child process of the benchmark: report the port, stop when the parent says so.
+// Run as a child process of the benchmark: report the port, and the CPU time used so far when asked (the
+// benchmark tells its own CPU from other processes'); stop when the parent says so.
 if (require.main === module) {
   void startDownstream().then(({ port, close }) => {
     process.send?.({ port });
-    process.on('message', () => void close().then(() => process.exit(0)));
+    process.on('message', (m) => {
+      if (m === 'cpu') {
+        const { user, system } = process.cpuUsage();
+        process.send?.({ cpuMs: (user + system) / 1000 });
+      } else void close().then(() => process.exit(0));
+    });
     process.on('disconnect', () => void close().then(() => process.exit(0)));
   });
 }

@@ -5,6 +5,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { emptyLog, type FlowLog, runFlow } from './flows';
+import { IDLE_MAX_CORES, machineBusyMs, otherCores, waitForIdle } from './machine';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
 import { faucet, netflixAimd, type Policy, sluicePacer, staticRate } from './policies';
 import { SCENARIOS, type Scenario } from './scenarios';
@@ -83,6 +84,47 @@ function startSimulator(): Promise<{ child: ChildProcess; port: number }> {
       else resolve({ child, port });
     });
   });
+}
+
+/** The simulator's CPU time so far, ms (NaN if it does not answer within a second). */
+function childCpuMs(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      resolve(Number.NaN);
+    }, 1000);
+    const onMessage = (m: unknown): void => {
+      if (typeof m !== 'object' || m === null || !('cpuMs' in m)) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(Number(m.cpuMs));
+    };
+    child.on('message', onMessage);
+    child.send('cpu');
+  });
+}
+
+/**
+ * PACING_WAIT_IDLE=s: wait up to s seconds for other processes to leave the cores idle, and refuse to run if
+ * they do not. Unset: one sample, and a warning if the machine is busy.
+ */
+async function checkIdle(): Promise<number> {
+  const raw = process.env.PACING_WAIT_IDLE;
+  const waitS = raw === undefined || raw === '' ? 0 : Number(raw);
+  if (!Number.isFinite(waitS) || waitS < 0) {
+    throw new Error(`PACING_WAIT_IDLE must be a number of seconds ≥ 0, got "${raw}"`);
+  }
+  if (waitS > 0) console.log(`waiting up to ${waitS} s for an idle machine…`);
+  const { cores, idle } = await waitForIdle(waitS);
+  if (idle) return cores;
+  const busy = `other processes keep ${cores.toFixed(2)} cores busy (idle: < ${IDLE_MAX_CORES})`;
+  if (waitS > 0)
+    throw new Error(`${busy} after waiting ${waitS} s: not running (round trips would read high)`);
+  console.warn(
+    `warning: ${busy}. Round trips read high on a busy machine: compare runs only with runs as busy ` +
+      '(PACING_WAIT_IDLE=600 waits for an idle machine).',
+  );
+  return cores;
 }
 
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
@@ -220,6 +262,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   // The machine may be shared: other processes' load skews every latency and pacing measurement.
   const loadBefore = loadavg()[0];
+  const othersBefore = await checkIdle();
   const { child, port } = await startSimulator();
   const t0 = Date.now() + 500;
   try {
@@ -227,6 +270,9 @@ async function main(): Promise<void> {
     const flows = scenarios.flatMap((s) => flowsFor(s, t0));
     console.log(`${flows.length} flows, ${scenarios.length} scenarios, simulator on 127.0.0.1:${port}`);
     const cpuBefore = process.cpuUsage();
+    const machineBefore = machineBusyMs();
+    const childBefore = await childCpuMs(child);
+    const runStart = performance.now();
     // The harness's own event-loop delay: every Sluice flow's round trips include it (a CPU-starved run reads
     // as an app that queues).
     const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
@@ -251,6 +297,9 @@ async function main(): Promise<void> {
       max: late(loopDelay.max),
     };
     const cpu = process.cpuUsage(cpuBefore);
+    const ownMs = (cpu.user + cpu.system) / 1000 + ((await childCpuMs(child)) - childBefore);
+    // NaN when the simulator did not say its CPU time: the share of others is then unknown, not zero.
+    const othersDuring = otherCores(machineBusyMs() - machineBefore, ownMs, performance.now() - runStart);
     const wallS = (Date.now() - t0) / 1000;
     const results = flows.map((flow) => {
       const metrics = flowMetrics(flow.scenario, flow.log);
@@ -261,7 +310,8 @@ async function main(): Promise<void> {
     console.log(md);
     mkdirSync(RESULTS, { recursive: true });
     const harnessCpu = (cpu.user + cpu.system) / 1e6 / wallS;
-    const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after`;
+    const others = `other processes ${othersBefore.toFixed(2)} cores before, ${f2(othersDuring)} during`;
+    const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${others}`;
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}, ${load}`;
     const files = await plots(results);
     writeFileSync(
@@ -274,6 +324,11 @@ async function main(): Promise<void> {
           wallSeconds: (Date.now() - started) / 1000,
           harnessCpuCores: harnessCpu,
           harnessEventLoopDelayMs: loopDelayMs,
+          // Cores other processes kept busy in the 3 s before the run and during it (null: unknown).
+          otherCpuCores: {
+            before: Number(othersBefore.toFixed(3)),
+            during: Number.isFinite(othersDuring) ? Number(othersDuring.toFixed(3)) : null,
+          },
           scenarios: scenarios.map((s) => ({
             ...s,
             flows: results

@@ -33,11 +33,18 @@ function load(path: string): SavedRun {
   return run;
 }
 
-/** "14:57 UTC (load 1.1→0.8)" from a run's time and machine line. */
+/**
+ * "14:57 UTC (load 1.1→0.8, others 0.04)" from a run's time and machine line: the load average before and
+ * after, and the cores other processes kept busy during the run (runs saved before it was measured lack it).
+ */
 function columnOf(run: SavedRun): string {
   const time = run.generatedAt.slice(11, 16);
   const load = /load average ([\d.]+) before, ([\d.]+) after/.exec(run.machine);
-  return load ? `${time} UTC (load ${load[1]}→${load[2]})` : `${time} UTC`;
+  const others = /other processes [\d.]+ cores before, ([\d.]+) during/.exec(run.machine);
+  const parts = [load ? `load ${load[1]}→${load[2]}` : '', others ? `others ${others[1]}` : ''].filter(
+    Boolean,
+  );
+  return parts.length > 0 ? `${time} UTC (${parts.join(', ')})` : `${time} UTC`;
 }
 
 /** The Markdown spread table of Sluice's target checks over `runs`. */

@@ -32,4 +32,18 @@ describe('spreadTable', () => {
     expect(table).toContain('| F | (one group) | steady util ≥ 0.9 | 0.93 | – | pass |');
     expect(table.some((line) => line.includes('static'))).toBe(false);
   });
+
+  it("heads a run's column with the cores other processes kept busy during it, where the run measured them", () => {
+    const measured = {
+      ...run('15:10', { pass: true, measured: '0.95' }, false),
+      machine:
+        '2 × CPU, Node v20, linux, load average 0.3 before, 0.9 after; other processes 0.02 cores before, 0.41 during',
+    };
+    const header = spreadTable([run('14:57', { pass: true, measured: '0.93' }, false), measured]).split(
+      '\n',
+    )[0];
+    expect(header).toBe(
+      '| Scenario | Flow | Target | 14:57 UTC (load 1.0→0.6) | 15:10 UTC (load 0.3→0.9, others 0.41) | Pass |',
+    );
+  });
 });
