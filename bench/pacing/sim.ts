@@ -8,6 +8,8 @@
 //                                                              # count: what a perfect window estimator scores
 //   ORACLE_BASE=0.95 SEED=0 RUNS=40 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # the delay window's unloaded
 //                                                              # base held at 0.95 × the app's mean service time
+//   ORACLE_BASE=0.95 ORACLE_BASE_SPREAD=0.05 …   # that base off by a factor of cv 0.05, drawn per run and
+//                                                              # phase: how exact a base must be to pay
 //   SHIFT=12 SEED=0 RUNS=24 TRACE=5 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the first two phases 0…12 s
 //                                                              # longer across runs; run 5's per-second trace
 //   CEILING=1000 SHIFT=12 SEED=0 RUNS=24 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the pacer's ceiling as in
@@ -139,7 +141,7 @@ export function simulate(
   scenario: Scenario,
   serial: boolean,
   oracle = false,
-  oracleBase?: number,
+  oracleBase?: number | readonly number[],
   ceilingPerSecond = DEFAULT_CEILING,
 ): { log: FlowLog; metrics: FlowMetrics } {
   const maxWindow = serial ? 1 : scenario.maxInFlight;
@@ -186,8 +188,12 @@ export function simulate(
         // ORACLE_BASE: the base the delay window compares rounds with, held at a share of the true mean service
         // time once the pacer has one (what the window's other rules score with a base that neither drifts
         // nor jumps).
+        // An array gives each phase its own share (ORACLE_BASE_SPREAD).
         if (oracleBase !== undefined && state.baseRttMs > 0) {
-          state = { ...state, baseRttMs: oracleBase * phaseAt(scenario, t / 1000).serviceMs };
+          const phase = phaseAt(scenario, t / 1000);
+          const share =
+            typeof oracleBase === 'number' ? oracleBase : oracleBase[scenario.phases.indexOf(phase)];
+          state = { ...state, baseRttMs: share * phase.serviceMs };
         }
       }
     }
@@ -253,7 +259,25 @@ export interface RunPlan {
   readonly serial: boolean;
   readonly oracle?: boolean;
   readonly oracleBase?: number;
+  /**
+   * With oracleBase: each phase's base off by a factor drawn per run and phase (lognormal, mean 1, this cv),
+   * from a stream of its own, so the app's draws stay paired with other runs (ORACLE_BASE_SPREAD).
+   */
+  readonly oracleBaseSpread?: number;
   readonly ceilingPerSecond?: number;
+}
+
+/**
+ * Run `i`'s oracle base per phase, as a share of the phase's mean service time: `plan.oracleBase` in every phase,
+ * or with `oracleBaseSpread` each phase's off by its own factor (lognormal, mean 1), drawn from a seeded stream
+ * of its own (the app's draws stay as they were). Undefined without an oracle base.
+ */
+export function oracleShares(scenario: Scenario, i: number, plan: RunPlan): number[] | undefined {
+  const share = plan.oracleBase;
+  if (share === undefined) return undefined;
+  const spread = plan.oracleBaseSpread ?? 0;
+  const random = seeded(104_729 * (i + 1) + 31 * (plan.seed ?? 0) + scenario.id.charCodeAt(0));
+  return scenario.phases.map(() => (spread > 0 ? share * lognormal(1, spread, random) : share));
 }
 
 /** Run `i` (0-based) of `plan`. Seeding replaces Math.random: callers that share the process restore it. */
@@ -268,13 +292,14 @@ export function simulateRun(
     Math.random = seeded(1000 * (i + 1) + id.charCodeAt(0) + 7919 * plan.seed);
   }
   const { runs, shiftS } = plan;
+  const oracleBase = oracleShares(scenario, i, plan);
   const first = shiftS > 0 ? Math.round(((i + 0.5) / runs) * shiftS) : 0;
   const second = shiftS > 0 ? Math.round((((i * 7 + 3) % runs) / runs) * shiftS) : 0;
   return simulate(
     shifted(scenario, first, second),
     plan.serial,
     plan.oracle ?? false,
-    plan.oracleBase,
+    oracleBase,
     plan.ceilingPerSecond,
   );
 }
@@ -316,6 +341,15 @@ function main(): void {
         `ORACLE_BASE must be a share of the mean service time in (0, 2], got ${process.env.ORACLE_BASE}`,
       );
     }
+    const oracleBaseSpread = Number(process.env.ORACLE_BASE_SPREAD ?? 0);
+    if (
+      !(oracleBaseSpread >= 0 && oracleBaseSpread < 1) ||
+      (oracleBaseSpread > 0 && oracleBase === undefined)
+    ) {
+      throw new RangeError(
+        `ORACLE_BASE_SPREAD must be a cv in [0, 1) and needs ORACLE_BASE, got ${process.env.ORACLE_BASE_SPREAD}`,
+      );
+    }
     const ceilingPerSecond = Number(process.env.CEILING ?? DEFAULT_CEILING) || DEFAULT_CEILING;
     const plan: RunPlan = {
       runs,
@@ -324,6 +358,7 @@ function main(): void {
       serial,
       oracle: process.env.ORACLE === '1',
       oracleBase,
+      oracleBaseSpread,
       ceilingPerSecond,
     };
     const sims = Array.from({ length: runs }, (_, i) => simulateRun(scenario, i, plan));

@@ -1,7 +1,7 @@
 // The pacing benchmark's simulated twin drives the real pacer: regression checks on its seeded, shifted runs.
 import { checkTargets } from '../../bench/pacing/metrics';
 import { SCENARIOS } from '../../bench/pacing/scenarios';
-import { simulateRun } from '../../bench/pacing/sim';
+import { oracleShares, simulateRun } from '../../bench/pacing/sim';
 
 const random = Math.random;
 afterEach(() => {
@@ -22,6 +22,26 @@ describe('pacing simulator', () => {
       .filter((r) => r.missed.length > 0)
       .map((r) => `run ${r.i + 1}: ${r.missed.map((c) => `${c.target} (${c.measured})`).join(', ')}`);
     expect(failed).toEqual([]);
+  });
+
+  it('holds the oracle base off by a factor per run and phase (ORACLE_BASE_SPREAD), the same for a seed', () => {
+    const plan = { runs: 400, seed: 3, shiftS: 0, serial: false, oracleBase: 0.95, oracleBaseSpread: 0.05 };
+    expect(oracleShares(B, 0, { ...plan, oracleBaseSpread: 0 })).toEqual([0.95, 0.95, 0.95]);
+    expect(oracleShares(B, 0, { ...plan, oracleBase: undefined })).toBeUndefined();
+    const first = oracleShares(B, 0, plan)!;
+    expect(first).toHaveLength(B.phases.length);
+    expect(new Set(first).size).toBe(B.phases.length);
+    expect(oracleShares(B, 0, plan)).toEqual(first);
+    expect(oracleShares(B, 1, plan)).not.toEqual(first);
+    // Over many runs the factors average 1 with the cv asked for.
+    const factors = Array.from({ length: plan.runs }, (_, i) => oracleShares(B, i, plan)!)
+      .flat()
+      .map((x) => x / 0.95);
+    const mean = factors.reduce((a, b) => a + b, 0) / factors.length;
+    const sd = Math.sqrt(factors.reduce((a, b) => a + (b - mean) ** 2, 0) / factors.length);
+    expect(mean).toBeCloseTo(1, 2);
+    expect(sd).toBeGreaterThan(0.045);
+    expect(sd).toBeLessThan(0.055);
   });
 
   it('records every change of the window with the rule that made it (EVENTS=1)', () => {
