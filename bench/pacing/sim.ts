@@ -10,6 +10,9 @@
 //                                                              # base held at 0.95 × the app's mean service time
 //   ORACLE_BASE=0.95 ORACLE_BASE_SPREAD=0.05 …   # that base off by a factor of cv 0.05, drawn per run and
 //                                                              # phase: how exact a base must be to pay
+//   … ORACLE_BASE_EVERY_MS=2000 …   # that factor redrawn every 2 s instead of per phase
+//   BASE_STATS=1 SEED=12 RUNS=40 SCENARIOS=B,C npx tsx bench/pacing/sim.ts   # the pacer's base ÷ the service
+//                                                              # time, with the window at/over/under the workers
 //   SHIFT=12 SEED=0 RUNS=24 TRACE=5 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the first two phases 0…12 s
 //                                                              # longer across runs; run 5's per-second trace
 //   CEILING=1000 SHIFT=12 SEED=0 RUNS=24 SCENARIOS=D npx tsx bench/pacing/sim.ts   # the pacer's ceiling as in
@@ -136,14 +139,35 @@ function createApp(scenario: Scenario, reply: (p: Pending) => void): SimApp {
   };
 }
 
+/**
+ * An oracle base with an error: shares of the true mean service time, one per phase (`everyMs` 0) or one per
+ * `everyMs` of the run (ORACLE_BASE_SPREAD, ORACLE_BASE_EVERY_MS).
+ */
+export interface OracleBase {
+  readonly shares: readonly number[];
+  readonly everyMs: number;
+}
+
+/**
+ * The pacer's base as a share of the app's mean service time, every 250 ms, with the window against the app's
+ * worker count then (−1 under, 0 at, 1 over; models without workers: not sampled), and the share of the phase
+ * elapsed (BASE_STATS=1).
+ */
+export interface BaseSample {
+  readonly share: number;
+  readonly vsWorkers: -1 | 0 | 1;
+  readonly intoPhaseS: number;
+}
+
 /** One simulated run of Sluice's pacer (one message group when `serial`) against `scenario`. */
 export function simulate(
   scenario: Scenario,
   serial: boolean,
   oracle = false,
-  oracleBase?: number | readonly number[],
+  oracleBase?: number | OracleBase,
   ceilingPerSecond = DEFAULT_CEILING,
-): { log: FlowLog; metrics: FlowMetrics } {
+): { log: FlowLog; metrics: FlowMetrics; bases: BaseSample[] } {
+  const bases: BaseSample[] = [];
   const maxWindow = serial ? 1 : scenario.maxInFlight;
   let state: PacerState = createPacer({ floorPerSecond: 1, ceilingPerSecond, maxWindow }, 0);
   const log = emptyLog();
@@ -188,11 +212,16 @@ export function simulate(
         // ORACLE_BASE: the base the delay window compares rounds with, held at a share of the true mean service
         // time once the pacer has one (what the window's other rules score with a base that neither drifts
         // nor jumps).
-        // An array gives each phase its own share (ORACLE_BASE_SPREAD).
         if (oracleBase !== undefined && state.baseRttMs > 0) {
           const phase = phaseAt(scenario, t / 1000);
           const share =
-            typeof oracleBase === 'number' ? oracleBase : oracleBase[scenario.phases.indexOf(phase)];
+            typeof oracleBase === 'number'
+              ? oracleBase
+              : oracleBase.shares[
+                  oracleBase.everyMs > 0
+                    ? Math.floor(t / oracleBase.everyMs) % oracleBase.shares.length
+                    : scenario.phases.indexOf(phase)
+                ];
           state = { ...state, baseRttMs: share * phase.serviceMs };
         }
       }
@@ -200,7 +229,17 @@ export function simulate(
     // ORACLE: a window that knows the app's worker count (the ceiling any window estimator can reach).
     const workers = oracle ? phaseAt(scenario, t / 1000).workers : undefined;
     const window = workers ?? windowSize(state, t);
-    if (t % 250 === 0) log.snapshots.push({ t, rate: ratePerSecond(state, t), window });
+    if (t % 250 === 0) {
+      log.snapshots.push({ t, rate: ratePerSecond(state, t), window });
+      const phase = phaseAt(scenario, t / 1000);
+      if (phase.workers !== undefined && state.baseRttMs > 0) {
+        bases.push({
+          share: state.baseRttMs / phase.serviceMs,
+          vsWorkers: Math.sign(window - phase.workers) as -1 | 0 | 1,
+          intoPhaseS: t / 1000 - phase.startS,
+        });
+      }
+    }
     for (let k = 0; k < 20 && inFlight < window && earliestSend(state, t) <= t; k += 1) {
       // Booked at its slot, at most CATCH_UP_MS late, as the drainer books it (core/drainer.ts): a window-bound
       // flow then does not lose the pacing gap after every answer.
@@ -215,7 +254,30 @@ export function simulate(
       app.arrive(index, t);
     }
   }
-  return { log, metrics: flowMetrics(scenario, log) };
+  return { log, metrics: flowMetrics(scenario, log), bases };
+}
+
+/**
+ * BASE_STATS=1: mean and standard deviation of the base (share of the service time) from `fromS` into each
+ * phase, with the window at, over and under the workers, and in all.
+ */
+export function baseSpread(
+  samples: readonly BaseSample[],
+  fromS = 5,
+): Record<'at' | 'over' | 'under' | 'all', { mean: number; sd: number; n: number }> {
+  const summary = (xs: number[]) => {
+    const m = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length));
+    return { mean: m, sd, n: xs.length };
+  };
+  const kept = samples.filter((x) => x.intoPhaseS >= fromS);
+  const pick = (v: -1 | 0 | 1) => kept.filter((x) => x.vsWorkers === v).map((x) => x.share);
+  return {
+    at: summary(pick(0)),
+    over: summary(pick(1)),
+    under: summary(pick(-1)),
+    all: summary(kept.map((x) => x.share)),
+  };
 }
 
 /** Per-second goodput, rejections and the pacer's rate and window (TRACE=1), to see what a run did. */
@@ -264,20 +326,28 @@ export interface RunPlan {
    * from a stream of its own, so the app's draws stay paired with other runs (ORACLE_BASE_SPREAD).
    */
   readonly oracleBaseSpread?: number;
+  /** With oracleBaseSpread: a factor per this many ms instead of per phase (ORACLE_BASE_EVERY_MS). */
+  readonly oracleBaseEveryMs?: number;
   readonly ceilingPerSecond?: number;
 }
 
 /**
- * Run `i`'s oracle base per phase, as a share of the phase's mean service time: `plan.oracleBase` in every phase,
- * or with `oracleBaseSpread` each phase's off by its own factor (lognormal, mean 1), drawn from a seeded stream
- * of its own (the app's draws stay as they were). Undefined without an oracle base.
+ * Run `i`'s oracle base, as shares of the mean service time: `plan.oracleBase` in every phase, or with
+ * `oracleBaseSpread` each phase's (or with `oracleBaseEveryMs` each such stretch's) off by its own factor
+ * (lognormal, mean 1), drawn from a seeded stream of its own (the app's draws stay as they were). Undefined
+ * without an oracle base.
  */
-export function oracleShares(scenario: Scenario, i: number, plan: RunPlan): number[] | undefined {
+export function oracleShares(scenario: Scenario, i: number, plan: RunPlan): OracleBase | undefined {
   const share = plan.oracleBase;
   if (share === undefined) return undefined;
   const spread = plan.oracleBaseSpread ?? 0;
+  const everyMs = spread > 0 ? (plan.oracleBaseEveryMs ?? 0) : 0;
+  const count = everyMs > 0 ? Math.ceil((scenario.durationS * 1000) / everyMs) : scenario.phases.length;
   const random = seeded(104_729 * (i + 1) + 31 * (plan.seed ?? 0) + scenario.id.charCodeAt(0));
-  return scenario.phases.map(() => (spread > 0 ? share * lognormal(1, spread, random) : share));
+  const shares = Array.from({ length: count }, () =>
+    spread > 0 ? share * lognormal(1, spread, random) : share,
+  );
+  return { shares, everyMs };
 }
 
 /** Run `i` (0-based) of `plan`. Seeding replaces Math.random: callers that share the process restore it. */
@@ -285,7 +355,7 @@ export function simulateRun(
   scenario: Scenario,
   i: number,
   plan: RunPlan,
-): { log: FlowLog; metrics: FlowMetrics } {
+): { log: FlowLog; metrics: FlowMetrics; bases: BaseSample[] } {
   // The app models draw from Math.random; seeding it per run makes runs comparable across pacer versions.
   if (plan.seed !== undefined) {
     const id = SEEDED_AS[scenario.id] ?? scenario.id;
@@ -359,12 +429,21 @@ function main(): void {
       oracle: process.env.ORACLE === '1',
       oracleBase,
       oracleBaseSpread,
+      oracleBaseEveryMs: Math.max(0, Number(process.env.ORACLE_BASE_EVERY_MS ?? 0) || 0),
       ceilingPerSecond,
     };
     const sims = Array.from({ length: runs }, (_, i) => simulateRun(scenario, i, plan));
     const results = sims.map((x) => x.metrics);
     // TRACE=k prints the per-second trace of run k (1-based).
     if (process.env.TRACE) printTrace(sims[Math.min(runs, Math.max(1, Number(process.env.TRACE) || 1)) - 1]);
+    if (process.env.BASE_STATS === '1') {
+      const spread = baseSpread(sims.flatMap((x) => x.bases));
+      const cell = (k: keyof typeof spread) =>
+        `${k} ${spread[k].mean.toFixed(3)} ± ${spread[k].sd.toFixed(3)} (${spread[k].n})`;
+      console.log(
+        `${scenario.id} base ÷ service time, from 5 s into each phase, window vs workers: ${cell('at')}, ${cell('over')}, ${cell('under')}; ${cell('all')}`,
+      );
+    }
     const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);
     const perPhase = (pick: (p: FlowMetrics['phases'][number]) => number): string =>
       live(results[0])
