@@ -1,6 +1,7 @@
 // Downstream simulator: one HTTP server on 127.0.0.1, one independent app model per `/<scenario>/<flow>` path.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ownCpuMs } from './machine';
 import { lognormal } from './random';
 import { bucketHeaders, phaseAt, SCENARIOS, type Scenario, serverTimingHeader } from './scenarios';
 
@@ -202,10 +203,8 @@ if (require.main === module) {
   void startDownstream().then(({ port, close }) => {
     process.send?.({ port });
     process.on('message', (m) => {
-      if (m === 'cpu') {
-        const { user, system } = process.cpuUsage();
-        process.send?.({ cpuMs: (user + system) / 1000 });
-      } else void close().then(() => process.exit(0));
+      if (m === 'cpu') process.send?.({ cpuMs: ownCpuMs() });
+      else void close().then(() => process.exit(0));
     });
     process.on('disconnect', () => void close().then(() => process.exit(0)));
   });
