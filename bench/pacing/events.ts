@@ -6,6 +6,9 @@
 //   TRACE=1 npx tsx bench/pacing/events.ts /tmp/run*.json   # and each run's changes in the 12 s after each step
 //   ROUND_TRIPS=1 npx tsx bench/pacing/events.ts /tmp/run1.json   # round trip ÷ service time by phase and
 //     requests in flight, from a run saved with PACING_REQUESTS=1 npm run bench:pacing
+//   BASES=1 npx tsx bench/pacing/events.ts /tmp/run*.json   # the base ÷ service time at each window change
+//     (from 5 s into each phase), with the window it left at, over and under the workers (the simulator:
+//     BASE_STATS=1)
 //
 // Where a flow settles late after a step, this says which rules stepped its window down in the seconds after
 // it, and with TRACE when: what to look at before changing a rule.
@@ -110,12 +113,75 @@ export function roundTripRatios(
     .map((g) => `${g.phase + 1}/${g.level}: ${(g.sum / g.count).toFixed(2)} (${g.count})`);
 }
 
+/**
+ * The pacer's base as a share of the app's mean service time, with the window against the app's worker count
+ * (−1 under, 0 at, 1 over) and the seconds into the phase: sampled every 250 ms by the simulator (BASE_STATS=1),
+ * at each window change of a real run (BASES=1; the window the change left).
+ */
+export interface BaseSample {
+  readonly share: number;
+  readonly vsWorkers: -1 | 0 | 1;
+  readonly intoPhaseS: number;
+}
+
+/**
+ * Mean and standard deviation of the base (share of the service time) from `fromS` into each phase, with the
+ * window at, over and under the workers, and in all.
+ */
+export function baseSpread(
+  samples: readonly BaseSample[],
+  fromS = 5,
+): Record<'at' | 'over' | 'under' | 'all', { mean: number; sd: number; n: number }> {
+  const summary = (xs: number[]) => {
+    const m = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length));
+    return { mean: m, sd, n: xs.length };
+  };
+  const kept = samples.filter((x) => x.intoPhaseS >= fromS);
+  const pick = (v: -1 | 0 | 1) => kept.filter((x) => x.vsWorkers === v).map((x) => x.share);
+  return {
+    at: summary(pick(0)),
+    over: summary(pick(1)),
+    under: summary(pick(-1)),
+    all: summary(kept.map((x) => x.share)),
+  };
+}
+
+/** One line of baseSpread: `at 0.940 ± 0.053 (6762), over …, under …; all …`. */
+export function baseSpreadLine(spread: ReturnType<typeof baseSpread>): string {
+  const cell = (k: keyof typeof spread) =>
+    `${k} ${spread[k].mean.toFixed(3)} ± ${spread[k].sd.toFixed(3)} (${spread[k].n})`;
+  return `${cell('at')}, ${cell('over')}, ${cell('under')}; ${cell('all')}`;
+}
+
+/** A real run's base at each window change (the window it left), for phases with a worker count. */
+export function basesAtChanges(
+  changes: readonly WindowChange[],
+  phases: readonly { readonly startS: number; readonly serviceMs: number; readonly workers?: number }[],
+): BaseSample[] {
+  return changes.flatMap((c) => {
+    const phase = phases.filter((p) => p.startS * 1000 <= c.t).at(-1);
+    if (!phase || phase.workers === undefined || !(c.baseRttMs > 0)) return [];
+    return [
+      {
+        share: c.baseRttMs / phase.serviceMs,
+        vsWorkers: Math.sign(c.from - phase.workers) as -1 | 0 | 1,
+        intoPhaseS: c.t / 1000 - phase.startS,
+      },
+    ];
+  });
+}
+
 /** The parts of `bench/results/pacing.json` this reads. */
 interface SavedRun {
   readonly generatedAt: string;
   readonly scenarios: readonly {
     readonly id: string;
-    readonly phases: readonly { readonly startS: number; readonly serviceMs: number }[];
+    readonly phases: readonly {
+      readonly startS: number;
+      readonly serviceMs: number;
+      readonly workers?: number;
+    }[];
     readonly flows: readonly {
       readonly label: string;
       readonly sluice: boolean;
@@ -175,6 +241,17 @@ function main(files: readonly string[]): void {
           );
         }
       }
+    }
+    return;
+  }
+  if (process.env.BASES === '1') {
+    // The base at each window change against the service time, over all the files' runs per Sluice flow.
+    for (const [key, { runs: flowRuns }] of flows) {
+      const scenario = runs.flatMap((r) => r.scenarios).find((x) => key.startsWith(`${x.id} `));
+      if (!scenario) continue;
+      const samples = flowRuns.flatMap((r) => basesAtChanges(r.changes, scenario.phases));
+      if (samples.length > 0)
+        console.log(`${key}: base ÷ service time, ${baseSpreadLine(baseSpread(samples))}`);
     }
     return;
   }

@@ -33,7 +33,7 @@ import {
   windowSize,
 } from '../../core/pacer';
 import { parseRateLimit } from '../../core/rate-limit';
-import { changeList, stepRuleLines } from './events';
+import { type BaseSample, baseSpread, baseSpreadLine, changeList, stepRuleLines } from './events';
 import { emptyLog, type FlowLog } from './flows';
 import { checkTargets, type FlowMetrics, flowMetrics } from './metrics';
 import { lognormal, seeded } from './random';
@@ -148,17 +148,6 @@ export interface OracleBase {
   readonly everyMs: number;
 }
 
-/**
- * The pacer's base as a share of the app's mean service time, every 250 ms, with the window against the app's
- * worker count then (−1 under, 0 at, 1 over; models without workers: not sampled), and the share of the phase
- * elapsed (BASE_STATS=1).
- */
-export interface BaseSample {
-  readonly share: number;
-  readonly vsWorkers: -1 | 0 | 1;
-  readonly intoPhaseS: number;
-}
-
 /** One simulated run of Sluice's pacer (one message group when `serial`) against `scenario`. */
 export function simulate(
   scenario: Scenario,
@@ -255,29 +244,6 @@ export function simulate(
     }
   }
   return { log, metrics: flowMetrics(scenario, log), bases };
-}
-
-/**
- * BASE_STATS=1: mean and standard deviation of the base (share of the service time) from `fromS` into each
- * phase, with the window at, over and under the workers, and in all.
- */
-export function baseSpread(
-  samples: readonly BaseSample[],
-  fromS = 5,
-): Record<'at' | 'over' | 'under' | 'all', { mean: number; sd: number; n: number }> {
-  const summary = (xs: number[]) => {
-    const m = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length));
-    return { mean: m, sd, n: xs.length };
-  };
-  const kept = samples.filter((x) => x.intoPhaseS >= fromS);
-  const pick = (v: -1 | 0 | 1) => kept.filter((x) => x.vsWorkers === v).map((x) => x.share);
-  return {
-    at: summary(pick(0)),
-    over: summary(pick(1)),
-    under: summary(pick(-1)),
-    all: summary(kept.map((x) => x.share)),
-  };
 }
 
 /** Per-second goodput, rejections and the pacer's rate and window (TRACE=1), to see what a run did. */
@@ -437,12 +403,8 @@ function main(): void {
     // TRACE=k prints the per-second trace of run k (1-based).
     if (process.env.TRACE) printTrace(sims[Math.min(runs, Math.max(1, Number(process.env.TRACE) || 1)) - 1]);
     if (process.env.BASE_STATS === '1') {
-      const spread = baseSpread(sims.flatMap((x) => x.bases));
-      const cell = (k: keyof typeof spread) =>
-        `${k} ${spread[k].mean.toFixed(3)} ± ${spread[k].sd.toFixed(3)} (${spread[k].n})`;
-      console.log(
-        `${scenario.id} base ÷ service time, from 5 s into each phase, window vs workers: ${cell('at')}, ${cell('over')}, ${cell('under')}; ${cell('all')}`,
-      );
+      const line = baseSpreadLine(baseSpread(sims.flatMap((x) => x.bases)));
+      console.log(`${scenario.id} base ÷ service time, from 5 s into each phase, window vs workers: ${line}`);
     }
     const live = (m: FlowMetrics) => m.phases.filter((p) => p.capacity > 0);
     const perPhase = (pick: (p: FlowMetrics['phases'][number]) => number): string =>

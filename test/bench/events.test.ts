@@ -1,6 +1,13 @@
 // The window-rule counts of the pacing benchmark (bench/pacing/events.ts): which rules stepped Sluice's window
 // down after each capacity step, in all runs and in the runs that settled late.
-import { changeList, roundTripRatios, stepRuleLines } from '../../bench/pacing/events';
+import {
+  baseSpread,
+  baseSpreadLine,
+  basesAtChanges,
+  changeList,
+  roundTripRatios,
+  stepRuleLines,
+} from '../../bench/pacing/events';
 import type { WindowChange } from '../../bench/pacing/flows';
 
 const change = (
@@ -82,5 +89,36 @@ describe('window rules after each capacity step', () => {
       1,
     );
     expect(ratios).toEqual(['1/1: 1.00 (2)', '1/2: 1.20 (1)', '2/2: 1.20 (1)']);
+  });
+
+  it("reads a real run's base at each window change against the service time, by the window it left (BASES=1)", () => {
+    // B's phases: 5, 2, 8 workers at 100 ms.
+    const phases = [
+      { startS: 0, serviceMs: 100, workers: 5 },
+      { startS: 25, serviceMs: 100, workers: 2 },
+      { startS: 50, serviceMs: 100, workers: 8 },
+    ];
+    const samples = basesAtChanges(
+      [
+        change(3, 8, 4, 'halving', 90),
+        change(10, 5, 6, 'growth', 95),
+        change(11, 6, 5, 'growth-undone', 105),
+        change(30, 2, 3, 'growth', 80),
+        change(60, 4, 5, 'growth', 0), // no base saved: left out
+      ],
+      phases,
+    );
+    expect(samples).toEqual([
+      { share: 0.9, vsWorkers: 1, intoPhaseS: 3 },
+      { share: 0.95, vsWorkers: 0, intoPhaseS: 10 },
+      { share: 1.05, vsWorkers: 1, intoPhaseS: 11 },
+      { share: 0.8, vsWorkers: 0, intoPhaseS: 5 },
+    ]);
+    // From 5 s into each phase: the first change is left out.
+    expect(baseSpreadLine(baseSpread(samples))).toBe(
+      'at 0.875 ± 0.075 (2), over 1.050 ± 0.000 (1), under 0.000 ± 0.000 (0); all 0.933 ± 0.103 (3)',
+    );
+    // A model without workers (a rate limiter) gives no samples.
+    expect(basesAtChanges([change(10, 1, 2, 'growth', 90)], [{ startS: 0, serviceMs: 5 }])).toEqual([]);
   });
 });

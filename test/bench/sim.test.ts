@@ -1,7 +1,9 @@
 // The pacing benchmark's simulated twin drives the real pacer: regression checks on its seeded, shifted runs.
+
+import { baseSpread } from '../../bench/pacing/events';
 import { checkTargets } from '../../bench/pacing/metrics';
 import { SCENARIOS } from '../../bench/pacing/scenarios';
-import { baseSpread, oracleShares, simulateRun } from '../../bench/pacing/sim';
+import { oracleShares, simulateRun } from '../../bench/pacing/sim';
 
 const random = Math.random;
 afterEach(() => {
