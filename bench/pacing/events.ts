@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import type { WindowRule } from '../../core/pacer';
 import type { WindowChange } from './flows';
+import { phaseAt } from './scenarios';
 
 /** Seconds after a capacity step in which the window's steps down are counted. */
 export const EVENTS_AFTER_STEP_S = 12;
@@ -97,10 +98,7 @@ export function roundTripRatios(
       const other = sorted[j][1];
       if (other === null || other > sent) level += 1;
     }
-    let phase = 0;
-    phases.forEach((p, k) => {
-      if (p.startS * 1000 <= sent) phase = k;
-    });
+    const phase = phases.indexOf(phaseAt({ phases }, sent / 1000));
     const key = `${phase}/${level}`;
     const g = groups.get(key) ?? { phase, level, sum: 0, count: 0 };
     g.sum += (done - sent) / phases[phase].serviceMs;
@@ -160,8 +158,8 @@ export function basesAtChanges(
   phases: readonly { readonly startS: number; readonly serviceMs: number; readonly workers?: number }[],
 ): BaseSample[] {
   return changes.flatMap((c) => {
-    const phase = phases.filter((p) => p.startS * 1000 <= c.t).at(-1);
-    if (!phase || phase.workers === undefined || !(c.baseRttMs > 0)) return [];
+    const phase = phaseAt({ phases }, c.t / 1000);
+    if (phase.workers === undefined || !(c.baseRttMs > 0)) return [];
     return [
       {
         share: c.baseRttMs / phase.serviceMs,

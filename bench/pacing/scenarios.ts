@@ -227,8 +227,11 @@ export function serverTimingHeader(serviceMs: number): Record<string, string> {
   return { 'server-timing': `app;dur=${serviceMs.toFixed(1)}` };
 }
 
-/** The phase in force `tS` seconds after t0. */
-export function phaseAt(scenario: Scenario, tS: number): Phase {
+/** The phase in force `tS` seconds after t0 (of a scenario, or of one read back from a saved run). */
+export function phaseAt<P extends { readonly startS: number } = Phase>(
+  scenario: { readonly phases: readonly P[] },
+  tS: number,
+): P {
   let current = scenario.phases[0];
   for (const p of scenario.phases) if (p.startS <= tS) current = p;
   return current;
