@@ -1,5 +1,5 @@
 /** Runs the operations CLI in-process with a captured terminal, and writes local-mode state files. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CliIo } from '../../cli/io';
@@ -40,9 +40,16 @@ export async function sluice(argv: readonly string[], options: TestIoOptions = {
   return { code, stdout, stderr };
 }
 
+// The temp dirs of writeStateFile, removed once the test file that made them is done.
+const stateDirs: string[] = [];
+afterAll(() => {
+  for (const dir of stateDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Writes a state file as `npm start` does, in a fresh temp dir; returns its path. */
 export function writeStateFile(endpoints: Omit<LocalEndpoints, 'pid'> & { pid?: number }): string {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+  stateDirs.push(dir);
   const file = join(dir, 'sluice.json');
   writeFileSync(file, JSON.stringify({ pid: process.pid, ...endpoints }, null, 2));
   return file;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -128,7 +128,15 @@ describe('serviceTimeMetric', () => {
 });
 
 describe('appConfig (CDK context and sluice.config.json)', () => {
-  const emptyDir = () => mkdtempSync(path.join(tmpdir(), 'sluice-config-'));
+  const dirs: string[] = [];
+  const emptyDir = (): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sluice-config-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
 
   it.each(INVALID)('rejects -c %s=%j the same way', (field, value, allowed) => {
     // -c always gives strings; a list or number given as a string must fail the same way.
