@@ -101,7 +101,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// As API Gateway's: invalid UTF-8 is sent base64-encoded, and a leading BOM is part of the signed bytes.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The request parts every synthesized event shares. */
 interface Parsed {

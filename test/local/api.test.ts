@@ -156,6 +156,19 @@ describe('local API', () => {
     expect(res.status).toBe(200);
   });
 
+  it('keeps a leading BOM in the body the verified route checks (it is part of the signed bytes)', async () => {
+    const bytes = Buffer.from('\ufeff{"id":1}', 'utf8');
+
+    const res = await post(
+      '/verified/webhooks',
+      bytes,
+      shopifyHeaders(bytes, { 'x-shopify-webhook-id': 'bom-1' }),
+    );
+
+    expect(verifyEvents.at(-1)).toMatchObject({ isBase64Encoded: false, body: '\ufeff{"id":1}' });
+    expect(res.status).toBe(200);
+  });
+
   it('rejects with PortInUseError naming the port when it is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
