@@ -177,6 +177,17 @@ export class Drainer extends Construct {
           resources: [objects],
         }),
       );
+      // Without ListBucket, S3 answers a key that is gone (expired, or redriven after its 14 days) with 403
+      // AccessDenied instead of 404 NoSuchKey: the drainer would retry it as a fault instead of dead-lettering
+      // it as `body-missing`. Scoped to the claim-check prefix.
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'TellMissingClaimCheckedBodies',
+          actions: ['s3:ListBucket'],
+          resources: [props.bodyBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${BODIES_PREFIX}*`] } },
+        }),
+      );
       props.bodyBucket.encryptionKey?.grantDecrypt(role);
       this.acknowledgeWildcard(
         objects,
