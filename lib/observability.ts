@@ -2,7 +2,7 @@
  * The CloudWatch dashboard and alarms. They only lay out metrics that the queue, ingress and drainer
  * constructs expose through their `metricXxx()` methods (STYLE §8), so names live in one place.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -22,6 +22,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -237,6 +238,31 @@ export class SluiceAlarms extends Construct {
         reason:
           'Alarm notifications carry no webhook data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer key costs $1/month for no gain here.',
       });
+    }
+    if (topic instanceof Topic) {
+      // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: that default is what
+      // lets the account's CloudWatch alarms publish. Without this statement every alarm would change state and
+      // notify no one ("not authorized to perform: SNS:Publish", seen only in the alarm's history).
+      const stack = Stack.of(this);
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'CloudWatchAlarmsPublish',
+          principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': stack.account },
+            ArnLike: {
+              'aws:SourceArn': stack.formatArn({
+                service: 'cloudwatch',
+                resource: 'alarm',
+                resourceName: '*',
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              }),
+            },
+          },
+        }),
+      );
     }
     if (topic && props.alarmEmail) topic.addSubscription(new EmailSubscription(props.alarmEmail));
     if (topic) {
