@@ -356,7 +356,9 @@ export class DynamoRetries implements RetryMemoryPort {
     if (!Number.isFinite(attempts) || !Number.isFinite(firstFailureAt)) return undefined;
     // Expired items linger until DynamoDB deletes them (emulators never do).
     if (Number.isFinite(expiresAt) && expiresAt * 1000 <= Date.now()) return undefined;
-    return { attempts, firstFailureAt };
+    // Records written before strikes were kept count every attempt as one.
+    const strikes = Number(item?.strikes?.N);
+    return { attempts, firstFailureAt, ...(Number.isFinite(strikes) ? { strikes } : {}) };
   }
 
   async put(messageId: string, record: RetryRecord, now: number): Promise<void> {
@@ -366,6 +368,7 @@ export class DynamoRetries implements RetryMemoryPort {
         Item: {
           [TABLE.partitionKey]: S(`${RETRY_PREFIX}${messageId}`),
           attempts: N(record.attempts),
+          ...(record.strikes !== undefined ? { strikes: N(record.strikes) } : {}),
           firstFailureAt: N(record.firstFailureAt),
           [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
         },

@@ -45,7 +45,10 @@ export interface DrainerOptions {
   readonly secrets: readonly string[];
   /** Pacer floor, ceiling, max window and initial rate; operator controls override floor and ceiling. */
   readonly pacer: PacerOptions;
-  /** Attempts after which a still-failing message goes to the DLQ (`exhausted`). */
+  /**
+   * Failed attempts that blame the message after which it goes to the DLQ (`exhausted`). A failure that says
+   * the app is down or full for everyone (see `blames`) does not count: `maxRetryMs` bounds that wait.
+   */
   readonly maxAttempts: number;
   /** Time since a message's first failure after which it goes to the DLQ (`exhausted`). */
   readonly maxRetryMs: number;
@@ -86,6 +89,8 @@ export type DrainerLog = (
 export interface RetryRecord {
   /** Delivery attempts so far. */
   readonly attempts: number;
+  /** Of those, the failures that blame the message (what `maxAttempts` counts); absent: all of them. */
+  readonly strikes?: number;
   /** Epoch ms of its first failure. */
   readonly firstFailureAt: number;
 }
@@ -199,6 +204,26 @@ const RETRY_BASE_MS = 200;
 const PACED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 const PACED_FREE_RETRIES = 2;
 const RETRY_CAP_MS = 10_000;
+/**
+ * Failures that say the app is unreachable or full for everyone, not that this message is bad: connection
+ * errors and timeouts (no status), 429, and the 502/503/504 a proxy answers for an app that is down. They
+ * count towards `maxAttempts` only when another webhook was delivered meanwhile (then the app is up, and this
+ * message is what fails). Otherwise an hour-long outage would use up every group head's attempts in 17–70
+ * minutes and dead-letter them, breaking each group's order, while the app only needed to come back.
+ */
+const APP_WIDE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/**
+ * A message still failing at the end of a run is released invisible for this share of how long it has been
+ * failing (up to RELEASE_WAIT_MAX_MS), not at once: each run that receives it again adds one to its SQS receive
+ * count, and at QUEUE.maxReceiveCount (1000) SQS moves it to the DLQ itself, with no reason, about 17 hours
+ * into an outage at one run a minute. With the wait, a day of outage costs about 500 receives (409 over 20
+ * hours in test/core/drainer-outage.test.ts: a message that turns visible as a run stops is received twice),
+ * and delivery resumes within a tenth of the outage (5 minutes at most) once the app is back.
+ */
+const RELEASE_WAIT_SHARE = 0.1;
+const RELEASE_WAIT_MAX_MS = 5 * 60_000;
+/** SQS's longest visibility timeout. */
+const MAX_VISIBILITY_MS = 12 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
 const INFRA_BASE_MS = 500;
 const INFRA_CAP_MS = 10_000;
@@ -236,9 +261,14 @@ interface Held {
   prepared?: Prepared;
   /** Delivery attempts this run. */
   attempts: number;
+  /** Failures that blame the message (see `blames`), which `maxAttempts` counts. */
+  strikes: number;
   /** Consecutive transient failures this run. */
   failures: number;
   firstFailureAt?: number;
+  /** When its latest attempt left, and when its latest failure came back (this run). */
+  sentAt?: number;
+  lastFailureAt?: number;
 }
 
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
@@ -350,6 +380,8 @@ class DrainerRun implements Drainer {
   private pacer: PacerState | undefined;
   private effectiveLimits: PacerOptions;
   private operatorPaused = false;
+  /** When this run last had a webhook delivered (-∞: none yet). */
+  private lastDeliveredAt = Number.NEGATIVE_INFINITY;
   private sending = 0;
   private started = false;
   private running = false;
@@ -647,6 +679,7 @@ class DrainerRun implements Drainer {
 
   private send(item: Held, prepared: Prepared, now: number, slot: number): void {
     item.attempts++;
+    item.sentAt = now;
     this.pacer = onSend(this.pacer!, slot);
     this.sending++;
     // Requests in flight as this one leaves, itself included: the pacer learns a concurrency limit by level.
@@ -721,6 +754,7 @@ class DrainerRun implements Drainer {
   }
 
   private delivered(item: Held): void {
+    this.lastDeliveredAt = this.clock.now();
     const id = item.prepared!.envelope.webhookId;
     this.deliveredIds.add(id);
     this.counters.delivered++;
@@ -779,8 +813,10 @@ class DrainerRun implements Drainer {
   private async retry(item: Held, verdict: Extract<Verdict, { kind: 'retry' }>, now: number): Promise<void> {
     item.failures++;
     item.firstFailureAt ??= now;
+    if (this.blames(item, verdict.status)) item.strikes++;
+    item.lastFailureAt = now;
     const exhausted =
-      item.attempts >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;
+      item.strikes >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;
     if (exhausted) {
       await this.deadLetterHead(item, 'exhausted', verdict.status, verdict.detail, now);
       return;
@@ -792,6 +828,17 @@ class DrainerRun implements Drainer {
     const own = failures > 0 ? backoff(RETRY_BASE_MS, RETRY_CAP_MS, failures) : 0;
     const wait = Math.max(own, verdict.retryAfterMs ?? 0);
     this.scheduler.finish(item.msg.groupId, 'retry', now + wait);
+  }
+
+  /**
+   * Whether a failure counts against the message: any status the app chose for it (500, 408, …), and an
+   * app-wide failure (APP_WIDE_STATUSES, or no answer at all) only when another webhook was delivered since
+   * its previous failure, or since this attempt left.
+   */
+  private blames(item: Held, status: number | undefined): boolean {
+    if (status !== undefined && !APP_WIDE_STATUSES.has(status)) return true;
+    const since = item.lastFailureAt ?? item.sentAt ?? Number.NEGATIVE_INFINITY;
+    return this.lastDeliveredAt > since;
   }
 
   /** Moves the group's head (currently out) to the DLQ; the group then moves on. */
@@ -895,7 +942,9 @@ class DrainerRun implements Drainer {
     let failures = 0;
     while (!this.stopping) {
       const now = this.clock.now();
-      const room = this.maxHeld(now) - this.scheduler.held;
+      // While the operator pauses delivery, nothing is received: each receive of a message it could not send
+      // would count towards SQS's receive limit, and a weekend's pause would dead-letter the queue's head.
+      const room = this.operatorPaused ? 0 : this.maxHeld(now) - this.scheduler.held;
       if (room <= 0) {
         await this.waitForChange(this.waitSeconds * 1000 || 1000);
         continue;
@@ -944,7 +993,13 @@ class DrainerRun implements Drainer {
       }
       for (const msg of batch) {
         // Messages that arrive after the stop was called are still held here, so shutdown releases them.
-        const item: Held = { msg, extendAt: at + this.visibilityMs / 3, attempts: 0, failures: 0 };
+        const item: Held = {
+          msg,
+          extendAt: at + this.visibilityMs / 3,
+          attempts: 0,
+          strikes: 0,
+          failures: 0,
+        };
         this.scheduler.add(msg.groupId, item, false);
         this.track(() => this.prepare(item));
       }
@@ -1018,6 +1073,7 @@ class DrainerRun implements Drainer {
       });
       if (record) {
         item.attempts = Math.max(item.attempts, record.attempts);
+        item.strikes = Math.max(item.strikes, record.strikes ?? record.attempts);
         item.firstFailureAt = record.firstFailureAt;
       }
     }
@@ -1272,13 +1328,17 @@ class DrainerRun implements Drainer {
     }
     const release = this.scheduler.drain();
     await this.rememberRetries(release);
-    if (release.length > 0) {
-      await this.safely('changeVisibility', () =>
-        this.deps.queue.changeVisibility(
-          release.map((i) => i.msg.receiptHandle),
-          0,
-        ),
-      );
+    // Released visible again at once, or after a wait (releaseWaitMs); one call per wait, in whole seconds.
+    const byWait = new Map<number, string[]>();
+    const releasedAt = this.clock.now();
+    for (const item of release) {
+      const seconds = Math.ceil(this.releaseWaitMs(item, releasedAt) / 1000);
+      const handles = byWait.get(seconds) ?? [];
+      handles.push(item.msg.receiptHandle);
+      byWait.set(seconds, handles);
+    }
+    for (const [seconds, handles] of byWait) {
+      await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, seconds));
     }
     if (!this.leaseLost) {
       await this.persist();
@@ -1291,6 +1351,23 @@ class DrainerRun implements Drainer {
       released: release.length,
       ...this.counters,
     });
+  }
+
+  /**
+   * How long a released message stays invisible: nothing may be sent during the app's Retry-After anyway, and
+   * a message that failed in this run and keeps failing waits a share of how long it has failed
+   * (RELEASE_WAIT_SHARE), but never past the moment it is due to be dead-lettered as exhausted.
+   */
+  private releaseWaitMs(item: Held, now: number): number {
+    let wait = this.pacer ? Math.max(0, pausedUntil(this.pacer) - now) : 0;
+    // Only a message that failed in this run: one received too late to be tried is tried next run.
+    if (item.firstFailureAt !== undefined && item.lastFailureAt !== undefined) {
+      const failingFor = now - item.firstFailureAt;
+      const spacing = Math.min(RELEASE_WAIT_MAX_MS, RELEASE_WAIT_SHARE * failingFor);
+      const untilExhausted = Math.max(0, item.firstFailureAt + this.options.maxRetryMs - now);
+      wait = Math.max(wait, Math.min(spacing, untilExhausted));
+    }
+    return Math.min(wait, MAX_VISIBILITY_MS);
   }
 
   /** Saves the progress of released messages that were failing, so the next run keeps counting. */
@@ -1306,7 +1383,7 @@ class DrainerRun implements Drainer {
               this.safely('retries.put', () =>
                 retries.put(
                   item.msg.messageId,
-                  { attempts: item.attempts, firstFailureAt: item.firstFailureAt! },
+                  { attempts: item.attempts, strikes: item.strikes, firstFailureAt: item.firstFailureAt! },
                   now,
                 ),
               ),
