@@ -176,7 +176,7 @@ export class SqsQueue implements QueuePort {
   async deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<DeadLetterReceipt> {
     const body = message.body === undefined || message.body === '' ? NO_BODY : message.body;
     const attributes = dlqAttributes(message.attributes, info);
-    if (messageBytes(body, attributes) > QUEUE.maxMessageBytes) {
+    if (messageBytes(body, attributes) > QUEUE.deadLetterMaxMessageBytes) {
       // The response snippet is the only part that can go: the webhook itself must be kept whole.
       const { detail: _dropped, ...slim } = info;
       attributes[FAILURE_ATTRIBUTE] = { DataType: 'String', StringValue: JSON.stringify(slim) };

@@ -1,8 +1,20 @@
 /** The queue message: the one contract between the ingress half and the delivery half (DESIGN §3). */
 import { forwardedHeaders, type Headers, REQUIRED_FIELDS, shopifyHeader } from './headers';
 
-/** SQS's hard cap on one message, body plus attributes (the queue is configured to it). */
-export const MAX_MESSAGE_BYTES = 1_048_576;
+/** SQS's hard cap on one message, body plus attributes: the DLQ is configured to it. */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/**
+ * Room a dead-lettered copy needs beyond the message itself: its `Failure` attribute without the app's answer
+ * (reason, status, attempts, times and ids: under 300 bytes). The copy drops the answer when it would not fit.
+ */
+export const DEAD_LETTER_HEADROOM_BYTES = 1_024;
+/**
+ * The webhook queue's cap, body plus attributes: SQS's, less the DLQ's headroom. A message that filled SQS's
+ * whole megabyte could not be dead-lettered with its reason: the drainer would retry the move until SQS's own
+ * redrive took it, about 17 hours later and without the reason, with its group blocked behind it (and anyone who
+ * knows a shop's domain can post such a body to the main route).
+ */
+export const MAX_MESSAGE_BYTES = SQS_MAX_MESSAGE_BYTES - DEAD_LETTER_HEADROOM_BYTES;
 
 /** Message attribute names. SQS allows 10; everything optional travels inside `Headers`. */
 export const ATTR = {

@@ -2,13 +2,16 @@
  * Names and settings shared by the stack, the Lambda functions, local mode and the operations CLI, so a
  * queue created by `npm start` is the queue `cdk deploy` creates, and every reader agrees on every name.
  */
+import { MAX_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES } from './contract';
 
 /** The webhook queue and its DLQ (both FIFO). */
 export const QUEUE = {
   /** 14 days: the longest SQS keeps a message; a multi-day app outage loses nothing. */
   retentionSeconds: 14 * 24 * 3600,
-  /** SQS's maximum (1 MiB). */
-  maxMessageBytes: 1_048_576,
+  /** The webhook queue's cap: SQS's 1 MiB less the room a dead-lettered copy needs for its reason. */
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  /** The DLQ's cap: SQS's maximum (1 MiB). */
+  deadLetterMaxMessageBytes: SQS_MAX_MESSAGE_BYTES,
   /** Default invisibility after a receive; the drainer sets and extends its own. */
   visibilityTimeoutSeconds: 60,
   /**

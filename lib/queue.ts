@@ -41,12 +41,16 @@ export class WebhookQueue extends Construct {
       fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      maxMessageSizeBytes: QUEUE.maxMessageBytes,
       retentionPeriod: props.retentionPeriod ?? Duration.seconds(QUEUE.retentionSeconds),
     };
-    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', common);
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      ...common,
+      maxMessageSizeBytes: QUEUE.deadLetterMaxMessageBytes,
+    });
     this.queue = new Queue(this, 'Queue', {
       ...common,
+      // Under the DLQ's: every message accepted here can be dead-lettered with its reason.
+      maxMessageSizeBytes: QUEUE.maxMessageBytes,
       visibilityTimeout: Duration.seconds(QUEUE.visibilityTimeoutSeconds),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });

@@ -138,11 +138,15 @@ export async function createResources(
   const common = {
     FifoQueue: 'true',
     MessageRetentionPeriod: String(QUEUE.retentionSeconds),
-    MaximumMessageSize: String(QUEUE.maxMessageBytes),
     DeduplicationScope: 'messageGroup',
     FifoThroughputLimit: 'perMessageGroupId',
   };
-  const dlq = await clients.sqs.send(new CreateQueueCommand({ QueueName: dlqName, Attributes: common }));
+  const dlq = await clients.sqs.send(
+    new CreateQueueCommand({
+      QueueName: dlqName,
+      Attributes: { ...common, MaximumMessageSize: String(QUEUE.deadLetterMaxMessageBytes) },
+    }),
+  );
   const dlqUrl = dlq.QueueUrl!;
   const dlqAttrs = await clients.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
@@ -152,6 +156,7 @@ export async function createResources(
       QueueName: queueName,
       Attributes: {
         ...common,
+        MaximumMessageSize: String(QUEUE.maxMessageBytes),
         VisibilityTimeout: String(QUEUE.visibilityTimeoutSeconds),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqAttrs.Attributes?.QueueArn,

@@ -6,12 +6,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { QueueBatchError, SqsQueue } from '../../adapters/sqs-queue';
-import { ATTR } from '../../core/contract';
+import { ATTR, encode, messageBytes } from '../../core/contract';
 import type { QueuedMessage } from '../../core/ports';
-import { type DeadLetterInfo, FAILURE_ATTRIBUTE } from '../../core/resources';
+import { type DeadLetterInfo, FAILURE_ATTRIBUTE, QUEUE } from '../../core/resources';
 import { createResources } from '../../local/emulators';
 import { useEmulators } from '../helpers/emulators';
-import { drainAll, enqueue, webhook } from '../helpers/queue';
+import { drainAll, enqueue, sendRaw, webhook } from '../helpers/queue';
 
 const failure = (messageId: string): DeadLetterInfo => ({
   reason: 'rejected',
@@ -113,6 +113,27 @@ describe('SqsQueue against fauxqs', () => {
     expect(JSON.parse(dlq[0]!.MessageAttributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}')).toEqual(
       failure(m!.messageId),
     );
+    expect(await drainAll(clients.sqs, r.queueUrl)).toEqual([]);
+  });
+
+  it('dead-letters with its reason a message as large as the webhook queue takes (it refuses a byte more)', async () => {
+    const { r, queue } = await fresh();
+    const { envelope } = webhook({ webhookId: 'big', shop: 'g.myshopify.com' });
+    const m0 = encode(envelope, '', 'shop');
+    const room = QUEUE.maxMessageBytes - messageBytes('', m0.attributes);
+    const send = (body: string, dedup: string) =>
+      sendRaw(clients.sqs, r.queueUrl, body, m0.groupId, dedup, m0.attributes);
+    await expect(send('x'.repeat(room + 1), 'over')).rejects.toThrow(/shorter than|too long|size/i);
+    await send('x'.repeat(room), 'fits');
+    const [m] = await queue.receive(1, 0, 60);
+
+    // The app's answer is the one part of the failure that gives way (here 2,000 bytes of it).
+    await queue.deadLetter(m!, { ...failure(m!.messageId), detail: 'é'.repeat(1_000) });
+
+    const [d] = await drainAll(clients.sqs, r.dlqUrl);
+    expect(d!.Body).toHaveLength(room);
+    const { detail: _gone, ...kept } = failure(m!.messageId);
+    expect(JSON.parse(d!.MessageAttributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}')).toEqual(kept);
     expect(await drainAll(clients.sqs, r.queueUrl)).toEqual([]);
   });
 

@@ -29,16 +29,25 @@ describe('Sluice', () => {
   });
 
   describe('queues', () => {
-    it('creates two FIFO queues in high-throughput mode, encrypted, 1 MiB, 14 days', () => {
+    it('creates two FIFO queues in high-throughput mode, encrypted, 14 days', () => {
       t.resourceCountIs('AWS::SQS::Queue', 2);
       t.allResourcesProperties('AWS::SQS::Queue', {
         FifoQueue: true,
         DeduplicationScope: 'messageGroup',
         FifoThroughputLimit: 'perMessageGroupId',
         SqsManagedSseEnabled: true,
-        MaximumMessageSize: QUEUE.maxMessageBytes,
         MessageRetentionPeriod: QUEUE.retentionSeconds,
       });
+    });
+
+    it('caps the webhook queue 1 KiB under the DLQ (1 MiB), so every webhook can be dead-lettered with its reason', () => {
+      const dlq = logicalId(stack, stack.sluice.deadLetterQueue);
+      const queues = t.findResources('AWS::SQS::Queue');
+      const size = (id: string) =>
+        (queues[id] as { Properties: { MaximumMessageSize: number } }).Properties.MaximumMessageSize;
+      const main = Object.keys(queues).find((id) => id !== dlq)!;
+      expect(size(dlq)).toBe(1_048_576);
+      expect(size(main)).toBe(1_048_576 - 1_024);
     });
 
     it('redrives the main queue to the DLQ after QUEUE.maxReceiveCount receives', () => {
