@@ -27,6 +27,8 @@ export type Verdict =
       /** Status line, error text or the first bytes of the body, for the DLQ if retries run out. */
       readonly detail: string;
       readonly rateLimit?: RateLimitInfo;
+      /** The request could not even be made from this message (a header value the HTTP client refuses). */
+      readonly unsendable?: true;
     }
   /** The app refused this webhook for good (3xx, most 4xx): DLQ with reason `rejected`. */
   | {
@@ -36,6 +38,16 @@ export type Verdict =
       readonly detail: string;
       readonly rateLimit?: RateLimitInfo;
     };
+
+/**
+ * Error codes of a request that could not be built from the message (undici's InvalidArgumentError, Node's
+ * header checks): the app was never asked, and the same message will fail the same way, whatever the app does.
+ */
+const UNSENDABLE_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_INVALID_ARG',
+  'ERR_INVALID_CHAR',
+  'ERR_INVALID_HTTP_TOKEN',
+]);
 
 /** Statuses in the 4xx range that say "not now" rather than "never". */
 const TRANSIENT_4XX: ReadonlySet<number> = new Set([408, 425, 429]);
@@ -59,7 +71,10 @@ export function statusClassOf(status: number): StatusClass {
 export function classify(result: DeliveryResult, now: number): Verdict {
   if (result.kind === 'timeout') return { kind: 'retry', statusClass: 'timeout', detail: 'timeout' };
   if (result.kind === 'error') {
-    return { kind: 'retry', statusClass: 'error', detail: `${result.code}: ${result.message}` };
+    const detail = `${result.code}: ${result.message}`;
+    return UNSENDABLE_CODES.has(result.code)
+      ? { kind: 'retry', statusClass: 'error', detail, unsendable: true }
+      : { kind: 'retry', statusClass: 'error', detail };
   }
   const { status } = result;
   const statusClass = statusClassOf(status);

@@ -813,7 +813,7 @@ class DrainerRun implements Drainer {
   private async retry(item: Held, verdict: Extract<Verdict, { kind: 'retry' }>, now: number): Promise<void> {
     item.failures++;
     item.firstFailureAt ??= now;
-    if (this.blames(item, verdict.status)) item.strikes++;
+    if (verdict.unsendable || this.blames(item, verdict.status)) item.strikes++;
     item.lastFailureAt = now;
     const exhausted =
       item.strikes >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;

@@ -86,6 +86,23 @@ describe('HttpDownstream', () => {
     expect(result).toMatchObject({ kind: 'error', code: 'ECONNREFUSED' });
   });
 
+  it('returns UND_ERR_INVALID_ARG, sending nothing, for a header value the HTTP client refuses', async () => {
+    let reached = false;
+    handler = (_req, _body, res) => {
+      reached = true;
+      res.end();
+    };
+
+    const result = await downstream.post(
+      { url: `${base}/bad-header`, headers: { 'x-shopify-topic': 'orders/€' }, body: 'a' },
+      1_000,
+    );
+
+    // The code classify reads as "unsendable": the message, not the app, is at fault.
+    expect(result).toMatchObject({ kind: 'error', code: 'UND_ERR_INVALID_ARG' });
+    expect(reached).toBe(false);
+  });
+
   it('returns an error when the app drops the connection without answering', async () => {
     handler = (req) => req.socket.destroy();
 

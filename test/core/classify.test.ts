@@ -58,6 +58,17 @@ describe('classify', () => {
     expect(v).toMatchObject({ kind: 'retry', statusClass: 'error', detail: 'ECONNREFUSED: connect refused' });
   });
 
+  it('marks a request that could not be built from the message as unsendable (it blames the message)', () => {
+    const v = classify(
+      { kind: 'error', code: 'UND_ERR_INVALID_ARG', message: 'invalid header', rttMs: 0 },
+      NOW,
+    );
+    expect(v).toMatchObject({ kind: 'retry', statusClass: 'error', unsendable: true });
+    expect(
+      classify({ kind: 'error', code: 'ECONNRESET', message: 'reset', rttMs: 1 }, NOW),
+    ).not.toHaveProperty('unsendable');
+  });
+
   it('keeps the response snippet as the detail of a permanent failure', () => {
     expect(classify(response(422, {}, '{"error":"bad"}'), NOW)).toMatchObject({
       kind: 'permanent',

@@ -129,6 +129,18 @@ describe('drainer through a long app outage (one run a minute)', () => {
     );
   }, 60_000);
 
+  it('dead-letters after maxAttempts a webhook no request can be built from, with nothing else delivered', async () => {
+    const h = setup(() => ({ error: 'UND_ERR_INVALID_ARG' }), 1, 4);
+
+    await h.runFor(1);
+
+    expect(h.queue.dlq.map((d) => [d.info?.reason, d.info?.attempts])).toEqual([
+      ['exhausted', 4],
+      ['exhausted', 4],
+      ['exhausted', 4],
+    ]);
+  }, 60_000);
+
   it('does not count an app-wide failure against a webhook when nothing else was delivered', async () => {
     // Every head gets 503 for 10 minutes: nothing can be delivered (the app is full or down for everyone).
     let upAt = Number.POSITIVE_INFINITY;
