@@ -379,6 +379,16 @@ export async function redrive(
   };
   const deadline = limits.now() + limits.budgetMs;
   const moved = new Set<string>();
+  /**
+   * What this pass sent back to the webhook queue: queue message ids, and webhook ids. A running drainer that
+   * dead-letters one again puts a new DLQ message in, which this pass must not redrive again (a webhook your
+   * app keeps refusing would otherwise go round until the limit: 5 forged ones made 10,000 redrives).
+   */
+  const sentBack = new Set<string>();
+  const redrivenWebhooks = new Set<string>();
+  const cameBack = (e: DlqEntry): boolean =>
+    (e.queueMessageId !== undefined && sentBack.has(e.queueMessageId)) ||
+    (e.webhookId !== undefined && redrivenWebhooks.has(e.webhookId));
   /** Messages kept invisible until the pass ends (their groups stay blocked behind them), by message id. */
   const held = new Map<string, Message>();
   const blockedGroups = new Set<string>();
@@ -397,7 +407,12 @@ export async function redrive(
       for (const m of got) {
         const entry = entryOf(m);
         // Behind a held message of its group: leave it where it is, in order.
-        if (blockedGroups.has(entry.groupId) || moved.has(entry.messageId) || held.has(entry.messageId)) {
+        if (
+          blockedGroups.has(entry.groupId) ||
+          moved.has(entry.messageId) ||
+          held.has(entry.messageId) ||
+          cameBack(entry)
+        ) {
           blockedGroups.add(entry.groupId);
           hold(m);
           continue;
@@ -419,6 +434,8 @@ export async function redrive(
           );
           if (take) {
             redriven.push(entry);
+            if (sent.MessageId) sentBack.add(sent.MessageId);
+            if (entry.webhookId) redrivenWebhooks.add(entry.webhookId);
             if (entry.queueMessageId) toRemove.push(entry.queueMessageId);
           } else {
             kept++;

@@ -189,6 +189,38 @@ describe('sluice CLI (local mode)', () => {
     });
   });
 
+  describe('dlq redrive while the drainer runs', () => {
+    let app: Recorder;
+    let running: Running | undefined;
+    afterEach(async () => {
+      await running?.stop();
+      await app.close();
+    });
+
+    it('redrives each dead letter once per pass, even when the drainer dead-letters it again meanwhile', async () => {
+      const { r, stateFile } = await setUp('redrive-once');
+      app = await startRecorder();
+      const cli = (...argv: string[]) => sluice(['--state-file', stateFile, ...argv]);
+      const forged = Buffer.alloc(32, 7).toString('base64');
+      await enqueue(clients.sqs, r.queueUrl, [
+        { webhookId: 'f1', shop: 'a.myshopify.com', hmac: forged },
+        { webhookId: 'f2', shop: 'b.myshopify.com', hmac: forged },
+      ]);
+      running = startDrainer(clients, r, app.url);
+      const depth = async () => JSON.parse((await cli('status', '--json')).stdout).dlq.depth;
+      await waitUntil(async () => (await depth()) === 2, 20_000, 'two forgeries in the DLQ');
+
+      // Still forged: the drainer sends each back to the DLQ within moments of the redrive.
+      const redriven = await cli('dlq', 'redrive', '--reason', 'signature', '--limit', '50', '--json');
+
+      expect(redriven.code).toBe(0);
+      const ids = JSON.parse(redriven.stdout).redriven.map((e: { webhookId: string }) => e.webhookId);
+      expect(ids.sort()).toEqual(['f1', 'f2']);
+      await waitUntil(async () => (await depth()) === 2, 20_000, 'both back in the DLQ');
+      expect(app.requests).toHaveLength(0);
+    });
+  });
+
   describe('dlq list from the dead-letter index', () => {
     let app: Recorder;
     let running: Running | undefined;
