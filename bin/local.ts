@@ -124,6 +124,16 @@ main().then(
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    // `npm start` runs this under `sh -c`: a SIGTERM to npm (a process manager, an IDE's stop button) ends npm
+    // and the shell but never reaches this process, which would keep serving, orphaned. A parent that goes
+    // away is a stop as well.
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      onSignal('parent exited');
+    }, 1_000);
+    watch.unref();
   },
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof PortInUseError || err instanceof StateDirInUseError) {

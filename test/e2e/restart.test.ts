@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendWebhooks } from '../../local/sender';
 import { DEV_SECRET, makeFlood } from '../../local/webhooks';
-import { type LocalChild, startLocalChild } from '../helpers/local-mode';
+import { alive, type LocalChild, startLocalChild } from '../helpers/local-mode';
 import { type Recorder, startRecorder, waitUntil } from '../helpers/recorder';
 
 describe('local mode with on-disk state (Ctrl-C during a flood, then npm start again)', () => {
@@ -61,6 +61,32 @@ describe('local mode with on-disk state (Ctrl-C during a flood, then npm start a
         .map((w) => w.seq);
       expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
     }
+  });
+});
+
+describe('local mode stopped through npm alone (a process manager, an IDE)', () => {
+  let dir: string;
+  let child: LocalChild | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-npm-term-'));
+  });
+  afterAll(async () => {
+    await child?.stop('SIGKILL').catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stops gracefully when SIGTERM reaches npm only, leaving no orphan serving', async () => {
+    const endpoints = join(dir, 'endpoints.json');
+    child = await startLocalChild({}, endpoints);
+    const pid = child.endpoints.pid;
+
+    // npm's shell dies without passing the signal on; local mode sees its parent go and stops itself.
+    child.signalNpm('SIGTERM');
+
+    await waitUntil(() => !alive(pid), 20_000, `local mode (pid ${pid}) to stop after npm did`);
+    // A graceful stop: it removed its endpoints file on the way out.
+    expect(existsSync(endpoints)).toBe(false);
   });
 });
 

@@ -51,6 +51,8 @@ export interface LocalChild {
    * process itself is gone (npm exits on the signal at once; local mode finishes its graceful stop after).
    */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+  /** Sends `signal` to npm alone, as a process manager that stops `npm start` does. */
+  signalNpm(signal: NodeJS.Signals): void;
   readonly exited: boolean;
 }
 
@@ -107,6 +109,9 @@ export async function startLocalChild(
     output: () => out,
     get exited() {
       return exitCode !== undefined;
+    },
+    signalNpm(signal) {
+      if (child.pid) process.kill(child.pid, signal);
     },
     async stop(signal = 'SIGINT', timeoutMs = 30_000) {
       if (child.pid && alive(ready.pid)) process.kill(-child.pid, signal);
