@@ -4,7 +4,7 @@ import { ConfigError, configFromEnv, FIELDS } from '../core/config';
 import { LOCAL_STATE_FILE } from '../core/resources';
 import { parseSecrets } from '../core/signature';
 import { PortInUseError } from '../local/api';
-import { type LocalMode, StateDirInUseError, startLocalMode } from '../local/mode';
+import { EndpointsFileInUseError, type LocalMode, StateDirInUseError, startLocalMode } from '../local/mode';
 import { DEV_SECRET } from '../local/webhooks';
 
 // The configuration fields that matter locally, with their flag help. Flags win over the environment.
@@ -136,7 +136,12 @@ main().then(
     watch.unref();
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof PortInUseError || err instanceof StateDirInUseError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof PortInUseError ||
+      err instanceof StateDirInUseError ||
+      err instanceof EndpointsFileInUseError
+    ) {
       console.error(`sluice: ${err.message}`);
       process.exit(err instanceof ConfigError ? 2 : 1);
     }

@@ -16,7 +16,8 @@ const positiveInt = (name: string) => (value: string) => {
 // The running `npm start` writes its API URL here, so a non-default PORT needs no --url.
 function defaultUrl(): string {
   try {
-    const state: unknown = JSON.parse(readFileSync(LOCAL_STATE_FILE, 'utf8'));
+    const file = process.env.SLUICE_LOCAL_FILE || LOCAL_STATE_FILE;
+    const state: unknown = JSON.parse(readFileSync(file, 'utf8'));
     if (
       typeof state === 'object' &&
       state !== null &&

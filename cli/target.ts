@@ -41,7 +41,7 @@ export const queueNameOf = (url: string): string => url.slice(url.lastIndexOf('/
 export async function resolveTarget(options: GlobalOptions, env: GlobalEnv): Promise<Target> {
   const local = options.local === true || options.stateFile !== undefined;
   if (local && options.stack) throw new UsageError('give either --stack <name> or --local, not both');
-  if (local) return localTarget(options.stateFile ?? LOCAL_STATE_FILE, env);
+  if (local) return localTarget(options.stateFile ?? (env.SLUICE_LOCAL_FILE || LOCAL_STATE_FILE), env);
   const stack = options.stack ?? env.SLUICE_STACK;
   if (!stack) {
     throw new UsageError(

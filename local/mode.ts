@@ -102,6 +102,39 @@ const isRunning = (pid: number): boolean => {
 };
 
 /** Claims the state directory for this process; a lock left by a process that is gone is taken over. */
+/** Another local Sluice, still running, wrote the endpoints file this one would use. */
+export class EndpointsFileInUseError extends Error {
+  readonly code = 'endpoints-in-use';
+  constructor(
+    readonly file: string,
+    readonly pid: number,
+  ) {
+    super(
+      `${file} belongs to another local Sluice (pid ${pid}) that is still running: stop it, or give this one ` +
+        'its own file with SLUICE_LOCAL_FILE=… (npm run send and sluice --local then need the same variable)',
+    );
+    this.name = 'EndpointsFileInUseError';
+  }
+}
+
+/**
+ * Refuses to take over an endpoints file whose local mode still runs: writing over it would hide that one from
+ * `sluice --local` and `npm run send`, and this one's exit would delete it. A file left by a crash is fine.
+ */
+async function claimEndpointsFile(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  if (text === '') return;
+  let pid = 0;
+  try {
+    pid = Number((JSON.parse(text) as { pid?: unknown }).pid);
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+    throw new EndpointsFileInUseError(file, pid);
+  }
+}
+
 async function lockStateDir(dir: string): Promise<void> {
   const file = join(dir, STATE_FILES.lock);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -194,6 +227,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   };
 
   try {
+    await claimEndpointsFile(options.endpointsFile);
     const stateDir = options.stateDir;
     const snapshotFile = stateDir ? join(stateDir, STATE_FILES.snapshot) : undefined;
     if (stateDir) {

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sluice } from '../helpers/cli';
 import { cleanEnv, startLocalChild } from '../helpers/local-mode';
 
 const ROOT = join(__dirname, '..', '..');
@@ -70,6 +71,28 @@ describe('npm start errors', () => {
 
       expect(code).not.toBe(0);
       expect(output).toContain(`is in use by another local Sluice (pid ${first.endpoints.pid})`);
+    } finally {
+      await first.stop('SIGINT');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to take over the endpoints file of a local Sluice that still runs, which stays reachable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-endpoints-'));
+    const file = join(dir, 'endpoints.json');
+    const first = await startLocalChild({}, file);
+    try {
+      const { code, output } = await runStart({ PORT: '0', SLUICE_LOCAL_FILE: file });
+
+      expect(code).toBe(1);
+      expect(output).toContain(
+        `belongs to another local Sluice (pid ${first.endpoints.pid}) that is still running`,
+      );
+      // The first one's file is untouched, and the CLI finds it through the same variable.
+      expect(JSON.parse(await readFile(file, 'utf8')).pid).toBe(first.endpoints.pid);
+      const status = await sluice(['--local', 'status', '--json'], { env: { SLUICE_LOCAL_FILE: file } });
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout).queue).toBeDefined();
     } finally {
       await first.stop('SIGINT');
       await rm(dir, { recursive: true, force: true });
