@@ -12,7 +12,7 @@ import type { SluiceConfig } from '../core/config';
 import { createDrainer, type Drainer, type DrainerLog, type DrainerStatus } from '../core/drainer';
 import { paceTag } from '../core/pace-text';
 import type { DeliveryResult, DownstreamPort } from '../core/ports';
-import { type LocalEndpoints, METRICS, ROUTES } from '../core/resources';
+import { LOCAL_STATE_FILE, type LocalEndpoints, METRICS, ROUTES } from '../core/resources';
 import { rulesOf } from '../core/screening';
 import { makeAuthorizer } from '../lambda/authorizer';
 import { makeVerifyHandler } from '../lambda/verify';
@@ -102,6 +102,19 @@ const isRunning = (pid: number): boolean => {
 };
 
 /** Claims the state directory for this process; a lock left by a process that is gone is taken over. */
+/**
+ * The banner's example command, runnable as printed from another terminal: `npm run send` finds the API through
+ * the endpoints file and signs with SHOPIFY_CLIENT_SECRET, else the dev secret. So a custom file or secret must
+ * be named, or every webhook it sends would miss the API or be forged.
+ */
+export function tryCommand(endpointsFile: string, devSecret: boolean): string {
+  const env = [
+    ...(endpointsFile !== LOCAL_STATE_FILE ? [`SLUICE_LOCAL_FILE=${endpointsFile}`] : []),
+    ...(devSecret ? [] : ['SHOPIFY_CLIENT_SECRET=<the same secret>']),
+  ];
+  return [...env, 'npm run send -- --count 2000'].join(' ');
+}
+
 /** Another local Sluice, still running, wrote the endpoints file this one would use. */
 export class EndpointsFileInUseError extends Error {
   readonly code = 'endpoints-in-use';
@@ -450,7 +463,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         ...(config.serviceTimeMetric
           ? [`  Service time  read from your app's Server-Timing metric ${config.serviceTimeMetric}`]
           : []),
-        `  Try           npm run send -- --count 2000`,
+        `  Try           ${tryCommand(options.endpointsFile, devSecret !== undefined && options.secrets[0] === devSecret)}`,
         `  Inspect       ${awsEnv} aws --endpoint-url ${emulators.sqsEndpoint} sqs get-queue-attributes --queue-url ${resources.queueUrl} --attribute-names All`,
         'Ctrl-C stops gracefully (twice forces).',
       ].join('\n'),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../core/config';
 import * as pacer from '../../core/pacer';
-import { startLocalMode } from '../../local/mode';
+import { startLocalMode, tryCommand } from '../../local/mode';
 import { makeWebhook } from '../../local/webhooks';
 import { waitUntil } from '../helpers/recorder';
 import { startScriptedApp } from '../helpers/scripted-app';
@@ -23,6 +23,13 @@ describe('startLocalMode', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints a Try line that reaches this API and signs with this secret, as run from another terminal', () => {
+    expect(tryCommand('.local/sluice.json', true)).toBe('npm run send -- --count 2000');
+    expect(tryCommand('/tmp/a.json', false)).toBe(
+      'SLUICE_LOCAL_FILE=/tmp/a.json SHOPIFY_CLIENT_SECRET=<the same secret> npm run send -- --count 2000',
+    );
   });
 
   it('says that idleExitSeconds is not applied locally rather than ignoring it silently', async () => {
