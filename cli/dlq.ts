@@ -523,7 +523,18 @@ function mismatch(indexed: number, total: number, complete: boolean): string {
   );
 }
 
-function showText(e: DlqEntry, body: string, now: number): string {
+/** The forwarded headers a dead letter carries (its `Headers` attribute), or none when absent or unreadable. */
+function headersOf(attributes: Readonly<Record<string, string>>): [string, string][] {
+  try {
+    const parsed: unknown = JSON.parse(attributes[ATTR.headers] ?? '');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return [];
+    return Object.entries(parsed).filter((kv): kv is [string, string] => typeof kv[1] === 'string');
+  } catch {
+    return [];
+  }
+}
+
+function showText(e: DlqEntry, body: string, now: number, headers: [string, string][] = []): string {
   const lines: [string, string][] = [
     ['id', e.messageId],
     ['reason', e.reason],
@@ -540,7 +551,8 @@ function showText(e: DlqEntry, body: string, now: number): string {
     ['body', e.bodyBytes === undefined ? '-' : `${e.bodyBytes} bytes`],
   ];
   const w = Math.max(...lines.map(([k]) => k.length));
-  return `${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n\n${body}`;
+  const head = headers.length > 0 ? `\n\n${headers.map(([k, v]) => `${k}: ${v}`).join('\n')}` : '';
+  return `${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}${head}\n\n${body}`;
 }
 
 function reasonArg(raw: string): ListedReason {
@@ -642,7 +654,9 @@ export function registerDlq(program: Command, io: CliIo): void {
       const attributes = Object.fromEntries(
         Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
       );
-      emit(io, g, { ...entry, attributes, body: m.Body ?? '' }, (v) => showText(entry, v.body, io.now()));
+      emit(io, g, { ...entry, attributes, body: m.Body ?? '' }, (v) =>
+        showText(entry, v.body, io.now(), headersOf(attributes)),
+      );
     });
 
   dlq

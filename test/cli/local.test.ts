@@ -165,6 +165,11 @@ describe('sluice CLI (local mode)', () => {
 
       const shown = await cli('dlq', 'show', list.entries[0].messageId, '--json');
       expect(JSON.parse(shown.stdout)).toMatchObject({ reason: 'signature', webhookId: 'forged' });
+      // For people: the failure, then the headers the app would get, then the body.
+      const shownText = (await cli('dlq', 'show', list.entries[0].messageId)).stdout;
+      expect(shownText).toMatch(/^reason\s+signature$/m);
+      expect(shownText).toMatch(/^x-shopify-webhook-id: forged$/m);
+      expect(shownText).toMatch(/^x-shopify-topic: products\/update$/m);
 
       accept = true;
       const redriven = await cli('dlq', 'redrive', '--reason', 'rejected', '--json');
