@@ -11,9 +11,15 @@ try {
   config = appConfig(app.node.getAllContext(), process.cwd());
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  console.error(
-    `${err.message}\nSet it with -c ${err.field}=… or in sluice.config.json (README "Configuration").`,
-  );
+  // How to fix it: a setting is given with -c or in the file; the file itself is fixed where it is; a key that
+  // is no setting is removed (its message lists the allowed ones).
+  const hint =
+    err.field === APP_CONTEXT.configFile
+      ? 'Fix that file, or point -c configFile=… at another (README "Configuration").'
+      : err.allowed.startsWith('unknown field')
+        ? 'Remove it, or correct its spelling (README "Configuration").'
+        : `Set it with -c ${err.field}=… or in sluice.config.json (README "Configuration").`;
+  console.error(`${err.message}\n${hint}`);
   process.exit(1);
 }
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -115,7 +115,13 @@ export function registerCost(program: Command, io: CliIo): void {
           emit(io, g, PRICES, (p) =>
             table(
               ['PRICE', 'USD', 'UNIT', 'SOURCE'],
-              Object.entries(p).map(([k, v]) => [k, String(v.usd), v.unit, v.source]),
+              // Plain decimals: 2e-7 read as 2.0000000000000002e-7 from the multiplication that made it.
+              Object.entries(p).map(([k, v]) => [
+                k,
+                v.usd.toLocaleString('en-US', { maximumSignificantDigits: 6, useGrouping: false }),
+                v.unit,
+                v.source,
+              ]),
             ),
           );
           return;

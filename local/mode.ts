@@ -437,7 +437,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       devSecret !== undefined && options.secrets[0] === devSecret
         ? `${devSecret}  (dev secret: set SHOPIFY_CLIENT_SECRET for your app's)`
         : `${options.secrets.map(maskSecret).join(', ')}  (from SHOPIFY_CLIENT_SECRET)`;
-    const awsEnv = 'AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1';
+    // AWS_DEFAULT_REGION as well: version 1 of the AWS CLI reads only that one.
+    const awsEnv =
+      'AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1';
     printer.log(
       [
         'Sluice local mode',
