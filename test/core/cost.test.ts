@@ -206,7 +206,9 @@ describe('sluice cost', () => {
 
   it('prints the price table with sources', async () => {
     const run = await sluice(['cost', '--prices']);
-    expect(run.stdout).toMatch(/sqsFifoRequest\s+5e-7\s+FIFO request/);
+    // Plain decimals, not 5e-7 (nor 2.0000000000000002e-7 for a price made by a multiplication).
+    expect(run.stdout).toMatch(/sqsFifoRequest\s+0\.0000005\s+FIFO request/);
+    expect(run.stdout).toMatch(/lambdaRequest\s+0\.0000002\s+invocation/);
   });
 
   it('applies --idle-exit-seconds to the fixed cost and rejects a value the config would not allow', async () => {
