@@ -192,15 +192,6 @@ describe('sluice CLI (local mode)', () => {
       expect((await cli('dlq', 'purge', '--yes')).code).toBe(0);
       expect(JSON.parse((await cli('dlq', 'list', '--json')).stdout).total).toBe(0);
     });
-  });
-
-  describe('dlq redrive while the drainer runs', () => {
-    let app: Recorder;
-    let running: Running | undefined;
-    afterEach(async () => {
-      await running?.stop();
-      await app.close();
-    });
 
     it('redrives each dead letter once per pass, even when the drainer dead-letters it again meanwhile', async () => {
       const { r, stateFile } = await setUp('redrive-once');
