@@ -15,6 +15,9 @@ import { parseSecrets, verify } from './signature';
 /**
  * The value a stack-created secret holds until the user sets the real one. It is never a key: readers treat
  * it as "no secret configured", so webhooks are answered 503 (Shopify retries) instead of 401.
+ * Never change it: it is the secret's `SecretString` in the template, and on the next `cdk deploy` after a
+ * change CloudFormation would write the new placeholder over the secret users set out of band, stopping
+ * delivery (test/lib/sluice.test.ts pins it).
  */
 export const SECRET_PLACEHOLDER = 'REPLACE_ME_WITH_THE_SHOPIFY_CLIENT_SECRET';
 

@@ -253,6 +253,8 @@ describe('Sluice', () => {
   describe('secret', () => {
     it('is created holding the placeholder when no secretName is given', () => {
       t.hasResourceProperties('AWS::SecretsManager::Secret', { SecretString: SECRET_PLACEHOLDER });
+      // The same text in every release: a changed SecretString would overwrite the user's secret on deploy.
+      expect(SECRET_PLACEHOLDER).toBe('REPLACE_ME_WITH_THE_SHOPIFY_CLIENT_SECRET');
     });
 
     it('is imported by name, and readable by the verify function, when secretName is given', () => {
