@@ -3,6 +3,7 @@
  * environment; both go through `parseConfig`, so names, defaults and errors are the same everywhere.
  */
 import { ORDERING_KEYS, type OrderingKey } from './contract';
+import { TOPIC } from './screening';
 import { METRIC_NAME } from './server-timing';
 
 export interface SluiceConfig {
@@ -143,7 +144,6 @@ export class ConfigError extends Error {
 }
 
 const SHOP = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/;
-const TOPIC = /^[a-z0-9_]+(\/[a-z0-9_]+)+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 function read(field: Field, raw: unknown): unknown {
@@ -200,7 +200,7 @@ function read(field: Field, raw: unknown): unknown {
           bad,
           name === 'allowedShops'
             ? 'allowed: shop domains like my-store.myshopify.com'
-            : 'allowed: topics like products/update',
+            : 'allowed: topics like products/update, customer.tags_added or Product',
         );
       }
       return items.map(String);

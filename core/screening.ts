@@ -39,8 +39,14 @@ export type ScreeningResult =
 
 /** Shopify sends the lower-case `myshopify.com` domain; anything else cannot be a Shopify delivery. */
 export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$/;
-/** `products/update`, `customers/data_request`, `app_subscriptions/update`, `bulk_operations/finish` … */
-export const TOPIC = /^[a-z0-9_]{1,64}(\/[a-z0-9_]{1,64}){1,3}$/;
+/**
+ * `products/update`, `customers/data_request`, `bulk_operations/finish` …, and the shapes Shopify sends besides
+ * those: `customer.tags_added` (a classic topic since 2023-07) and an Events delivery's resource name,
+ * `Product`, without a slash. Refusing a real topic loses its webhooks (Shopify retries, then gives up). What
+ * is kept out: anything that could not sit in an SQS group id or a log field (spaces, quotes, other
+ * punctuation).
+ */
+export const TOPIC = /^[A-Za-z0-9_.-]{1,64}(\/[A-Za-z0-9_.-]{1,64}){0,3}$/;
 /**
  * The webhook id becomes the SQS deduplication id (and the group id under ordering `none`): SQS allows
  * ≤128 punctuation-or-alphanumeric characters; Shopify's ids are UUIDs. A narrower set keeps ids safe as S3
@@ -78,7 +84,9 @@ export function screen(
   if (rules.allowedShops.length > 0 && !rules.allowedShops.includes(shop)) {
     return fail('shop-not-allowed', `shop ${shop} is not in allowedShops`);
   }
-  if (!TOPIC.test(topic)) return fail('malformed-topic', 'topic is not like products/update');
+  if (!TOPIC.test(topic)) {
+    return fail('malformed-topic', 'topic is not like products/update, customer.tags_added or Product');
+  }
   if (rules.allowedTopics.length > 0 && !rules.allowedTopics.includes(topic)) {
     return fail('topic-not-allowed', `topic ${topic} is not in allowedTopics`);
   }

@@ -31,6 +31,24 @@ describe('planVerified', () => {
     expect(plan.kind === 'enqueue' && plan.claimCheck).toBeUndefined();
   });
 
+  it('enqueues a signed Events delivery: shopify-* headers, and the resource name as its topic', () => {
+    const signature = shopifyHeaders(BODY)['x-shopify-hmac-sha256']!;
+    const headers = normalizeHeaders({
+      'content-type': 'application/json',
+      'shopify-hmac-sha256': signature,
+      'shopify-topic': 'Product',
+      'shopify-action': 'update',
+      'shopify-shop-domain': 'my-store.myshopify.com',
+      'shopify-api-version': 'unstable',
+      'shopify-webhook-id': 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      'shopify-triggered-at': '2026-11-25T13:00:00Z',
+    });
+
+    const plan = planVerified(input(BODY, { headers, path: '/verified/events' }));
+
+    expect(plan).toMatchObject({ kind: 'enqueue', envelope: { topic: 'Product', target: '/events' } });
+  });
+
   it.each<[string, Partial<VerifyInput>, number, string]>([
     ['a GET', { method: 'GET' }, 405, 'method-not-allowed'],
     ['no secret configured', { secrets: [] }, 503, 'secret-unset'],

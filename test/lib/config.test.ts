@@ -20,7 +20,7 @@ const INVALID: ReadonlyArray<readonly [string, unknown, string]> = [
   ['orderingKey', 'customer', 'shop, shop-topic, global, none'],
   ['allowedShops', 'evil.example.com', 'myshopify.com'],
   ['allowedShops', [1], 'list of strings'],
-  ['allowedTopics', 'products', 'products/update'],
+  ['allowedTopics', 'products update', 'products/update'],
   ['rateFloorPerSecond', '0', 'from 0.1'],
   ['rateFloorPerSecond', 'fast', 'a number'],
   ['rateCeilingPerSecond', 20_000, 'to 10000'],
@@ -67,6 +67,11 @@ describe('parseConfig', () => {
   it('covers every field in the table above', () => {
     const covered = new Set(INVALID.map(([f]) => f));
     expect(FIELDS.map((f) => f.key).filter((k) => !covered.has(k))).toEqual([]);
+  });
+
+  it('allows in allowedTopics every topic shape Shopify sends', () => {
+    const topics = ['products/update', 'customer.tags_added', 'Product'];
+    expect(parseConfig({ ...BASE, allowedTopics: topics }).allowedTopics).toEqual(topics);
   });
 
   it('fills the defaults', () => {
