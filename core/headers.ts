@@ -25,14 +25,18 @@ export const REQUIRED_FIELDS: readonly ShopifyField[] = ['hmac', 'topic', 'shop'
 /** The classic spelling of a required header, as API Gateway identity sources name it. */
 export const classicHeaderName = (field: ShopifyField): string => `x-shopify-${SHOPIFY[field]}`;
 
-/** Lower-cases names and joins repeated values, so every lookup below is case-insensitive. */
+/**
+ * Lower-cases names and joins repeated values with a bare comma, as API Gateway's payload 2.0 does
+ * (`"header2": "value1,value2"`), so every lookup below is case-insensitive and local mode forwards the same
+ * values the deployed stack does.
+ */
 export function normalizeHeaders(raw: RawHeaders): Headers {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     const key = name.toLowerCase();
-    const joined = typeof value === 'string' ? value : value.join(', ');
-    out[key] = out[key] === undefined ? joined : `${out[key]}, ${joined}`;
+    const joined = typeof value === 'string' ? value : value.join(',');
+    out[key] = out[key] === undefined ? joined : `${out[key]},${joined}`;
   }
   return out;
 }

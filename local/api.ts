@@ -120,9 +120,12 @@ function parse(req: IncomingMessage, port: number, routeKey: string): Parsed {
   const q = raw.indexOf('?');
   const rawPath = q === -1 ? raw : raw.slice(0, q);
   const rawQueryString = q === -1 ? '' : raw.slice(q + 1);
-  // Payload 2.0: names lower-cased, repeated values joined with commas, cookies moved to their own list.
-  const headers: Record<string, string> = { ...normalizeHeaders(req.headers) };
-  const cookies = headers.cookie ? headers.cookie.split(/;\s*/) : [];
+  // Payload 2.0: names lower-cased, repeated values joined with commas, cookies moved to their own list. From
+  // headersDistinct, not headers: Node joins repeats with ", " and keeps only the first content-type or
+  // user-agent, both of which are forwarded to the app.
+  const distinct = req.headersDistinct;
+  const headers: Record<string, string> = { ...normalizeHeaders(distinct) };
+  const cookies = (distinct.cookie ?? []).flatMap((c) => c.split(/;\s*/)).filter((c) => c !== '');
   delete headers.cookie;
   let query: Record<string, string> | undefined;
   if (rawQueryString) {

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -81,6 +82,32 @@ describe('local API', () => {
     expect(envelope.target).toBe('/webhooks/products?app=1');
     expect(envelope.shop).toBe('my-store.myshopify.com');
     expect(msg?.Attributes).toBeUndefined();
+  });
+
+  it('joins a repeated header with a bare comma and keeps repeated forwarded ones, as API Gateway does', async () => {
+    const headers = {
+      // Its own shop (FIFO group): the first test's message still holds the default shop's group.
+      ...shopifyHeaders(BODY, {
+        'x-shopify-webhook-id': 'repeat-1',
+        'x-shopify-shop-domain': 'repeat.myshopify.com',
+      }),
+      'x-shopify-event-id': ['a', 'b'],
+      'user-agent': ['Shopify-Captain-Hook', 'proxy/1'],
+    };
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${api.url}/webhooks`, { method: 'POST', headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(BODY);
+    });
+
+    expect(status).toBe(200);
+    const [msg] = await receiveAll();
+    const { envelope } = decode(msg?.Body, msg?.MessageAttributes);
+    expect(envelope.headers['x-shopify-event-id']).toBe('a,b');
+    expect(envelope.headers['user-agent']).toBe('Shopify-Captain-Hook,proxy/1');
   });
 
   it('answers 401 without calling the authorizer when a required header is missing', async () => {
