@@ -9,9 +9,15 @@ export function sign(secret: string, body: string | Uint8Array): string {
   return createHmac('sha256', Buffer.from(secret, 'utf8')).update(body).digest('base64');
 }
 
-/** True when `header` has the shape of a Shopify signature: standard base64 of 32 bytes. */
+/**
+ * True when `header` has the shape of a Shopify signature: standard, canonical base64 of 32 bytes. Canonical:
+ * the last character's two unused bits are zero, as Shopify writes them. Decoding ignores those bits, so
+ * four spellings would decode to the same digest; the app's own check compares the text and refuses three.
+ */
 export function isWellFormedSignature(header: string): boolean {
-  return BASE64_DIGEST.test(header) && Buffer.from(header, 'base64').length === DIGEST_BYTES;
+  if (!BASE64_DIGEST.test(header)) return false;
+  const digest = Buffer.from(header, 'base64');
+  return digest.length === DIGEST_BYTES && digest.toString('base64') === header;
 }
 
 /**

@@ -63,6 +63,13 @@ describe('verify', () => {
       false,
     ],
     [
+      'rejects a non-canonical spelling of the right digest (the app compares the text and would refuse it)',
+      'foo=anything',
+      'yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yJ=',
+      ['secret'],
+      false,
+    ],
+    [
       'rejects when no secret is configured',
       'foo=anything',
       'yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI=',
@@ -78,6 +85,8 @@ describe('isWellFormedSignature', () => {
   it.each([
     ['yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI=', true],
     ['yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI', false],
+    // The same 32 bytes with an unused low bit of the last character set: not how Shopify writes it.
+    ['yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yJ=', false],
     ['yCGX_RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI=', false],
     ['', false],
     [`${'A'.repeat(43)}==`, false],
