@@ -82,12 +82,17 @@ export function registerCost(program: Command, io: CliIo): void {
       DEFAULTS.downstreamTimeoutMs,
     )
     .option('--drainer-memory-mb <mb>', 'drainer memory', numberIn(128, 10_240, true), 512)
-    .option('--receive-batch <n>', 'messages per receive/delete call while draining', numberIn(1, 10), 5)
+    .option(
+      '--receive-batch <n>',
+      'messages per receive call (1 for a trickle; up to 10 while a backlog drains)',
+      numberIn(1, 10),
+      1,
+    )
     .option(
       '--log-bytes <b>',
       'log bytes per webhook (access log, Lambda lines, EMF)',
       numberIn(0, 1e6),
-      1_200,
+      650,
     )
     .option('--x86', 'price the functions on x86_64 instead of arm64')
     .option('--prices', 'print the price table with sources and exit')

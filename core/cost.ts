@@ -37,8 +37,16 @@ export interface CostAssumptions {
   readonly downstreamTimeoutMs: number;
   /** Average delivery rate while draining, webhooks/s (drainer busy time when it is not always on). */
   readonly deliveryRatePerSecond: number;
-  /** Average messages per ReceiveMessage and per DeleteMessageBatch while draining (≤ 10). */
+  /**
+   * Average messages per ReceiveMessage (≤ 10). A long poll returns as soon as one message is there, so
+   * webhooks that trickle in (1 M a month is 0.4/s) cost a receive each; a backlog drains at up to 10 a call.
+   */
   readonly receiveBatch: number;
+  /**
+   * DeleteMessageBatch calls per webhook: each delivered record is written within 20 ms of its answer and its
+   * delete follows that write (core/drainer.ts, MARK_LINGER_MS), so deletes share a call only above ~50/s.
+   */
+  readonly deletesPerWebhook: number;
   /** ChangeMessageVisibility requests per webhook (extensions of held messages, retries in place). */
   readonly visibilityCallsPerWebhook: number;
   /** Seconds of each idle long poll (20 is SQS's maximum). */
@@ -49,10 +57,14 @@ export interface CostAssumptions {
   readonly secretReadsPerMonth: number;
   /** Writes of the drainer's state item per running minute (lease renewal every 10 s, pacer save every 5 s). */
   readonly stateWritesPerMinute: number;
+  /** Write units per state-item write: the item (lease, pacer state, controls) is over 1 KB. */
+  readonly stateWriteUnits: number;
   /** Reads of the state item per running minute (operator controls re-read every 2 s). */
   readonly stateReadsPerMinute: number;
-  /** Log bytes per webhook: API access log, authorizer platform lines, drainer EMF. */
+  /** Log bytes per webhook: API access log, authorizer platform lines. */
   readonly logBytesPerWebhook: number;
+  /** Log bytes per drainer run, whatever it delivers: start and stop lines, EMF flushes every 5 s. */
+  readonly drainerLogBytesPerRun: number;
   /** Custom EMF metrics (name × dimension combinations) the functions emit. */
   readonly customMetrics: number;
   /** Metrics watched by the stack's alarms (a metric-math alarm pays for each metric it reads). */
@@ -68,9 +80,9 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   verifiedShare: 0,
   claimCheckShare: 0,
   architecture: 'arm64',
-  authorizerMemoryMb: 128,
+  authorizerMemoryMb: 256,
   authorizerMs: 3,
-  verifyMemoryMb: 256,
+  verifyMemoryMb: 512,
   verifyMs: 30,
   drainerMemoryMb: 512,
   drainerIdleHours: 730,
@@ -78,14 +90,17 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   idleRunOverheadSeconds: 2,
   downstreamTimeoutMs: DEFAULTS.downstreamTimeoutMs,
   deliveryRatePerSecond: 20,
-  receiveBatch: 5,
-  visibilityCallsPerWebhook: 0.1,
+  receiveBatch: 1,
+  deletesPerWebhook: 1,
+  visibilityCallsPerWebhook: 0.01,
   idlePollSeconds: 20,
   drainerInvocationsPerMonth: 43_800,
   secretReadsPerMonth: 8_760,
   stateWritesPerMinute: 18,
+  stateWriteUnits: 2,
   stateReadsPerMinute: 30,
-  logBytesPerWebhook: 1_200,
+  logBytesPerWebhook: 650,
+  drainerLogBytesPerRun: 5_000,
   customMetrics: 23,
   alarmMetrics: 7,
   dashboards: 1,
@@ -205,6 +220,8 @@ function check(a: CostAssumptions): void {
   range('verifiedShare', 0, 1);
   range('claimCheckShare', 0, 1);
   range('receiveBatch', 1, 10);
+  range('deletesPerWebhook', 0.1, 1);
+  range('stateWriteUnits', 1, 400);
   range('deliveryRatePerSecond', 0.01, 100_000);
   range('drainerIdleHours', 0, HOURS_PER_MONTH);
   range('idleExitSeconds', 0, MAX_IDLE_EXIT_SECONDS);
@@ -223,6 +240,7 @@ function check(a: CostAssumptions): void {
     'stateWritesPerMinute',
     'stateReadsPerMinute',
     'logBytesPerWebhook',
+    'drainerLogBytesPerRun',
     'customMetrics',
     'alarmMetrics',
     'dashboards',
@@ -296,10 +314,14 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   );
   add(
     'SQS FIFO',
-    `ReceiveMessage while draining: ${a.receiveBatch} messages per call, 64 KB chunks`,
+    `ReceiveMessage: ${a.receiveBatch} message(s) per call, 64 KB chunks`,
     MILLION * receivePerWebhook * sqs,
   );
-  add('SQS FIFO', `DeleteMessageBatch: ${a.receiveBatch} per call`, (MILLION / a.receiveBatch) * sqs);
+  add(
+    'SQS FIFO',
+    `DeleteMessageBatch: ${a.deletesPerWebhook} call(s) per webhook (after its delivered record)`,
+    MILLION * a.deletesPerWebhook * sqs,
+  );
   add(
     'SQS FIFO',
     `ChangeMessageVisibility: ${a.visibilityCallsPerWebhook} per webhook`,
@@ -347,11 +369,12 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   );
   add(
     'DynamoDB',
-    `state item: ${a.stateWritesPerMinute} writes + ${a.stateReadsPerMinute} reads per running minute`,
+    `state item (over 1 KB): ${a.stateWritesPerMinute} writes × ${a.stateWriteUnits} WRU + ${a.stateReadsPerMinute} reads per running minute`,
     0,
     idle.billedHours *
       60 *
-      (a.stateWritesPerMinute * PRICES.dynamoWrite.usd + a.stateReadsPerMinute * PRICES.dynamoRead.usd),
+      (a.stateWritesPerMinute * a.stateWriteUnits * PRICES.dynamoWrite.usd +
+        a.stateReadsPerMinute * PRICES.dynamoRead.usd),
   );
 
   // CloudWatch.
@@ -359,6 +382,12 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     'CloudWatch',
     `logs: ${a.logBytesPerWebhook} bytes per webhook`,
     ((MILLION * a.logBytesPerWebhook) / 1024 ** 3) * PRICES.logsIngestGb.usd,
+  );
+  add(
+    'CloudWatch',
+    `drainer logs: ${a.drainerLogBytesPerRun} bytes per run`,
+    0,
+    ((a.drainerInvocationsPerMonth * a.drainerLogBytesPerRun) / 1024 ** 3) * PRICES.logsIngestGb.usd,
   );
   add(
     'CloudWatch',
@@ -423,7 +452,7 @@ function notesOf(a: CostAssumptions): string[] {
     `Prices: ${PRICE_REGION}, list prices as of ${PRICES_AS_OF} (core/prices.ts names each source); free tiers ignored.`,
     `Average body ${a.avgBodyKb} KB plus ~1.5 KB of message attributes; ${Math.round(a.verifiedShare * 100)}% via the verified route, ${Math.round(a.claimCheckShare * 100)}% claim-checked to S3.`,
     `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, idle ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
-    `The drainer batches ${a.receiveBatch} messages per receive and delete while draining; pacing waits cost no extra: one function holds many requests in flight.`,
+    `${a.receiveBatch} message(s) per receive (a backlog drains at up to 10: --receive-batch) and ${a.deletesPerWebhook} delete call(s) per webhook; pacing waits cost no extra: one function holds many requests in flight.`,
     a.idleExitSeconds === 0
       ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,

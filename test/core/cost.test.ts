@@ -1,4 +1,6 @@
 // Unit tests for the cost model and `sluice cost`.
+
+import { encode } from '../../core/contract';
 import {
   CostInputError,
   type CostReport,
@@ -6,8 +8,11 @@ import {
   estimateCost,
   idleDrainerOf,
 } from '../../core/cost';
+import { createDrainer } from '../../core/drainer';
 import { PRICES, PRICES_AS_OF } from '../../core/prices';
 import { type CliRun, sluice } from '../helpers/cli';
+import { FakeApp, FakeClock, MemoryQueue, MemoryState, RecordingMetrics } from '../helpers/fakes';
+import { QUEUE_SECRET, webhook } from '../helpers/queue';
 
 const line = (r: ReturnType<typeof estimateCost>, service: string, item: RegExp) =>
   r.lines.find((l) => l.service === service && item.test(l.item));
@@ -251,5 +256,47 @@ describe('sluice cost', () => {
     const run = await sluice(['cost', '--verified-share', '2']);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--verified-share <s>.*invalid.*from 0 to 1/);
+  });
+});
+
+describe('the model against what the drainer does', () => {
+  it('charges the SQS calls the drainer makes per webhook in a trickle (a million a month is 0.4/s)', async () => {
+    const clock = new FakeClock();
+    const queue = new MemoryQueue({ clock });
+    const app = new FakeApp(clock, () => ({ status: 200, rttMs: 80 }));
+    const t0 = clock.now();
+    const count = 16;
+    const feeding = (async () => {
+      for (let i = 0; i < count; i++) {
+        await clock.sleep(2_500);
+        const { envelope, body } = webhook({ webhookId: `t${i}`, shop: `s${i % 3}.myshopify.com` });
+        queue.send(encode(envelope, body, 'shop'));
+      }
+    })();
+
+    await createDrainer(
+      { queue, state: new MemoryState(), downstream: app, clock, metrics: new RecordingMetrics() },
+      {
+        owner: 'cost',
+        downstreamUrl: 'https://app.example.com',
+        secrets: [QUEUE_SECRET],
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 50, maxWindow: 8 },
+        maxAttempts: 100,
+        maxRetryMs: 86_400_000,
+        downstreamTimeoutMs: 10_000,
+        stopAt: t0 + 45_000,
+        deadline: t0 + 57_000,
+      },
+    ).run();
+    await feeding;
+
+    const delivered = app.answers.filter((a) => a.status === 200).length;
+    expect(delivered).toBe(count);
+    const a = DEFAULT_ASSUMPTIONS;
+    // One delete per webhook, as charged (each follows its own delivered record).
+    expect(queue.calls.deleteMessages / delivered).toBeCloseTo(a.deletesPerWebhook, 1);
+    // A receive per webhook, as charged, besides the idle long polls charged on their own line (3 a run).
+    expect(queue.calls.receive).toBeGreaterThanOrEqual(delivered / a.receiveBatch);
+    expect(queue.calls.receive).toBeLessThanOrEqual(delivered / a.receiveBatch + 3);
   });
 });
