@@ -88,12 +88,7 @@ export function registerCost(program: Command, io: CliIo): void {
       numberIn(1, 10),
       1,
     )
-    .option(
-      '--log-bytes <b>',
-      'log bytes per webhook (access log, Lambda lines, EMF)',
-      numberIn(0, 1e6),
-      650,
-    )
+    .option('--log-bytes <b>', 'log bytes per webhook (access log, Lambda lines, EMF)', numberIn(0, 1e6), 650)
     .option('--x86', 'price the functions on x86_64 instead of arm64')
     .option('--prices', 'print the price table with sources and exit')
     .action(

@@ -201,9 +201,24 @@ export async function recentMetrics(
       ScanBy: 'TimestampDescending',
     }),
   );
-  const results = new Map((out.MetricDataResults ?? []).map((r) => [r.Id ?? '', r.Values ?? []]));
-  /** Newest value (ScanBy TimestampDescending puts it first). */
-  const latest = (id: string): number | undefined => results.get(id)?.[0];
+  const series = new Map(
+    (out.MetricDataResults ?? []).map((r) => [
+      r.Id ?? '',
+      { values: r.Values ?? [], times: r.Timestamps ?? [] },
+    ]),
+  );
+  const results = new Map([...series].map(([id, r]) => [id, r.values]));
+  /**
+   * Newest value (ScanBy TimestampDescending puts it first), if it is recent: within two of its periods of the
+   * query's end. A metric with no data point since is not at its last value: a Sum that stopped (nothing
+   * delivered during an outage) is 0, which is what the dashboard's FILL shows too.
+   */
+  const latest = (id: string, periodS: number): number | undefined => {
+    const r = series.get(id);
+    const at = r?.times[0]?.getTime();
+    if (!r || r.values.length === 0 || at === undefined) return undefined;
+    return at >= end.getTime() - 2 * periodS * 1000 ? r.values[0] : undefined;
+  };
   const total = (id: string): number | undefined => {
     const v = results.get(id);
     return v && v.length > 0 ? v.reduce((s, x) => s + x, 0) : undefined;
@@ -218,8 +233,9 @@ export async function recentMetrics(
     const v = total(`dead${i}`);
     if (v !== undefined) dead[r] = v;
   });
-  const delivered = latest('delivered');
-  const oldest = latest('oldest');
+  // Delivered is a Sum every 5 minutes: its query answered and no recent point means none delivered.
+  const delivered = latest('delivered', 300) ?? (series.has('delivered') ? 0 : undefined);
+  const oldest = latest('oldest', 60);
   const errors = total('errors');
   const sig = total('sigfail');
   return {

@@ -126,10 +126,13 @@ async function stackTarget(stackName: string, region: string | undefined): Promi
   if (!region) throw new UsageError('no AWS region: set AWS_REGION or give --region');
   const cfn = new CloudFormationClient({ region });
   let outputs: Record<string, string>;
+  // The stack's own name: --stack may be given as its ARN, and the metrics carry the name.
+  let name = stackName;
   try {
     const res = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
     const stack = res.Stacks?.[0];
     if (!stack) throw new UsageError(`stack ${stackName} not found in ${region}`);
+    name = stack.StackName ?? stackName;
     outputs = Object.fromEntries(
       (stack.Outputs ?? []).flatMap((o) =>
         o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue]] : [],
@@ -165,6 +168,6 @@ async function stackTarget(stackName: string, region: string | undefined): Promi
       : {}),
     ...(outputs[OUTPUTS.dashboardUrl] ? { dashboardUrl: outputs[OUTPUTS.dashboardUrl] } : {}),
     // lib/sluice.ts names the metrics' service after the stack.
-    serviceName: stackName,
+    serviceName: name,
   };
 }

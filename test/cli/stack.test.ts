@@ -84,7 +84,11 @@ describe('sluice CLI (deployed stack)', () => {
           dead1: [2],
           errors: [0],
         };
-        return { Id: q.Id, Values: values[q.Id ?? ''] ?? [], Timestamps: [] };
+        // Newest first, one per period back from the query's end.
+        const vals = values[q.Id ?? ''] ?? [];
+        const period = (q.MetricStat?.Period ?? 60) * 1000;
+        const end = input.EndTime!.getTime();
+        return { Id: q.Id, Values: vals, Timestamps: vals.map((_, i) => new Date(end - (i + 1) * period)) };
       }),
     }));
   });
@@ -144,6 +148,41 @@ describe('sluice CLI (deployed stack)', () => {
         Dimensions: [{ Name: 'FunctionName', Value: 'Sluice-Drainer' }],
       },
     });
+  });
+
+  it('reads 0 delivered when the newest Delivered point is old, not that point as the current rate', async () => {
+    cw.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
+      MetricDataResults: (input.MetricDataQueries ?? []).map((q) =>
+        q.Id === 'delivered'
+          ? // The last busy 5 minutes were 45 minutes ago; nothing since (an outage).
+            { Id: q.Id, Values: [6_000], Timestamps: [new Date(input.EndTime!.getTime() - 45 * 60_000)] }
+          : { Id: q.Id, Values: [], Timestamps: [] },
+      ),
+    }));
+
+    const run = await sluice(['--stack', 'Sluice', 'status', '--json'], { env: ENV, now: () => NOW });
+
+    expect(JSON.parse(run.stdout).recent.deliveredPerSecond5m).toBe(0);
+  });
+
+  it('names the metrics after the stack when --stack is its ARN', async () => {
+    const arn = 'arn:aws:cloudformation:eu-west-1:123456789012:stack/Sluice/0a1b2c3d';
+    cfn.on(DescribeStacksCommand, { StackName: arn }).resolves({
+      Stacks: [
+        {
+          StackName: 'Sluice',
+          CreationTime: new Date(0),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: stackOutputs(),
+        },
+      ],
+    });
+
+    await sluice(['--stack', arn, 'status'], { env: ENV, now: () => NOW });
+
+    const input = cw.commandCalls(GetMetricDataCommand)[0]!.args[0].input;
+    const delivered = (input.MetricDataQueries ?? []).find((q) => q.Id === 'delivered');
+    expect(delivered?.MetricStat?.Metric?.Dimensions).toEqual([{ Name: 'service', Value: 'Sluice' }]);
   });
 
   it('prints a human status with the figures and the dashboard link', async () => {
