@@ -917,15 +917,42 @@ export async function setControls(
     );
   }
   const update = `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`;
-  const out = await client.send(
-    new UpdateItemCommand({
-      TableName: tableName,
-      Key: { [TABLE.partitionKey]: S(TABLE.stateKey) },
-      UpdateExpression: update,
-      ExpressionAttributeNames: namesFor(update),
-      ExpressionAttributeValues: values,
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
+  // One limit set alone must still fit the other as stored: the drainer refuses a floor above the ceiling at
+  // every refresh, so the change would do nothing but fill its log (`rate --floor 50` under a stored
+  // `--ceiling 20`). Checked in the write itself, so a concurrent change cannot slip between.
+  const floorAlone = typeof patch.floorPerSecond === 'number' && !('ceilingPerSecond' in patch);
+  const ceilingAlone = typeof patch.ceilingPerSecond === 'number' && !('floorPerSecond' in patch);
+  const condition = floorAlone
+    ? 'attribute_not_exists(#ceiling) OR #ceiling >= :floor'
+    : ceilingAlone
+      ? 'attribute_not_exists(#floor) OR #floor <= :ceiling'
+      : undefined;
+  let out: { Attributes?: Record<string, AttributeValue> | undefined };
+  try {
+    out = await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { [TABLE.partitionKey]: S(TABLE.stateKey) },
+        UpdateExpression: update,
+        ...(condition ? { ConditionExpression: condition } : {}),
+        ExpressionAttributeNames: namesFor(update, condition ?? ''),
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    throw floorAlone
+      ? new ControlsError(
+          'floorPerSecond',
+          patch.floorPerSecond,
+          'must not exceed the ceiling set with rate --ceiling',
+        )
+      : new ControlsError(
+          'ceilingPerSecond',
+          patch.ceilingPerSecond,
+          'must not be under the floor set with rate --floor',
+        );
+  }
   return controlsOf(out.Attributes);
 }

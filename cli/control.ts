@@ -1,6 +1,6 @@
 // `sluice pause|resume|rate`: operator controls in the drainer's state item; intake is never affected.
 import type { Command } from 'commander';
-import { setControls } from '../adapters/dynamo-state';
+import { ControlsError, setControls } from '../adapters/dynamo-state';
 import type { OperatorControls } from '../core/ports';
 import { type CliIo, emit, type GlobalOptions, numberIn, UsageError } from './io';
 import { resolveTarget } from './target';
@@ -16,7 +16,14 @@ function controlsText(c: OperatorControls, label: string): string {
 async function apply(io: CliIo, cmd: Command, patch: Partial<OperatorControls>): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const t = await resolveTarget(g, io.env);
-  const controls = await setControls(t.dynamo, t.tableName, patch, io.now());
+  let controls: OperatorControls;
+  try {
+    controls = await setControls(t.dynamo, t.tableName, patch, io.now());
+  } catch (err) {
+    // A limit the drainer would refuse is a mistake in the arguments: exit 2, nothing written.
+    if (err instanceof ControlsError) throw new UsageError(err.message);
+    throw err;
+  }
   emit(io, g, { target: t.label, controls }, (v) => controlsText(v.controls, t.label));
 }
 

@@ -248,6 +248,22 @@ describe('operator functions against dynalite', () => {
     ).rejects.toThrow(/floorPerSecond = 10; must not exceed ceilingPerSecond \(5\)/);
   });
 
+  it('refuses one limit that would cross the other as stored, and leaves the controls as they were', async () => {
+    await setControls(clients.dynamo, table, { floorPerSecond: undefined, ceilingPerSecond: 20 });
+
+    await expect(setControls(clients.dynamo, table, { floorPerSecond: 50 })).rejects.toThrow(
+      /floorPerSecond = 50; must not exceed the ceiling set with rate --ceiling/,
+    );
+    await setControls(clients.dynamo, table, { floorPerSecond: 5 });
+    await expect(setControls(clients.dynamo, table, { ceilingPerSecond: 2 })).rejects.toThrow(
+      /ceilingPerSecond = 2; must not be under the floor set with rate --floor/,
+    );
+
+    const state = new DynamoState({ client: clients.dynamo, tableName: table });
+    expect((await state.load()).controls).toMatchObject({ floorPerSecond: 5, ceilingPerSecond: 20 });
+    await setControls(clients.dynamo, table, { floorPerSecond: undefined, ceilingPerSecond: undefined });
+  });
+
   it('reports the lease holder, the saved pacer with its rate and window, and the controls', async () => {
     const state = new DynamoState({ client: clients.dynamo, tableName: table });
     const now = Date.now();

@@ -5,7 +5,12 @@ import {
   GetMetricDataCommand,
   type GetMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createPacer, onSend, onSignal } from '../../core/pacer';
@@ -264,6 +269,22 @@ describe('sluice CLI (deployed stack)', () => {
     });
     expect(updates[1]).toMatchObject({ TableName: 'Sluice-State' });
     expect(JSON.stringify(updates[1]?.ExpressionAttributeValues)).toMatch(/"40"/);
+  });
+
+  it('exits 2, naming the conflict, when a floor alone would exceed the stored ceiling', async () => {
+    ddb
+      .on(UpdateItemCommand)
+      .rejects(
+        new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
+      );
+
+    const run = await sluice(['--stack', 'Sluice', 'rate', '--floor', '50'], { env: ENV });
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('floorPerSecond = 50; must not exceed the ceiling set with rate --ceiling');
+    expect(ddb.commandCalls(UpdateItemCommand)[0]!.args[0].input.ConditionExpression).toContain(
+      '#ceiling >= :floor',
+    );
   });
 
   it('exits 2 with a clear message when the stack does not exist', async () => {
