@@ -42,6 +42,8 @@ export interface Status {
   };
   /** From CloudWatch, deployed stacks only. */
   readonly recent?: RecentMetrics;
+  /** Why `recent` is missing for a deployed stack (CloudWatch refused or failed): the rest still stands. */
+  readonly metricsError?: string;
   readonly dashboardUrl?: string;
 }
 
@@ -80,7 +82,17 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
     readDrainerState(t.dynamo, t.tableName, now),
   ]);
   const n = (a: Record<string, string>, k: string): number => Number(a[k] ?? 0);
-  const cw = t.cloudwatch ? await recentMetrics(t.cloudwatch, t, serviceName, now) : undefined;
+  // CloudWatch is the one optional reading: without cloudwatch:GetMetricData (or with CloudWatch failing) the
+  // queue, the DLQ, the pacing and the lease are still worth showing.
+  let cw: Awaited<ReturnType<typeof recentMetrics>> | undefined;
+  let metricsError: string | undefined;
+  if (t.cloudwatch) {
+    try {
+      cw = await recentMetrics(t.cloudwatch, t, serviceName, now);
+    } catch (err) {
+      metricsError = err instanceof Error ? err.message : String(err);
+    }
+  }
   const oldestAgeSeconds =
     cw?.oldestAgeSeconds ??
     (t.sqsEndpoint ? await localOldestAge(t.sqsEndpoint, t.queueName, now) : undefined);
@@ -111,6 +123,7 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
     ...(state.lease ? { lease: state.lease } : {}),
     controls: state.controls,
     ...(cw ? { recent: cw.recent } : {}),
+    ...(metricsError !== undefined ? { metricsError } : {}),
     ...(t.dashboardUrl ? { dashboardUrl: t.dashboardUrl } : {}),
   };
 }
@@ -312,6 +325,7 @@ export function statusText(s: Status, now: number): string {
     add('signature fails 1h', String(r.signatureFailures1h ?? 0));
     add('drainer errors 1h', String(r.drainerErrors1h ?? 0));
   }
+  if (s.metricsError !== undefined) add('metrics', `not read from CloudWatch: ${s.metricsError}`);
   if (s.dashboardUrl) add('dashboard', s.dashboardUrl);
   const w = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');

@@ -170,6 +170,20 @@ describe('sluice CLI (deployed stack)', () => {
     expect(JSON.parse(run.stdout).recent.deliveredPerSecond5m).toBe(0);
   });
 
+  it('still reports the queue, DLQ, pacing and lease when CloudWatch refuses, saying why the metrics are missing', async () => {
+    cw.on(GetMetricDataCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: cloudwatch:GetMetricData'), {
+        name: 'AccessDenied',
+      }),
+    );
+
+    const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^queue\s+1200 waiting, 8 in flight$/m);
+    expect(run.stdout).toMatch(/^metrics\s+not read from CloudWatch: User is not authorized/m);
+  });
+
   it('names the metrics after the stack when --stack is its ARN', async () => {
     const arn = 'arn:aws:cloudformation:eu-west-1:123456789012:stack/Sluice/0a1b2c3d';
     cfn.on(DescribeStacksCommand, { StackName: arn }).resolves({
