@@ -18,6 +18,11 @@ import { ROUTES } from '../core/resources';
 
 /** API Gateway's payload limit for HTTP APIs (10 MB); larger requests get 413 before any route runs. */
 export const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+/**
+ * Lambda's limit on a synchronous invocation's request (6 MB): a verified-route event over it never reaches the
+ * verify function, and API Gateway answers 413 (a binary body counts base64-encoded, a third larger).
+ */
+export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
 
 /** The authorizer as local mode calls it: a simple (v2) response, `context` copied into the mapping. */
 export type AuthorizerFn = (
@@ -260,6 +265,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       isBase64Encoded: body.length > 0 && text === undefined,
       stageVariables: {},
     };
+    if (Buffer.byteLength(JSON.stringify(event), 'utf8') > MAX_INVOKE_BYTES)
+      return json(413, 'Request Too Long');
     return fromProxyResult(await options.verify(event));
   };
 

@@ -197,6 +197,20 @@ describe('local API', () => {
     expect(res.status).toBe(200);
   });
 
+  it("answers 413 on the verified route to a body the verify function could not receive (Lambda's 6 MB)", async () => {
+    const body = Buffer.from(`{"pad":"${'x'.repeat(7 * 1024 * 1024)}"}`);
+    const calls = verifyEvents.length;
+
+    const res = await post(
+      '/verified/webhooks',
+      body,
+      shopifyHeaders(body, { 'x-shopify-webhook-id': 'big-v' }),
+    );
+
+    expect(res.status).toBe(413);
+    expect(verifyEvents).toHaveLength(calls);
+  });
+
   it('rejects with PortInUseError naming the port when it is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
