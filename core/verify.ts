@@ -21,9 +21,25 @@ import { parseSecrets, verify } from './signature';
  */
 export const SECRET_PLACEHOLDER = 'REPLACE_ME_WITH_THE_SHOPIFY_CLIENT_SECRET';
 
-/** The secrets to try from a Secrets Manager value (`"new,old"` or one), without the placeholder. */
+/**
+ * The secrets to try from a Secrets Manager value (`"new,old"` or one), without the placeholder. A value stored
+ * in the console's default key/value mode arrives as JSON (`{"SHOPIFY_CLIENT_SECRET":"…"}`): its string values
+ * are the secrets, in order. Read as one secret, the JSON text would fail every signature. A Shopify secret
+ * never starts with `{`.
+ */
 export function secretsOf(value: string | undefined): string[] {
-  return parseSecrets(value).filter((s) => s !== SECRET_PLACEHOLDER);
+  let texts = [value];
+  if (value?.trim().startsWith('{')) {
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        texts = Object.values(parsed).filter((v): v is string => typeof v === 'string');
+      }
+    } catch {
+      // Not JSON after all: read as it is.
+    }
+  }
+  return texts.flatMap((t) => parseSecrets(t)).filter((s) => s !== SECRET_PLACEHOLDER);
 }
 
 /** Stable error codes of the verified route's JSON answers. */

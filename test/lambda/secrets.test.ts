@@ -21,6 +21,10 @@ describe('secretsOf', () => {
     ['a rotation pair', 'new, old', ['new', 'old']],
     ['the placeholder', SECRET_PLACEHOLDER, []],
     ['nothing', undefined, []],
+    // The Secrets Manager console stores key/value pairs as JSON by default.
+    ['a key/value pair from the console', '{"SHOPIFY_CLIENT_SECRET":"abc"}', ['abc']],
+    ['key/value pairs holding a rotation', '{"current":"new","previous":"old"}', ['new', 'old']],
+    ['a JSON-looking value that is not JSON', '{abc', ['{abc']],
   ])('reads %s', (_, value, expected) => {
     expect(secretsOf(value)).toEqual(expected);
   });
