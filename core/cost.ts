@@ -101,7 +101,7 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   stateReadsPerMinute: 30,
   logBytesPerWebhook: 650,
   drainerLogBytesPerRun: 5_000,
-  customMetrics: 23,
+  customMetrics: 24,
   alarmMetrics: 7,
   dashboards: 1,
   secrets: 1,
