@@ -222,8 +222,8 @@ const APP_WIDE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
  */
 const RELEASE_WAIT_SHARE = 0.1;
 const RELEASE_WAIT_MAX_MS = 5 * 60_000;
-/** SQS's longest visibility timeout. */
-const MAX_VISIBILITY_MS = 12 * 3_600_000;
+/** SQS's longest visibility timeout is 12 h from the receive; a run holds a message for minutes at most. */
+const MAX_VISIBILITY_MS = 11 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
 const INFRA_BASE_MS = 500;
 const INFRA_CAP_MS = 10_000;
