@@ -22,6 +22,7 @@ import {
   findDeadLetterRecord,
   listDeadLetterRecords,
   moveDeadLetterRecord,
+  readDrainerState,
 } from '../adapters/dynamo-state';
 import { ATTR } from '../core/contract';
 import type { DeadLetterRecord } from '../core/ports';
@@ -726,6 +727,12 @@ export function registerDlq(program: Command, io: CliIo): void {
       }
       // PurgeQueue removes the messages sent before the call, so the index records of earlier failures go.
       const startedAt = io.now();
+      // AWS: messages sent while the purge runs (up to 60 s) may be deleted too. A dead letter the drainer
+      // writes in that minute could go unseen: said below, unless delivery is paused.
+      const paused = await readDrainerState(t.dynamo, t.tableName, startedAt).then(
+        (s) => s.controls.paused,
+        () => false,
+      );
       await t.sqs.send(new PurgeQueueCommand({ QueueUrl: t.dlqUrl }));
       let index: { readonly removed: number; readonly left: number; readonly error?: string };
       try {
@@ -737,12 +744,17 @@ export function registerDlq(program: Command, io: CliIo): void {
       emit(
         io,
         g,
-        { purged: t.dlqName, index },
+        { purged: t.dlqName, index, deliveryPaused: paused },
         (v) =>
           `Purged ${t.dlqName}; removed ${v.index.removed} dead-letter index record(s).` +
           (v.index.error || v.index.left > 0
             ? `\nThe dead-letter index was not fully cleared (${v.index.error ?? `${v.index.left} record(s) left`}); \`dlq list\` will show the index and the DLQ apart.`
-            : ''),
+            : '') +
+          (v.deliveryPaused
+            ? ''
+            : '\nDelivery was not paused: SQS may also delete what the drainer dead-letters during the purge (up to ' +
+              'a minute). Such a webhook keeps its index record, so `dlq list` shows it missing from the DLQ; ' +
+              '`sluice pause` first rules this out.'),
       );
     });
 }

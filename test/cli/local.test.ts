@@ -189,7 +189,12 @@ describe('sluice CLI (local mode)', () => {
       const kept = JSON.parse((await cli('dlq', 'show', after.entries[0].messageId, '--json')).stdout);
       expect(kept).toMatchObject({ webhookId: 'forged', body: expect.any(String) });
 
-      expect((await cli('dlq', 'purge', '--yes')).code).toBe(0);
+      // Delivery runs: the purge says what SQS may take with it, and how to rule that out.
+      const purge = await cli('dlq', 'purge', '--yes');
+      expect(purge.code).toBe(0);
+      expect(purge.stdout).toMatch(
+        /Delivery was not paused: SQS may also delete what the drainer dead-letters/,
+      );
       expect(JSON.parse((await cli('dlq', 'list', '--json')).stdout).total).toBe(0);
     });
 
@@ -311,6 +316,9 @@ describe('sluice CLI (local mode)', () => {
 
       expect(purged.code).toBe(0);
       expect(JSON.parse(purged.stdout).index).toEqual({ removed: 3, left: 0 });
+      expect(JSON.parse(purged.stdout).deliveryPaused).toBe(false);
+      await cli('pause');
+      expect((await cli('dlq', 'purge', '--yes')).stdout).not.toMatch(/Delivery was not paused/);
       expect(await listJson()).toMatchObject({ indexed: 0, total: 0, entries: [] });
     });
   });
