@@ -30,7 +30,7 @@ import type {
   QueuePort,
   StatePort,
 } from './ports';
-import { type DeadLetterInfo, type DeadLetterReason, METRICS } from './resources';
+import { type DeadLetterInfo, type DeadLetterReason, METRICS, QUEUE } from './resources';
 import { Scheduler } from './scheduler';
 import { serviceTimeMs } from './server-timing';
 import { verify } from './signature';
@@ -216,12 +216,20 @@ const APP_WIDE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
  * A message still failing at the end of a run is released invisible for this share of how long it has been
  * failing (up to RELEASE_WAIT_MAX_MS), not at once: each run that receives it again adds one to its SQS receive
  * count, and at QUEUE.maxReceiveCount (1000) SQS moves it to the DLQ itself, with no reason, about 17 hours
- * into an outage at one run a minute. With the wait, a day of outage costs about 500 receives (409 over 20
- * hours in test/core/drainer-outage.test.ts: a message that turns visible as a run stops is received twice),
- * and delivery resumes within a tenth of the outage (5 minutes at most) once the app is back.
+ * into an outage at one run a minute. With the wait, a day of outage costs about 250 receives (217 over 20
+ * hours in test/core/drainer-outage.test.ts; a wait that ends as a run stops costs a second one), and delivery
+ * resumes within a tenth of the outage (about 6 minutes at most, at the default maxRetryMs) once the app is
+ * back.
  */
 const RELEASE_WAIT_SHARE = 0.1;
 const RELEASE_WAIT_MAX_MS = 5 * 60_000;
+/**
+ * A longer `maxRetryMs` (up to 14 days) raises that cap so the receives stay within half of SQS's limit over the
+ * whole wait: up to two receives per wait (one as a run stops, one as the next starts), four waits' worth of
+ * margin. At the default 24 h the cap is 5.8 minutes.
+ */
+const releaseWaitCapMs = (maxRetryMs: number): number =>
+  Math.max(RELEASE_WAIT_MAX_MS, (4 * maxRetryMs) / QUEUE.maxReceiveCount);
 /** SQS's longest visibility timeout is 12 h from the receive; a run holds a message for minutes at most. */
 const MAX_VISIBILITY_MS = 11 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
@@ -1363,7 +1371,7 @@ class DrainerRun implements Drainer {
     // Only a message that failed in this run: one received too late to be tried is tried next run.
     if (item.firstFailureAt !== undefined && item.lastFailureAt !== undefined) {
       const failingFor = now - item.firstFailureAt;
-      const spacing = Math.min(RELEASE_WAIT_MAX_MS, RELEASE_WAIT_SHARE * failingFor);
+      const spacing = Math.min(releaseWaitCapMs(this.options.maxRetryMs), RELEASE_WAIT_SHARE * failingFor);
       const untilExhausted = Math.max(0, item.firstFailureAt + this.options.maxRetryMs - now);
       wait = Math.max(wait, Math.min(spacing, untilExhausted));
     }

@@ -22,7 +22,12 @@ import { QUEUE_SECRET, webhook } from '../helpers/queue';
 const HOUR = 3_600_000;
 const SHOPS = ['a.myshopify.com', 'b.myshopify.com', 'c.myshopify.com'];
 
-function setup(script: AppScript, perShop: number, maxAttempts: number = DEFAULTS.maxAttempts) {
+function setup(
+  script: AppScript,
+  perShop: number,
+  maxAttempts: number = DEFAULTS.maxAttempts,
+  maxRetryMinutes: number = DEFAULTS.maxRetryMinutes,
+) {
   const clock = new FakeClock();
   const queue = new MemoryQueue({ clock, maxReceiveCount: QUEUE.maxReceiveCount });
   const state = new MemoryState();
@@ -48,7 +53,7 @@ function setup(script: AppScript, perShop: number, maxAttempts: number = DEFAULT
     secrets: [QUEUE_SECRET],
     pacer: { floorPerSecond: 1, ceilingPerSecond: 50, maxWindow: 8 },
     maxAttempts,
-    maxRetryMs: DEFAULTS.maxRetryMinutes * 60_000,
+    maxRetryMs: maxRetryMinutes * 60_000,
     downstreamTimeoutMs: 10_000,
     // As lambda/drainer.ts budgets a run started each minute.
     stopAt: tick + 45_000,
@@ -99,6 +104,23 @@ describe('drainer through a long app outage (one run a minute)', () => {
     expect(hours.size).toBe(20);
     expect(h.maxReceives()).toBeLessThan(QUEUE.maxReceiveCount / 2);
   }, 60_000);
+
+  it('stays under the receive limit through a 3-day outage when maxRetryMinutes allows 4 days', async () => {
+    let outageEnds = Number.POSITIVE_INFINITY;
+    const h = setup(
+      (r) => (r.at < outageEnds ? { error: 'ECONNREFUSED' } : { status: 200 }),
+      1,
+      undefined,
+      4 * 1440,
+    );
+    outageEnds = h.clock.now() + 72 * HOUR;
+
+    await h.runFor(73);
+
+    expect(h.queue.dlq).toEqual([]);
+    expect(delivered(h.app)).toHaveLength(3);
+    expect(h.maxReceives()).toBeLessThan(QUEUE.maxReceiveCount / 2);
+  }, 120_000);
 
   it('dead-letters a group head that has failed for maxRetryMinutes, with the reason', async () => {
     const h = setup(() => ({ status: 503 }), 1);
