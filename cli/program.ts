@@ -13,8 +13,14 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sluice')
     .description('Operate a Sluice webhook buffer: a deployed stack (--stack) or local mode (--local).')
-    .option('--stack <name>', 'the deployed CloudFormation stack (or SLUICE_STACK); region from AWS_REGION')
-    .option('--region <region>', 'AWS region of the stack (default: AWS_REGION)')
+    .option(
+      '--stack <name>',
+      'the deployed CloudFormation stack (or SLUICE_STACK); region from AWS_REGION or the AWS profile',
+    )
+    .option(
+      '--region <region>',
+      "AWS region of the stack (default: AWS_REGION, else the AWS profile's region)",
+    )
     .option('--local', `local mode started by \`npm start\` (reads .local/sluice.json)`)
     .option('--state-file <path>', 'local mode state file to read instead of .local/sluice.json')
     .option('--json', 'print JSON instead of text')

@@ -48,7 +48,20 @@ export async function resolveTarget(options: GlobalOptions, env: GlobalEnv): Pro
       'which Sluice? give --stack <name> (the deployed CloudFormation stack, or set SLUICE_STACK) or --local (a running npm start)',
     );
   }
-  return stackTarget(stack, options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION);
+  const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (await profileRegion());
+  return stackTarget(stack, region);
+}
+
+/**
+ * The region the AWS SDK finds on its own: the `region` of the profile in the shared config file
+ * (`AWS_PROFILE`, `AWS_CONFIG_FILE`), as for `cdk deploy`. The SDK reads these from the process environment.
+ */
+async function profileRegion(): Promise<string | undefined> {
+  try {
+    return (await new CloudFormationClient({}).config.region()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The environment variables the CLI reads. */
@@ -123,7 +136,10 @@ function isAlive(pid: number): boolean {
 }
 
 async function stackTarget(stackName: string, region: string | undefined): Promise<Target> {
-  if (!region) throw new UsageError('no AWS region: set AWS_REGION or give --region');
+  if (!region)
+    throw new UsageError(
+      'no AWS region: set AWS_REGION, give --region, or set a region in your AWS profile (~/.aws/config)',
+    );
   const cfn = new CloudFormationClient({ region });
   let outputs: Record<string, string>;
   // The stack's own name: --stack may be given as its ARN, and the metrics carry the name.

@@ -1,4 +1,8 @@
 // The operations CLI against a deployed stack: CloudFormation, SQS, DynamoDB and CloudWatch mocked at the SDK.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   CloudWatchClient,
@@ -321,9 +325,40 @@ describe('sluice CLI (deployed stack)', () => {
     expect(run.stderr).toMatch(/has no output QueueUrl: is it a Sluice stack\?/);
   });
 
-  it('exits 2 without a region', async () => {
-    const run = await sluice(['--stack', 'Sluice', 'status'], { env: {} });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/no AWS region: set AWS_REGION or give --region/);
+  describe('with no region in the environment', () => {
+    // The AWS SDK reads the profile from the process environment, as it does for `cdk deploy`.
+    const saved = { ...process.env };
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'sluice-profile-'));
+      for (const k of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE']) delete process.env[k];
+      process.env.AWS_CONFIG_FILE = join(dir, 'config');
+      process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
+    });
+    afterEach(() => {
+      process.env = { ...saved };
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('exits 2 when no profile names one either', async () => {
+      const run = await sluice(['--stack', 'Sluice', 'status'], { env: {} });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(
+        /no AWS region: set AWS_REGION, give --region, or set a region in your AWS profile/,
+      );
+    });
+
+    it("uses the AWS profile's region, as cdk deploy does", async () => {
+      writeFileSync(
+        process.env.AWS_CONFIG_FILE!,
+        '[default]\nregion = us-west-2\n\n[profile ops]\nregion = ap-southeast-2\n',
+      );
+      process.env.AWS_PROFILE = 'ops';
+      const run = await sluice(['--stack', 'Sluice', 'status', '--json'], { env: {}, now: () => NOW });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(await cfn.call(0).thisValue.config.region()).toBe('ap-southeast-2');
+      expect(await sqs.call(0).thisValue.config.region()).toBe('ap-southeast-2');
+    });
   });
 });
