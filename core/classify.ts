@@ -97,9 +97,9 @@ export function classify(result: DeliveryResult, now: number): Verdict {
 }
 
 /**
- * The pacer signal of a classified answer. Only explicit overload (retry verdicts) ever cuts the rate; an
- * announced quota rides along on every kind, and a 2xx carries the app's announced processing time
- * (`serviceMs`, from `Server-Timing`, see core/server-timing.ts) when there is one.
+ * The pacer signal of a classified answer. Only explicit overload (retry verdicts of requests that left) ever
+ * cuts the rate; an announced quota rides along on every kind, and a 2xx carries the app's announced
+ * processing time (`serviceMs`, from `Server-Timing`, see core/server-timing.ts) when there is one.
  */
 export function signalOf(verdict: Verdict, rttMs: number, level?: number, serviceMs?: number): Signal {
   const quota = verdict.rateLimit ? { rateLimit: verdict.rateLimit } : {};
@@ -115,6 +115,8 @@ export function signalOf(verdict: Verdict, rttMs: number, level?: number, servic
     case 'permanent':
       return { kind: 'rejected', rttMs, ...quota };
     case 'retry': {
+      // The app never saw it: neither its round trip nor its failure is the app's.
+      if (verdict.unsendable) return { kind: 'unsent' };
       // A 429 or 503 says "too busy": with the level it left at, it may be a concurrency limit (core/pacer.ts).
       const busy = verdict.status === 429 || verdict.status === 503;
       const refused = busy && level !== undefined ? { refusedAtLevel: level } : {};

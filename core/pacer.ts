@@ -228,7 +228,12 @@ export type Signal =
       rateLimit?: RateLimitInfo;
     }
   /** Permanent 4xx: the app answered; not an overload signal. */
-  | { kind: 'rejected'; rttMs: number; rateLimit?: RateLimitInfo };
+  | { kind: 'rejected'; rttMs: number; rateLimit?: RateLimitInfo }
+  /**
+   * The request never left: the HTTP client refused to build it from the message (a header value it rejects).
+   * It frees its place in the window and says nothing about the app.
+   */
+  | { kind: 'unsent' };
 
 // ---- rate law constants ----------------------------------------------------------------------------------
 // Restart at this share of the new limit after a cut at a new level (pacing.md §5.1, β).
@@ -779,12 +784,13 @@ function recordAnswer(state: PacerState, now: number, rttMs: number): PacerState
 
 /** Feeds one downstream answer (or its absence) into the pacer. */
 export function onSignal(state: PacerState, signal: Signal, now: number): PacerState {
-  if (signal.rateLimit) {
+  if (signal.kind !== 'unsent' && signal.rateLimit) {
     // The answer first, as if it had carried no headers; then what the app announced with it.
     const { rateLimit, ...plain } = signal;
     return onRateLimit(onSignal(state, plain, now), rateLimit, now);
   }
   let answered: PacerState = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
+  if (signal.kind === 'unsent') return answered;
   if (signal.kind === 'accepted' && signal.level !== undefined) {
     // The highest level served lately (refreshed while it keeps being served).
     const level = signal.level;

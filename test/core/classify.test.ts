@@ -64,6 +64,8 @@ describe('classify', () => {
       NOW,
     );
     expect(v).toMatchObject({ kind: 'retry', statusClass: 'error', unsendable: true });
+    // The app never saw it: the pacer is told only that its place in the window is free.
+    expect(signalOf(v, 0, 3)).toEqual({ kind: 'unsent' });
     expect(
       classify({ kind: 'error', code: 'ECONNRESET', message: 'reset', rttMs: 1 }, NOW),
     ).not.toHaveProperty('unsendable');

@@ -454,6 +454,25 @@ describe('pacer', () => {
       expect(ratePerSecond(state, 1_010)).toBeGreaterThanOrEqual(afterFirst * 0.99);
     });
 
+    it('frees the place of a request that never left, and learns nothing from it', () => {
+      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 50 }, 0);
+      for (let t = 0; t < 1_000; t += 20) {
+        state = onSend(state, t);
+        state = onSignal(state, { kind: 'accepted', rttMs: 20 }, t + 1);
+      }
+      state = onSend(onSend(state, 1_000), 1_001);
+      const before = state;
+      // Three in a row: as many as make an outage of failures that left (OUTAGE_STREAK).
+      for (const t of [1_002, 1_003, 1_004]) state = onSignal(state, { kind: 'unsent' }, t);
+      expect(state.inFlight).toBe(0);
+      expect(ratePerSecond(state, 1_004)).toBe(ratePerSecond(before, 1_004));
+      expect(state.failStreak).toBe(before.failStreak);
+      expect(pausedUntil(state)).toBe(pausedUntil(before));
+      // The same failures had the requests left: the rate is cut.
+      const left = onSignal(before, { kind: 'overload' }, 1_002);
+      expect(ratePerSecond(left, 1_002)).toBeLessThan(ratePerSecond(before, 1_002));
+    });
+
     it('does not cut on a permanent rejection', () => {
       let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
       const before = ratePerSecond(state, 0);
