@@ -67,6 +67,8 @@ export interface DrainerAdapters {
   readonly clock: Clock;
   readonly metrics: MetricsPort;
   readonly retries: RetryMemoryPort;
+  /** Waits for long polls abandoned by an abort to hand back what they received (the clients stay open). */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export function buildDrainerDeps(options: DrainerAdapterOptions): DrainerAdapter
     clock: options.clock ?? systemClock,
     metrics: options.metrics,
     retries: new DynamoRetries({ client: options.dynamo, tableName: options.tableName }),
+    settle: () => queue.settle(),
     close: async () => {
       await Promise.all([downstream.close(), queue.settle()]);
     },

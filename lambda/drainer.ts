@@ -79,30 +79,43 @@ export function makeDrainerHandler(
       context.getRemainingTimeInMillis(),
       c.downstreamTimeoutMs,
     );
-    const summary = await createDrainer(deps.adapters, {
-      owner: context.awsRequestId,
-      downstreamUrl: c.downstreamUrl,
-      secrets,
-      pacer: {
-        floorPerSecond: c.rateFloorPerSecond,
-        ceilingPerSecond: c.rateCeilingPerSecond,
-        maxWindow: c.maxInFlight,
+    // The core's own lines (each dead letter, the pace, lease and chore failures) go to the function's log,
+    // where the dashboard's "Why this pace" widget and an operator look for them.
+    const drainer = createDrainer(
+      { ...deps.adapters, log: deps.log },
+      {
+        owner: context.awsRequestId,
+        downstreamUrl: c.downstreamUrl,
+        secrets,
+        pacer: {
+          floorPerSecond: c.rateFloorPerSecond,
+          ceilingPerSecond: c.rateCeilingPerSecond,
+          maxWindow: c.maxInFlight,
+        },
+        maxAttempts: c.maxAttempts,
+        maxRetryMs: c.maxRetryMinutes * 60_000,
+        downstreamTimeoutMs: c.downstreamTimeoutMs,
+        stopAt,
+        deadline,
+        // With an idle exit the first empty poll lasts no longer than it: a run on an empty queue then
+        // costs about idleExitSeconds, not a full 20 s poll.
+        ...(c.idleExitSeconds > 0
+          ? {
+              idleExitMs: c.idleExitSeconds * 1000,
+              receiveWaitSeconds: Math.min(MAX_RECEIVE_WAIT_S, c.idleExitSeconds),
+            }
+          : {}),
+        ...(c.serviceTimeMetric ? { serviceTimeMetric: c.serviceTimeMetric } : {}),
       },
-      maxAttempts: c.maxAttempts,
-      maxRetryMs: c.maxRetryMinutes * 60_000,
-      downstreamTimeoutMs: c.downstreamTimeoutMs,
-      stopAt,
-      deadline,
-      // With an idle exit the first empty poll lasts no longer than it: a run on an empty queue then
-      // costs about idleExitSeconds, not a full 20 s poll.
-      ...(c.idleExitSeconds > 0
-        ? {
-            idleExitMs: c.idleExitSeconds * 1000,
-            receiveWaitSeconds: Math.min(MAX_RECEIVE_WAIT_S, c.idleExitSeconds),
-          }
-        : {}),
-      ...(c.serviceTimeMetric ? { serviceTimeMetric: c.serviceTimeMetric } : {}),
-    }).run();
+    );
+    let summary: Awaited<ReturnType<typeof drainer.run>>;
+    try {
+      summary = await drainer.run();
+    } finally {
+      // A long poll the run abandoned (its lease lost) hands back what it brings before Lambda freezes the
+      // process; frozen, those webhooks would stay invisible for a whole visibility timeout. Polls end by stopAt.
+      await deps.adapters.settle();
+    }
     deps.adapters.metrics.flush();
     deps.log('info', 'drainer run ended', { ...summary });
     return { outcome: summary.outcome, delivered: summary.delivered, deadLettered: summary.deadLettered };

@@ -78,8 +78,12 @@ describe('drainer handler', () => {
       clock,
       metrics,
       retries: { get: async () => undefined, put: async () => {} },
+      settle: async () => {
+        settled.push(clock.now());
+      },
       close: async () => {},
     };
+    const settled: number[] = [];
     const logs: string[] = [];
     const handler = makeDrainerHandler({
       adapters,
@@ -96,7 +100,7 @@ describe('drainer handler', () => {
       waits.push(waitSeconds);
       return receive(max, waitSeconds, visibility, signal);
     };
-    return { clock, queue, state, app, metrics, logs, handler, context, waits };
+    return { clock, queue, state, app, metrics, logs, handler, context, waits, settled };
   }
 
   it('delivers what is queued within the budget and ends before the next tick', async () => {
@@ -191,6 +195,29 @@ describe('drainer handler', () => {
       expect(signals).toHaveLength(3);
       for (const s of signals) expect(s).toMatchObject({ kind: 'accepted', rttMs: 40, serviceMs: 12.5 });
     });
+  });
+
+  it("writes the core's own lines to the function log: each dead letter and the pace", async () => {
+    const h = harness();
+    const good = webhook({ webhookId: 'good' });
+    h.queue.send(encode(good.envelope, good.body, 'shop'));
+    const forged = webhook({ webhookId: 'forged', secret: 'not-the-secret' });
+    h.queue.send(encode(forged.envelope, forged.body, 'shop'));
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(result).toEqual({ outcome: 'stopped', delivered: 1, deadLettered: 1 });
+    // The dashboard's "Why this pace" widget reads the `pace` lines.
+    expect(h.logs).toEqual(expect.arrayContaining(['message dead-lettered', 'pace', 'drainer run ended']));
+  });
+
+  it('waits for abandoned long polls to hand back what they received before returning', async () => {
+    const h = harness();
+
+    await h.handler({ time: '2026-11-25T14:00:00Z' }, h.context);
+
+    expect(h.settled).toHaveLength(1);
+    expect(h.settled[0]).toBeLessThanOrEqual(TICK + SCHEDULE_PERIOD_MS - 3_000);
   });
 
   it('resolves with lease-held, delivering nothing, when another run holds the lease', async () => {
