@@ -276,7 +276,11 @@ export function statusText(s: Status, now: number): string {
   );
   add(
     'oldest',
-    s.queue.oldestAgeSeconds !== undefined ? formatAge(s.queue.oldestAgeSeconds * 1000) : '- (empty)',
+    s.queue.oldestAgeSeconds !== undefined
+      ? formatAge(s.queue.oldestAgeSeconds * 1000)
+      : s.queue.visible + s.queue.inFlight + s.queue.delayed > 0
+        ? '? (not known: no recent CloudWatch reading)'
+        : '- (empty)',
   );
   add('DLQ', `${s.dlq.depth}${s.dlq.depth > 0 ? '  (sluice dlq list)' : ''}`);
   add(

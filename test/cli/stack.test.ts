@@ -185,6 +185,8 @@ describe('sluice CLI (deployed stack)', () => {
 
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^queue\s+1200 waiting, 8 in flight$/m);
+    // The age comes from CloudWatch only: unknown, not "empty", with 1200 waiting.
+    expect(run.stdout).toMatch(/^oldest\s+\? \(not known: no recent CloudWatch reading\)$/m);
     expect(run.stdout).toMatch(/^metrics\s+not read from CloudWatch: User is not authorized/m);
   });
 
