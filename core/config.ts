@@ -56,8 +56,13 @@ export interface SluiceConfig {
 /** Longest idle exit: under the one-minute schedule (a run stops taking work ~12 s before its end anyway). */
 export const MAX_IDLE_EXIT_SECONDS = 50;
 
-/** Allowed `downstreamTimeoutMs`, ms (the CLI's `cost --downstream-timeout-ms` takes the same). */
-export const DOWNSTREAM_TIMEOUT_MS = { min: 100, max: 600_000 } as const;
+/**
+ * Allowed `downstreamTimeoutMs`, ms (the CLI's `cost --downstream-timeout-ms` takes the same). At most the
+ * longest wind-down of a run less 2 s (core/schedule.ts): a request must be answered or given up before its run
+ * ends, or the next run would send the group's next webhook while the app still works on it. Shopify itself
+ * waits 5 s for an answer, so apps are built to answer well within that.
+ */
+export const DOWNSTREAM_TIMEOUT_MS = { min: 100, max: 18_000 } as const;
 
 /** One configuration field: where it is read from and how it is checked. */
 interface Field {

@@ -1,7 +1,7 @@
 // The cost model behind `sluice cost`: per-million and fixed monthly cost of the stack, itemised, with alternatives.
 import { DEFAULTS, DOWNSTREAM_TIMEOUT_MS, MAX_IDLE_EXIT_SECONDS } from './config';
 import { PRICE_REGION, PRICES, PRICES_AS_OF } from './prices';
-import { MAX_WIND_DOWN_MS, stopOffsetMs, windDownMs } from './schedule';
+import { stopOffsetMs } from './schedule';
 
 /** What the estimate assumes. Every field has a default that matches the stack as configured by default. */
 export interface CostAssumptions {
@@ -438,12 +438,9 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   };
 }
 
-/** Why a run without an idle exit stops taking work when it does, in words (the wind-down is capped). */
+/** Why a run without an idle exit stops taking work when it does, in words. */
 function stopText(a: CostAssumptions): string {
-  const timeout = `the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s`;
-  return windDownMs(a.downstreamTimeoutMs) < a.downstreamTimeoutMs + 2_000
-    ? `60 s − 3 s − the longest wind-down, ${MAX_WIND_DOWN_MS / 1000} s, as ${timeout} + 2 s is longer`
-    : `60 s − 3 s − ${timeout} − 2 s`;
+  return `60 s − 3 s − the downstream timeout of ${round(a.downstreamTimeoutMs / 1000, 1)} s − 2 s`;
 }
 
 function notesOf(a: CostAssumptions): string[] {

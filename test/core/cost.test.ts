@@ -123,14 +123,13 @@ describe('estimateCost', () => {
     expect(t15.notes.join('\n')).toMatch(
       /40 s after its tick \(60 s − 3 s − the downstream timeout of 15 s − 2 s\)/,
     );
-    // The wind-down is at most 20 s (core/schedule.ts): a 30 s timeout stops the run 37 s after its tick.
-    const t30 = estimateCost({ downstreamTimeoutMs: 30_000 });
-    expect(idleDrainerOf(t30.assumptions).billedHours).toBeCloseTo((730 * 39) / 60, 8);
-    expect(t30.notes.join('\n')).toMatch(/37 s after its tick \(60 s − 3 s − the longest wind-down, 20 s,/);
-    expect(estimateCost({ downstreamTimeoutMs: 60_000 }).monthlyFixedUsd).toBeCloseTo(
-      t30.monthlyFixedUsd,
-      10,
+    // The longest timeout allowed, 18 s, takes the longest wind-down, 20 s: the run stops 37 s after its tick.
+    const t18 = estimateCost({ downstreamTimeoutMs: 18_000 });
+    expect(idleDrainerOf(t18.assumptions).billedHours).toBeCloseTo((730 * 39) / 60, 8);
+    expect(t18.notes.join('\n')).toMatch(
+      /37 s after its tick \(60 s − 3 s − the downstream timeout of 18 s − 2 s\)/,
     );
+    expect(() => estimateCost({ downstreamTimeoutMs: 30_000 })).toThrow(/from 100 to 18000/);
     // With an idle exit an idle run ends on its idle wait, whatever the timeout.
     expect(estimateCost({ idleExitSeconds: 20, downstreamTimeoutMs: 15_000 }).monthlyFixedUsd).toBeCloseTo(
       estimateCost({ idleExitSeconds: 20 }).monthlyFixedUsd,
@@ -182,7 +181,7 @@ describe('estimateCost', () => {
       /idleExitSeconds = 51; allowed: a number from 0 to 50/,
     );
     expect(() => estimateCost({ downstreamTimeoutMs: 99 })).toThrow(
-      /downstreamTimeoutMs = 99; allowed: a number from 100 to 600000/,
+      /downstreamTimeoutMs = 99; allowed: a number from 100 to 18000/,
     );
   });
 
@@ -245,10 +244,10 @@ describe('sluice cost', () => {
     expect(r.monthlyFixedUsd).toBeLessThan(base.monthlyFixedUsd);
     const text = await sluice(['cost', '--downstream-timeout-ms', '15000']);
     expect(text.stdout).toMatch(/the downstream timeout of 15 s/);
-    for (const value of ['99', '600001', '1500.5', 'slow']) {
+    for (const value of ['99', '18001', '1500.5', 'slow']) {
       const bad = await sluice(['cost', '--downstream-timeout-ms', value]);
       expect({ value, code: bad.code }).toEqual({ value, code: 2 });
-      expect(bad.stderr).toMatch(/--downstream-timeout-ms <n>.*invalid.*an integer from 100 to 600000/);
+      expect(bad.stderr).toMatch(/--downstream-timeout-ms <n>.*invalid.*an integer from 100 to 18000/);
     }
   });
 
