@@ -358,7 +358,13 @@ export class DynamoRetries implements RetryMemoryPort {
     if (Number.isFinite(expiresAt) && expiresAt * 1000 <= Date.now()) return undefined;
     // Records written before strikes were kept count every attempt as one.
     const strikes = Number(item?.strikes?.N);
-    return { attempts, firstFailureAt, ...(Number.isFinite(strikes) ? { strikes } : {}) };
+    const dueAt = Number(item?.dueAt?.N);
+    return {
+      attempts,
+      firstFailureAt,
+      ...(Number.isFinite(strikes) ? { strikes } : {}),
+      ...(Number.isFinite(dueAt) ? { dueAt } : {}),
+    };
   }
 
   async put(messageId: string, record: RetryRecord, now: number): Promise<void> {
@@ -370,6 +376,7 @@ export class DynamoRetries implements RetryMemoryPort {
           attempts: N(record.attempts),
           ...(record.strikes !== undefined ? { strikes: N(record.strikes) } : {}),
           firstFailureAt: N(record.firstFailureAt),
+          ...(record.dueAt !== undefined ? { dueAt: N(record.dueAt) } : {}),
           [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
         },
       }),

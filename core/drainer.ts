@@ -50,8 +50,16 @@ export interface DrainerOptions {
    * the app is down or full for everyone (see `blames`) does not count: `maxRetryMs` bounds that wait.
    */
   readonly maxAttempts: number;
-  /** Time since a message's first failure after which it goes to the DLQ (`exhausted`). */
+  /**
+   * Time a message may keep failing, from its first failure, after which it goes to the DLQ (`exhausted`).
+   * Time it spent visible in the queue waiting to be received again (the drainer paused or down) does not count.
+   */
   readonly maxRetryMs: number;
+  /**
+   * The queue's message retention: a failing message goes to the DLQ (`exhausted`) EXPIRY_MARGIN_MS before SQS
+   * would delete it for its age, whatever `maxRetryMs` allows. @default QUEUE.retentionSeconds
+   */
+  readonly queueRetentionMs?: number;
   /** Per-request timeout; a timeout counts as overload. */
   readonly downstreamTimeoutMs: number;
   /** Take no new work after this. */
@@ -93,6 +101,11 @@ export interface RetryRecord {
   readonly strikes?: number;
   /** Epoch ms of its first failure. */
   readonly firstFailureAt: number;
+  /**
+   * Epoch ms when the run that saved it made it visible again (its release wait over). Time it then waited to
+   * be received again (the drainer paused, down or busy elsewhere) was not spent failing. Absent: unknown.
+   */
+  readonly dueAt?: number;
 }
 
 /**
@@ -230,6 +243,17 @@ const RELEASE_WAIT_MAX_MS = 5 * 60_000;
  */
 const releaseWaitCapMs = (maxRetryMs: number): number =>
   Math.max(RELEASE_WAIT_MAX_MS, (4 * maxRetryMs) / QUEUE.maxReceiveCount);
+/**
+ * A failing message is dead-lettered this long before the queue's retention would have SQS delete it, unseen
+ * (the DLQ keeps what the drainer moves there for a retention of its own). Longer than any release wait, so
+ * the message is received and tried once more inside it.
+ */
+const EXPIRY_MARGIN_MS = 12 * 3_600_000;
+/**
+ * Slack after a released message became visible again within which the next runs normally receive it; time
+ * beyond it (the drainer paused, down, or busy with other groups) is not counted as failing time.
+ */
+const RECEIVE_SLACK_MS = 5 * 60_000;
 /** SQS's longest visibility timeout is 12 h from the receive; a run holds a message for minutes at most. */
 const MAX_VISIBILITY_MS = 11 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
@@ -277,6 +301,8 @@ interface Held {
   /** When its latest attempt left, and when its latest failure came back (this run). */
   sentAt?: number;
   lastFailureAt?: number;
+  /** When its release made it visible again (epoch ms), set as the run releases it. */
+  dueAt?: number;
 }
 
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
@@ -390,6 +416,11 @@ class DrainerRun implements Drainer {
   private operatorPaused = false;
   /** When this run last had a webhook delivered (-∞: none yet). */
   private lastDeliveredAt = Number.NEGATIVE_INFINITY;
+  /**
+   * The first failure (of the failing messages' first failures) among the app-wide failures of this run that
+   * blamed no message: the app down or full for everyone since then, unless something was delivered after it.
+   */
+  private appFailingSince: number | undefined;
   private sending = 0;
   private started = false;
   private running = false;
@@ -822,9 +853,12 @@ class DrainerRun implements Drainer {
     item.failures++;
     item.firstFailureAt ??= now;
     if (verdict.unsendable || this.blames(item, verdict.status)) item.strikes++;
+    else this.appFailingSince = Math.min(this.appFailingSince ?? now, item.firstFailureAt);
     item.lastFailureAt = now;
     const exhausted =
-      item.strikes >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;
+      item.strikes >= this.options.maxAttempts ||
+      now - item.firstFailureAt >= this.options.maxRetryMs ||
+      now >= this.expiringAt(item);
     if (exhausted) {
       await this.deadLetterHead(item, 'exhausted', verdict.status, verdict.detail, now);
       return;
@@ -1082,7 +1116,9 @@ class DrainerRun implements Drainer {
       if (record) {
         item.attempts = Math.max(item.attempts, record.attempts);
         item.strikes = Math.max(item.strikes, record.strikes ?? record.attempts);
-        item.firstFailureAt = record.firstFailureAt;
+        // The time it then sat visible, unreceived, beyond a run or two, was not spent failing.
+        const unseen = record.dueAt !== undefined ? this.clock.now() - record.dueAt - RECEIVE_SLACK_MS : 0;
+        item.firstFailureAt = record.firstFailureAt + Math.max(0, unseen);
       }
     }
     item.prepared = { envelope, body };
@@ -1335,16 +1371,17 @@ class DrainerRun implements Drainer {
       await this.safely('deleteMessages', () => this.deps.queue.deleteMessages(handles));
     }
     const release = this.scheduler.drain();
-    await this.rememberRetries(release);
     // Released visible again at once, or after a wait (releaseWaitMs); one call per wait, in whole seconds.
     const byWait = new Map<number, string[]>();
     const releasedAt = this.clock.now();
     for (const item of release) {
       const seconds = Math.ceil(this.releaseWaitMs(item, releasedAt) / 1000);
+      item.dueAt = releasedAt + seconds * 1000;
       const handles = byWait.get(seconds) ?? [];
       handles.push(item.msg.receiptHandle);
       byWait.set(seconds, handles);
     }
+    await this.rememberRetries(release);
     for (const [seconds, handles] of byWait) {
       await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, seconds));
     }
@@ -1368,14 +1405,29 @@ class DrainerRun implements Drainer {
    */
   private releaseWaitMs(item: Held, now: number): number {
     let wait = this.pacer ? Math.max(0, pausedUntil(this.pacer) - now) : 0;
-    // Only a message that failed in this run: one received too late to be tried is tried next run.
+    const cap = releaseWaitCapMs(this.options.maxRetryMs);
     if (item.firstFailureAt !== undefined && item.lastFailureAt !== undefined) {
+      // A message that failed in this run.
       const failingFor = now - item.firstFailureAt;
-      const spacing = Math.min(releaseWaitCapMs(this.options.maxRetryMs), RELEASE_WAIT_SHARE * failingFor);
+      const spacing = Math.min(cap, RELEASE_WAIT_SHARE * failingFor);
       const untilExhausted = Math.max(0, item.firstFailureAt + this.options.maxRetryMs - now);
       wait = Math.max(wait, Math.min(spacing, untilExhausted));
+    } else if (this.appFailingSince !== undefined && this.lastDeliveredAt < this.appFailingSince) {
+      // Not tried in this run while the app failed for everyone and delivered nothing (a long Retry-After lets
+      // a run try one webhook or none): it waits as the failing ones do. Released with only the rest of the
+      // pause, it would be received again every run and reach SQS's receive limit within a day.
+      wait = Math.max(wait, Math.min(cap, RELEASE_WAIT_SHARE * (now - this.appFailingSince)));
     }
+    // Back in time to be tried, and dead-lettered if it fails, before the queue's retention ends.
+    wait = Math.min(wait, Math.max(0, this.expiringAt(item) - now));
     return Math.min(wait, MAX_VISIBILITY_MS);
+  }
+
+  /** When a message is dead-lettered on its next failure rather than kept: before SQS deletes it for its age. */
+  private expiringAt(item: Held): number {
+    const retention = this.options.queueRetentionMs ?? QUEUE.retentionSeconds * 1000;
+    // Without SQS's SentTimestamp (0) the age is unknown: no guard rather than a wrong one.
+    return item.msg.sentAt > 0 ? item.msg.sentAt + retention - EXPIRY_MARGIN_MS : Number.POSITIVE_INFINITY;
   }
 
   /** Saves the progress of released messages that were failing, so the next run keeps counting. */
@@ -1391,7 +1443,12 @@ class DrainerRun implements Drainer {
               this.safely('retries.put', () =>
                 retries.put(
                   item.msg.messageId,
-                  { attempts: item.attempts, strikes: item.strikes, firstFailureAt: item.firstFailureAt! },
+                  {
+                    attempts: item.attempts,
+                    strikes: item.strikes,
+                    firstFailureAt: item.firstFailureAt!,
+                    ...(item.dueAt !== undefined ? { dueAt: item.dueAt } : {}),
+                  },
                   now,
                 ),
               ),

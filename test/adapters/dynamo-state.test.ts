@@ -299,10 +299,19 @@ describe('DynamoRetries against dynalite', () => {
     const retries = new DynamoRetries({ client: clients.dynamo, tableName: table });
     const now = Date.now();
 
-    await retries.put('m-1', { attempts: 7, strikes: 2, firstFailureAt: now - 60_000 }, now);
+    await retries.put(
+      'm-1',
+      { attempts: 7, strikes: 2, firstFailureAt: now - 60_000, dueAt: now + 30_000 },
+      now,
+    );
     await retries.put('m-3', { attempts: 4, firstFailureAt: now - 60_000 }, now);
 
-    expect(await retries.get('m-1')).toEqual({ attempts: 7, strikes: 2, firstFailureAt: now - 60_000 });
+    expect(await retries.get('m-1')).toEqual({
+      attempts: 7,
+      strikes: 2,
+      firstFailureAt: now - 60_000,
+      dueAt: now + 30_000,
+    });
     // A record without strikes (written before they were kept) reads without them: every attempt counts.
     expect(await retries.get('m-3')).toEqual({ attempts: 4, firstFailureAt: now - 60_000 });
     expect(await retries.get('m-2')).toBeUndefined();

@@ -27,6 +27,7 @@ function setup(
   perShop: number,
   maxAttempts: number = DEFAULTS.maxAttempts,
   maxRetryMinutes: number = DEFAULTS.maxRetryMinutes,
+  shops: readonly string[] = SHOPS,
 ) {
   const clock = new FakeClock();
   const queue = new MemoryQueue({ clock, maxReceiveCount: QUEUE.maxReceiveCount });
@@ -42,7 +43,7 @@ function setup(
     return got;
   };
   for (let i = 0; i < perShop; i++) {
-    for (const [s, shop] of SHOPS.entries()) {
+    for (const [s, shop] of shops.entries()) {
       const { envelope, body } = webhook({ webhookId: `s${s}-${i}`, shop });
       queue.send(encode(envelope, body, 'shop'));
     }
@@ -62,7 +63,7 @@ function setup(
   /** Runs the drainer once a minute for `hours`, or until the queue is empty. */
   const runFor = async (hours: number): Promise<void> => {
     const t0 = clock.now();
-    for (let run = 0; run < hours * 60 && queue.size > 0; run++) {
+    for (let run = 0; run < Math.round(hours * 60) && queue.size > 0; run++) {
       const tick = t0 + run * 60_000;
       await clock.sleep(Math.max(0, tick - clock.now()));
       await createDrainer(
@@ -161,6 +162,74 @@ describe('drainer through a long app outage (one run a minute)', () => {
       ['exhausted', 4],
       ['exhausted', 4],
     ]);
+  }, 60_000);
+
+  it('stays under the receive limit through 20 hours of 503 with Retry-After: 60 across many groups', async () => {
+    // Each run may try one webhook or none, so most of what it holds is never tried: those wait as the failing
+    // ones do, or each would be received every minute and SQS would dead-letter them all at 1000 receives.
+    let upAt = Number.POSITIVE_INFINITY;
+    const shops = Array.from({ length: 15 }, (_, i) => `shop-${i}.myshopify.com`);
+    const h = setup(
+      (r) => (r.at < upAt ? { status: 503, headers: { 'retry-after': '60' } } : { status: 200 }),
+      2,
+      undefined,
+      undefined,
+      shops,
+    );
+    upAt = h.clock.now() + 20 * HOUR;
+
+    await h.runFor(21);
+
+    expect(h.queue.dlq.map((d) => d.info?.reason ?? 'receive-limit')).toEqual([]);
+    const ok = delivered(h.app);
+    expect(ok).toHaveLength(30);
+    for (const s of shops.keys())
+      expect(ok.filter((id) => id.startsWith(`s${s}-`))).toEqual([`s${s}-0`, `s${s}-1`]);
+    expect(h.maxReceives()).toBeLessThan(QUEUE.maxReceiveCount / 2);
+  }, 120_000);
+
+  it('does not count the time the drainer was not running as time a webhook spent failing', async () => {
+    // Failing with 500 for a few minutes, then no run for two days (paused, or broken): on the first run after,
+    // the app is still warming up (503 for its first minute). A webhook 50 h past its first failure is not
+    // dead-lettered for one app-wide failure: it failed for minutes, not for maxRetryMinutes (24 h).
+    let phase: 'failing' | 'warming' = 'failing';
+    let upAt = Number.POSITIVE_INFINITY;
+    const h = setup(
+      (r) => (phase === 'failing' ? { status: 500 } : r.at < upAt ? { status: 503 } : { status: 200 }),
+      1,
+    );
+
+    await h.runFor(3 / 60);
+    expect(h.app.requests.length).toBeGreaterThan(3);
+    await h.clock.sleep(48 * HOUR);
+    phase = 'warming';
+    upAt = h.clock.now() + 60_000;
+    await h.runFor(1);
+
+    expect(h.queue.dlq).toEqual([]);
+    expect(delivered(h.app)).toEqual(['s0-0', 's1-0', 's2-0']);
+  }, 60_000);
+
+  it('dead-letters a failing webhook before the queue would delete it for its age, whatever maxRetryMinutes', async () => {
+    // Sent 13.5 days ago (its age, not its failures, is what SQS's 14-day retention counts), failing since.
+    let upAt = Number.POSITIVE_INFINITY;
+    const h = setup((r) => (r.at < upAt ? { status: 503 } : { status: 200 }), 1, undefined, 14 * 1440);
+    await h.clock.sleep(13 * 24 * HOUR);
+    upAt = h.clock.now() + 24 * HOUR;
+
+    await h.runFor(24);
+
+    // Dead-lettered, with the app's answer, 12 h before SQS's retention (14 days) would have removed them unseen.
+    expect(h.queue.dlq.map((d) => [d.info?.reason, d.info?.status])).toEqual([
+      ['exhausted', 503],
+      ['exhausted', 503],
+      ['exhausted', 503],
+    ]);
+    for (const d of h.queue.dlq) {
+      const age = d.info!.failedAt - d.message.sentAt;
+      expect(age).toBeGreaterThanOrEqual(13.5 * 24 * HOUR);
+      expect(age).toBeLessThan(14 * 24 * HOUR - 11 * HOUR);
+    }
   }, 60_000);
 
   it('does not count an app-wide failure against a webhook when nothing else was delivered', async () => {
