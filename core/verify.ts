@@ -21,10 +21,15 @@ import { parseSecrets, verify } from './signature';
  */
 export const SECRET_PLACEHOLDER = 'REPLACE_ME_WITH_THE_SHOPIFY_CLIENT_SECRET';
 
+/** Key names of public values stored beside a secret: the app's API key (its client id is in every install URL). */
+const PUBLIC_KEY_NAME = /(api|client|app)[-_ ]?(key|id)$|^(key|id)$/i;
+
 /**
  * The secrets to try from a Secrets Manager value (`"new,old"` or one), without the placeholder. A value stored
- * in the console's default key/value mode arrives as JSON (`{"SHOPIFY_CLIENT_SECRET":"…"}`): its string values
- * are the secrets, in order. Read as one secret, the JSON text would fail every signature. A Shopify secret
+ * in the console's default key/value mode arrives as JSON (`{"SHOPIFY_CLIENT_SECRET":"…"}`): the values of the
+ * keys named `…secret…` are the secrets, in order; with no such key, every string value but those of a public
+ * key (`SHOPIFY_API_KEY`, `client_id`): each value read is a key anyone could sign with, so the app's public
+ * API key must never be one. Read as one secret, the JSON text would fail every signature. A Shopify secret
  * never starts with `{`.
  */
 export function secretsOf(value: string | undefined): string[] {
@@ -33,7 +38,11 @@ export function secretsOf(value: string | undefined): string[] {
     try {
       const parsed: unknown = JSON.parse(value);
       if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-        texts = Object.values(parsed).filter((v): v is string => typeof v === 'string');
+        const pairs = Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string');
+        const named = pairs.filter(([k]) => /secret/i.test(k));
+        texts = (named.length > 0 ? named : pairs.filter(([k]) => !PUBLIC_KEY_NAME.test(k))).map(
+          ([, v]) => v,
+        );
       }
     } catch {
       // Not JSON after all: read as it is.

@@ -25,6 +25,22 @@ describe('secretsOf', () => {
     ['a key/value pair from the console', '{"SHOPIFY_CLIENT_SECRET":"abc"}', ['abc']],
     ['key/value pairs holding a rotation', '{"current":"new","previous":"old"}', ['new', 'old']],
     ['a JSON-looking value that is not JSON', '{abc', ['{abc']],
+    // The app's API key is public (every install URL carries it as client_id): never a signing key.
+    [
+      'the API key stored beside the secret',
+      '{"SHOPIFY_API_KEY":"public-client-id","SHOPIFY_CLIENT_SECRET":"real-secret"}',
+      ['real-secret'],
+    ],
+    [
+      'a client id beside a rotation',
+      '{"client_id":"public","current":"new","previous":"old"}',
+      ['new', 'old'],
+    ],
+    [
+      'secrets named as such beside other values',
+      '{"apiKey":"pub","shop":"x","secret":"s1","oldSecret":"s0"}',
+      ['s1', 's0'],
+    ],
   ])('reads %s', (_, value, expected) => {
     expect(secretsOf(value)).toEqual(expected);
   });
