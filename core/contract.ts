@@ -1,4 +1,5 @@
 /** The queue message: the one contract between the ingress half and the delivery half (DESIGN §3). */
+import { createHash } from 'node:crypto';
 import { forwardedHeaders, type Headers, REQUIRED_FIELDS, shopifyHeader } from './headers';
 
 /** SQS's hard cap on one message, body plus attributes: the DLQ is configured to it. */
@@ -138,12 +139,22 @@ export function attributesOf(env: Envelope): Record<string, string> {
   return attrs;
 }
 
+/**
+ * The queue's deduplication id: a digest of the webhook id with its signature. Shopify's repeated deliveries of
+ * a webhook carry both unchanged, so SQS still drops them within its 5-minute window. On the direct route the id
+ * is taken before any signature check, so a forgery that borrowed a real webhook's id would otherwise make SQS
+ * drop the real one behind it (answered 200, so Shopify would not retry): the forgery's signature differs.
+ */
+export function dedupIdOf(env: Pick<Envelope, 'webhookId' | 'hmac'>): string {
+  return createHash('sha256').update(`${env.webhookId}\n${env.hmac}`).digest('hex');
+}
+
 /** Encodes a webhook for the queue. The body is carried as received, never parsed. */
 export function encode(env: Envelope, body: string, ordering: OrderingKey): OutgoingMessage {
   return {
     body: env.claimCheck ? CLAIM_CHECK_BODY : body,
     groupId: groupIdOf(ordering, env),
-    dedupId: env.webhookId,
+    dedupId: dedupIdOf(env),
     attributes: attributesOf(env),
   };
 }

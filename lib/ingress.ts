@@ -144,7 +144,7 @@ export class Ingress extends Construct {
             integrationStatus: '$context.integrationStatus',
             integrationError: '$context.integrationErrorMessage',
             authorizerError: '$context.authorizer.error',
-            webhookId: '$context.authorizer.dedupId',
+            webhookId: '$context.authorizer.webhookId',
           }),
         ),
       },

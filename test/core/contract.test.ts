@@ -3,6 +3,7 @@ import {
   type AttributeValue,
   ContractError,
   decode,
+  dedupIdOf,
   encode,
   envelopeOf,
   groupIdOf,
@@ -12,6 +13,7 @@ import {
 } from '../../core/contract';
 import { normalizeHeaders } from '../../core/headers';
 import { authorizerContext, integrationParameters, renderIntegration } from '../../core/mapping';
+import { sign } from '../../core/signature';
 
 const BODY =
   '{"id":788032119674292922,"title":"Café – ünïcode ✓ 🚲","handle":"x","admin_graphql_api_id":"gid:\\/\\/shopify\\/Product\\/788032119674292922","note":"line\\u2028sep"}';
@@ -46,7 +48,25 @@ describe('contract', () => {
     expect(back.envelope.headers['x-shopify-event-id']).toBe('98880550-7158-44d4-b7cd-2c97c8a091b5');
     expect(back.envelope.headers.authorization).toBeUndefined();
     expect(back.envelope.target).toBe('/webhooks/products?a=1');
-    expect(msg.dedupId).toBe('b54557e4-bdd9-4b37-8a5f-bf7d70bcd043');
+    expect(msg.dedupId).toBe(dedupIdOf(env));
+  });
+
+  it('dedups a webhook by its id and signature, so a forgery cannot claim a real webhook id', () => {
+    const env = envelopeOf({ headers, path: '/webhooks', receivedAt: 1 });
+    const again = envelopeOf({ headers, path: '/webhooks', receivedAt: 2 });
+    const forged = envelopeOf({
+      headers: { ...headers, 'x-shopify-hmac-sha256': sign('guess', 'x') },
+      path: '/webhooks',
+      receivedAt: 1,
+    });
+    expect(forged.webhookId).toBe(env.webhookId);
+    expect(forged.hmac).not.toBe(env.hmac);
+
+    // Shopify delivering the same webhook again: same id, same signature.
+    expect(encode(again, BODY, 'shop').dedupId).toBe(encode(env, BODY, 'shop').dedupId);
+    expect(encode(forged, 'x', 'shop').dedupId).not.toBe(encode(env, BODY, 'shop').dedupId);
+    // SQS takes up to 128 characters of [A-Za-z0-9] and punctuation.
+    expect(encode(env, BODY, 'shop').dedupId).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('keeps the exact bytes through the direct route mapping as local mode renders it', () => {

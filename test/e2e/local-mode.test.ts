@@ -154,6 +154,27 @@ describe('local mode (npm start, end to end)', () => {
       expect(app.attempts.some((r) => r.headers['x-shopify-webhook-id'] === w.webhookId)).toBe(false);
     });
 
+    it('delivers a real webhook whose id a forgery sent just before it had borrowed', async () => {
+      // Within SQS's 5-minute dedup window: the forgery, signed with a guessed key, must not claim the id.
+      const w = makeWebhook({
+        secret: DEV_SECRET,
+        shop: 'bad-input.myshopify.com',
+        topic: 'orders/create',
+        seq: 1,
+      });
+      const forged = { ...w, headers: { ...w.headers, 'X-Shopify-Hmac-Sha256': sign('a-guess', w.body) } };
+
+      expect((await post(forged, w.body)).status).toBe(200);
+      expect((await post(w, w.body)).status).toBe(200);
+
+      await waitUntil(
+        async () => app.attempts.some((r) => r.headers['x-shopify-webhook-id'] === w.webhookId),
+        20_000,
+        'the real webhook delivered after a forgery that borrowed its id',
+      );
+      expect(app.attempts.filter((r) => r.headers['x-shopify-webhook-id'] === w.webhookId)).toHaveLength(1);
+    });
+
     it('answers 401 to a forged body on the verified route', async () => {
       const w = good();
 

@@ -17,7 +17,8 @@ describe('makeAuthorizer', () => {
     expect(result.isAuthorized).toBe(true);
     expect(result.context).toMatchObject({
       groupId: 'my-store.myshopify.com',
-      dedupId: 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      webhookId: 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      dedupId: expect.stringMatching(/^[0-9a-f]{64}$/),
       target: '/webhooks/products?x=1',
       receivedAt: String(RECEIVED_AT),
     });
