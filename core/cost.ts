@@ -340,12 +340,15 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
   // The drainer: one long-running function. Its idle time is fixed; busy time adds beyond it.
   const drainerGb = gb(a.drainerMemoryMb);
   const busyHours = a.webhooksPerMonth / a.deliveryRatePerSecond / 3600;
-  // Busy time is billed beyond the idle hours, up to a drainer that never idles: without an idle exit every
-  // run lasts until its stopAt anyway, so one scheduled all month delivers within its runs; with one, the time
-  // a run spends delivering keeps it from exiting.
-  const alwaysOn =
-    a.idleExitSeconds === 0 ? (HOURS_PER_MONTH * fullRunSecondsOf(a)) / RUN_PERIOD_SECONDS : HOURS_PER_MONTH;
-  const totalHours = Math.min(alwaysOn, idle.billedHours + busyHours);
+  // Busy time is billed beyond the idle hours, up to a drainer that never stops. Without an idle exit, a run
+  // scheduled all month is billed until its stopAt anyway, and busy, it goes on through the rest of its minute
+  // too (lambda/drainer.ts extension): only that rest is extra. With an idle exit, the time a run spends
+  // delivering keeps it from exiting.
+  const covered =
+    a.idleExitSeconds === 0 && a.drainerIdleHours >= HOURS_PER_MONTH
+      ? fullRunSecondsOf(a) / RUN_PERIOD_SECONDS
+      : 0;
+  const totalHours = Math.min(HOURS_PER_MONTH, idle.billedHours + busyHours * (1 - covered));
   const extraBusySeconds = Math.max(0, totalHours - idle.billedHours) * 3600;
   add(
     'Lambda: drainer',
@@ -451,7 +454,7 @@ function notesOf(a: CostAssumptions): string[] {
     `Lambda ${a.architecture}; authorizer ${a.authorizerMemoryMb} MB × ${a.authorizerMs} ms; drainer ${a.drainerMemoryMb} MB, idle ${a.drainerIdleHours} h/month, draining at ${a.deliveryRatePerSecond}/s.`,
     `${a.receiveBatch} message(s) per receive (a backlog drains at up to 10: --receive-batch) and ${a.deletesPerWebhook} delete call(s) per webhook; pacing waits cost no extra: one function holds many requests in flight.`,
     a.idleExitSeconds === 0
-      ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month, deliveries included; --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
+      ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month; a run that is delivering goes on through the rest of its minute (the busy line); --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
   ];

@@ -75,6 +75,13 @@ export interface DrainerOptions {
   /** Exit (outcome `idle`) once nothing is held and the queue has been empty this long. @default never */
   readonly idleExitMs?: number;
   /**
+   * Keeps a busy run going: as `stopAt` nears while webhooks are being delivered (one in the last BUSY_MS),
+   * `stopAt` and `deadline` move `stepMs` later, as long as the deadline stays at or before `latestDeadline`.
+   * A run budgeted to end before its schedule's next tick then delivers through a backlog instead of spending
+   * every minute's wind-down idle. @default never extended
+   */
+  readonly extension?: { readonly stepMs: number; readonly latestDeadline: number };
+  /**
    * The metric of the app's `Server-Timing` answer header that gives its processing time of each request
    * (`app` for `Server-Timing: app;dur=47.2`). The pacer then sizes its window on the app's own service time
    * instead of estimating it from round trips. @default none (the header is ignored)
@@ -273,6 +280,10 @@ const YIELD_EVERY_TURNS = 64;
 const CATCH_UP_MS = 10;
 /** Delivered ids remembered in memory; only twins held at the same time need it (held ≤ MAX_HELD). */
 const RECENT_IDS = 10 * MAX_HELD;
+/** A run that delivered within this long is busy: its budget is extended (`extension`). */
+const BUSY_MS = 10_000;
+/** How long before `stopAt` an extension is decided: the receive loop stops polling within a second of it. */
+const EXTEND_AHEAD_MS = 2_000;
 /** Time kept back before `deadline` for releasing messages, saving the pacer and the lease. */
 const EXIT_RESERVE_MS = 2_000;
 /**
@@ -353,6 +364,8 @@ function validate(o: DrainerOptions): void {
   if (!(o.maxRetryMs >= 0)) fail('maxRetryMs', o.maxRetryMs, 'a number ≥ 0');
   if (!(o.downstreamTimeoutMs > 0)) fail('downstreamTimeoutMs', o.downstreamTimeoutMs, 'a number > 0');
   if (!(o.deadline >= o.stopAt)) fail('deadline', o.deadline, `≥ stopAt (${o.stopAt})`);
+  if (o.extension && !(o.extension.stepMs >= 1_000))
+    fail('extension.stepMs', o.extension.stepMs, 'at least 1000');
   const vis = o.visibilitySeconds ?? DEFAULT_VISIBILITY_S;
   if (!Number.isInteger(vis) || vis < 3 || vis > 43_200)
     fail('visibilitySeconds', vis, 'an integer in 3..43200');
@@ -435,6 +448,9 @@ class DrainerRun implements Drainer {
   /** What set the pace at the last save (`rate bound/window bound`), to log only changes. */
   private paceKey = '';
   private counters = { delivered: 0, retried: 0, deadLettered: 0, duplicates: 0 };
+  /** Times this run's budget was extended while busy, and the `stopAt` last decided on. */
+  private extensions = 0;
+  private extendDecidedFor = Number.NaN;
 
   private nextRenewAt = 0;
   private nextControlsAt = 0;
@@ -453,11 +469,17 @@ class DrainerRun implements Drainer {
   private starved = true;
   private receiverWake = new AbortController();
   private readonly receiveAbort = new AbortController();
+  /** Take no new work after this; moved later while the run is busy (`extension`). */
+  private stopAt: number;
+  /** Everything released and the run returned by this; moves with `stopAt`. */
+  private deadline: number;
 
   constructor(
     private readonly deps: DrainerDeps,
     private readonly options: DrainerOptions,
   ) {
+    this.stopAt = options.stopAt;
+    this.deadline = options.deadline;
     this.clock = deps.clock;
     this.log = deps.log ?? (() => {});
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
@@ -613,7 +635,11 @@ class DrainerRun implements Drainer {
   private checkStop(now: number): boolean {
     if (this.leaseLost) return this.stop('lease-lost');
     if (this.options.signal?.aborted) return this.stop('aborted');
-    if (now >= this.options.stopAt) return this.stop('stopped');
+    if (now >= this.extendCheckAt()) {
+      this.extendDecidedFor = this.stopAt;
+      this.extendIfBusy(now);
+    }
+    if (now >= this.stopAt) return this.stop('stopped');
     if (now >= this.leaseExpiresAt) {
       // Renewals kept failing until the lease ran out: another drainer may own it now.
       this.leaseLost = true;
@@ -643,6 +669,29 @@ class DrainerRun implements Drainer {
     );
   }
 
+  /** When the extension of the current budget is to be decided (never, without `extension` or once decided). */
+  private extendCheckAt(): number {
+    return this.options.extension && this.extendDecidedFor !== this.stopAt
+      ? this.stopAt - EXTEND_AHEAD_MS
+      : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Moves the budget one step later while webhooks are being delivered, so a backlog keeps the app busy
+   * through what would be this run's wind-down (`extension`). Decided a little before `stopAt`, so that polling
+   * never pauses. Not while paused or failing (nothing delivered): those runs end and release as before.
+   */
+  private extendIfBusy(now: number): void {
+    const ext = this.options.extension;
+    if (!ext || this.operatorPaused || now - this.lastDeliveredAt > BUSY_MS) return;
+    if (this.deadline + ext.stepMs > ext.latestDeadline) return;
+    this.stopAt += ext.stepMs;
+    this.deadline += ext.stepMs;
+    this.extensions++;
+    // As a run started for this step would: the dashboard's "one a minute" stays the healthy line.
+    this.deps.metrics.add(METRICS.drainerRuns, 'Count', 1);
+  }
+
   private stop(outcome: RunOutcome): true {
     this.stopping = true;
     this.outcome = outcome;
@@ -653,7 +702,8 @@ class DrainerRun implements Drainer {
   /** When the loop must look again; `pacedOut`: dispatch stopped only because of the pacer's spacing. */
   private nextWake(now: number, pacedOut: boolean): number {
     let at = Math.min(
-      this.options.stopAt,
+      this.stopAt,
+      this.extendCheckAt(),
       this.leaseExpiresAt,
       this.nextRenewAt,
       this.nextControlsAt,
@@ -997,7 +1047,7 @@ class DrainerRun implements Drainer {
         await this.waitForChange(1000);
         continue;
       }
-      let wait = Math.min(this.waitSeconds, Math.max(0, Math.floor((this.options.stopAt - now) / 1000)));
+      let wait = Math.min(this.waitSeconds, Math.max(0, Math.floor((this.stopAt - now) / 1000)));
       const idleAt =
         this.options.idleExitMs !== undefined && this.emptySince !== undefined
           ? this.emptySince + this.options.idleExitMs
@@ -1006,7 +1056,7 @@ class DrainerRun implements Drainer {
       if (idleAt !== undefined && idleAt > now) wait = Math.min(wait, Math.ceil((idleAt - now) / 1000));
       if (wait === 0 && this.waitSeconds > 0) {
         // Under a second before stopAt: a new batch could not be worked on; wait for the stop instead.
-        await this.clock.sleep(Math.max(1, this.options.stopAt - now), this.receiveAbort.signal);
+        await this.clock.sleep(Math.max(1, this.stopAt - now), this.receiveAbort.signal);
         continue;
       }
       let batch: QueuedMessage[];
@@ -1343,10 +1393,7 @@ class DrainerRun implements Drainer {
 
   private async shutdown(receiver: Promise<void>): Promise<void> {
     const now = this.clock.now();
-    const waitUntil = Math.max(
-      now,
-      this.options.deadline - Math.min(EXIT_RESERVE_MS, (this.options.deadline - now) / 2),
-    );
+    const waitUntil = Math.max(now, this.deadline - Math.min(EXIT_RESERVE_MS, (this.deadline - now) / 2));
     await this.until(receiver, waitUntil);
     // Stopping: records still lingering are written now (and any that come with answers still out).
     this.flushMarks(this.clock.now());
@@ -1395,6 +1442,7 @@ class DrainerRun implements Drainer {
       outcome: this.outcome,
       released: release.length,
       ...this.counters,
+      ...(this.extensions > 0 ? { extendedBy: this.extensions * (this.options.extension?.stepMs ?? 0) } : {}),
     });
   }
 

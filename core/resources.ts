@@ -98,7 +98,7 @@ export const METRICS = {
   pacingWindow: 'PacingWindow',
   /** Milliseconds spent waiting out Retry-After or backoff. */
   backoffTime: 'BackoffTime',
-  /** 1 per drainer run that started (the schedule's heartbeat). */
+  /** 1 per drainer run that started, and per minute a busy run went on (the schedule's heartbeat). */
   drainerRuns: 'DrainerRuns',
   /** Webhooks accepted by the verify function. */
   verifiedAccepted: 'VerifiedAccepted',

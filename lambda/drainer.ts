@@ -73,12 +73,8 @@ export function makeDrainerHandler(
     }
     const start = now();
     const c = deps.config;
-    const { stopAt, deadline } = budgetOf(
-      event?.time,
-      start,
-      context.getRemainingTimeInMillis(),
-      c.downstreamTimeoutMs,
-    );
+    const remainingMs = context.getRemainingTimeInMillis();
+    const { stopAt, deadline } = budgetOf(event?.time, start, remainingMs, c.downstreamTimeoutMs);
     // The core's own lines (each dead letter, the pace, lease and chore failures) go to the function's log,
     // where the dashboard's "Why this pace" widget and an operator look for them.
     const drainer = createDrainer(
@@ -97,6 +93,10 @@ export function makeDrainerHandler(
         downstreamTimeoutMs: c.downstreamTimeoutMs,
         stopAt,
         deadline,
+        // A busy run goes on a minute at a time, ending 3 s before a later tick, up to the function's timeout:
+        // through a backlog the app is not left idle for each minute's wind-down (a quarter of every minute).
+        // The ticks meanwhile are throttled by the reserved concurrency of 1, and dropped after a minute.
+        extension: { stepMs: SCHEDULE_PERIOD_MS, latestDeadline: start + remainingMs - TIMEOUT_MARGIN_MS },
         // With an idle exit the first empty poll lasts no longer than it: a run on an empty queue then
         // costs about idleExitSeconds, not a full 20 s poll.
         ...(c.idleExitSeconds > 0

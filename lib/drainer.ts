@@ -64,7 +64,8 @@ export interface DrainerProps {
  * The drainer: a Lambda function with reserved concurrency 1 that a once-a-minute schedule (re)starts, a
  * DynamoDB table for its lease, pacer state, operator controls and delivered-webhook records, and a role that
  * can do exactly what the drainer does. Each run ends before the next tick (see `lambda/drainer.ts` budgetOf),
- * so the schedule never meets a busy function in normal operation.
+ * so the schedule never meets a busy function in normal operation; a run delivering through a backlog goes on a
+ * minute at a time (up to the 15-minute timeout), and the ticks meanwhile are throttled and dropped.
  */
 export class Drainer extends Construct {
   readonly table: Table;
@@ -97,8 +98,9 @@ export class Drainer extends Construct {
       entry: 'lambda/drainer.ts',
       description: 'Sluice drainer: paced, ordered delivery of queued webhooks to the app',
       memorySize: props.memorySize ?? 512,
-      // Runs end 3 s before the next minute tick (lambda/drainer.ts budgetOf); the timeout is only a backstop.
-      timeout: Duration.seconds(90),
+      // Runs end 3 s before a minute tick (lambda/drainer.ts budgetOf): the next one, or while delivering through
+      // a backlog a later one, up to this timeout.
+      timeout: Duration.minutes(15),
       // With the lease, this makes the drainer a singleton: FIFO order and one pacer for the whole app.
       reservedConcurrentExecutions: 1,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
@@ -290,7 +292,7 @@ export class Drainer extends Construct {
     return this.metric(METRICS.backoffTime, options);
   }
 
-  /** Drainer runs started (about one a minute while healthy). */
+  /** Drainer runs started, and minutes a busy run went on (one a minute while healthy). */
   metricRuns(options?: MetricOptions): Metric {
     return this.metric(METRICS.drainerRuns, options);
   }

@@ -72,7 +72,7 @@ export interface DrainerMetricSource {
   metricDuplicates(props?: MetricOptions): IMetric;
   /** Webhooks moved to the DLQ, all reasons. */
   metricDeadLetteredTotal(props?: MetricOptions): IMetric;
-  /** Drainer runs started. */
+  /** Drainer runs started, and minutes a busy run went on. */
   metricRuns(props?: MetricOptions): IMetric;
   /** Drainer invocations that failed (AWS/Lambda Errors). */
   metricErrors(props?: MetricOptions): IMetric;
@@ -157,8 +157,8 @@ export interface SluiceAlarmsProps extends MetricSources {
 
 /**
  * Sluice's alarms: DLQ not empty, oldest webhook too old, waiting but not delivering, intake 5xx and a
- * signature-failure spike. No alarm watches drainer throttles: the schedule re-invokes a running drainer
- * every minute and reserved concurrency 1 throttles it by design.
+ * signature-failure spike. No alarm watches drainer throttles: the schedule invokes the drainer every minute,
+ * and reserved concurrency 1 throttles the ticks that come while a busy run goes on, by design.
  */
 export class SluiceAlarms extends Construct {
   readonly dlqNotEmpty: Alarm;
@@ -480,7 +480,8 @@ export class SluiceDashboard extends Construct {
     this.dashboard.addWidgets(title('## Drainer'));
     this.dashboard.addWidgets(
       new GraphWidget({
-        // The schedule starts one run a minute and each run ends before the next tick: 1/min is healthy.
+        // The schedule starts one run a minute and each run ends before the next tick, or a busy run goes on a
+        // minute at a time and counts each: 1/min is healthy.
         title: 'Running (drainer runs started per minute)',
         left: [drainer.metricRuns({ period: ONE_MIN, statistic: 'Sum', label: 'runs started' })],
         leftAnnotations: [{ value: 1, label: 'healthy: one a minute', color: '#2ca02c' }],

@@ -68,8 +68,13 @@ describe('estimateCost', () => {
   });
 
   it('counts an always-polling drainer as a fixed cost and busy time only when it is not always on', () => {
+    // Polling all month, a run is billed until its stopAt (47 s of each minute) anyway; busy, it goes on through
+    // the other 13 s (1 M webhooks at 20/s = 50,000 s, 13/60 of it, × 0.5 GB).
     const always = estimateCost({ drainerIdleHours: 730 });
-    expect(line(always, 'Lambda: drainer', /busy/)?.perMillionUsd).toBe(0);
+    expect(line(always, 'Lambda: drainer', /busy/)?.perMillionUsd).toBeCloseTo(
+      ((50_000 * 13) / 60) * 0.5 * PRICES.lambdaGbSecondArm.usd,
+      8,
+    );
     const onDemand = estimateCost({ drainerIdleHours: 10, deliveryRatePerSecond: 50, drainerMemoryMb: 1024 });
     // 1 M webhooks at 50/s = 20,000 s × 1 GB × the arm64 GB-s price.
     expect(line(onDemand, 'Lambda: drainer', /busy/)?.perMillionUsd).toBeCloseTo(

@@ -119,6 +119,25 @@ describe('drainer handler', () => {
     expect(h.metrics.sum(METRICS.delivered)).toBe(5);
   });
 
+  it('goes on a minute at a time while delivering through a backlog, up to the function timeout', async () => {
+    const h = harness(undefined, { ...defaults, rateCeilingPerSecond: 10 });
+    for (let i = 0; i < 3_000; i++) {
+      const { envelope, body } = webhook({ webhookId: `w${i}`, shop: `s${i % 20}.myshopify.com` });
+      h.queue.send(encode(envelope, body, 'shop'));
+    }
+    // The function's timeout (15 min) as Lambda reports it at the start of a run.
+    const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 15 * 60_000 - 500 };
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, context);
+
+    // 3 000 webhooks at 10/s: five minutes of work, done in one run rather than over seven minute-long ones.
+    expect(result).toEqual({ outcome: 'stopped', delivered: 3_000, deadLettered: 0 });
+    const ranFor = h.clock.now() - TICK;
+    expect(ranFor).toBeGreaterThan(5 * SCHEDULE_PERIOD_MS);
+    // It stopped on a budget ending 3 s before a tick: the next tick's run starts on time.
+    expect(ranFor % SCHEDULE_PERIOD_MS).toBeLessThanOrEqual(SCHEDULE_PERIOD_MS - 3_000);
+  });
+
   it('polls an empty queue until the run stops when idleExitSeconds is 0 (the default)', async () => {
     const h = harness();
 

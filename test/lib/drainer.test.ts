@@ -59,7 +59,8 @@ describe('Drainer', () => {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       ReservedConcurrentExecutions: 1,
-      Timeout: 90,
+      // A busy run may go on to the 15-minute maximum (lambda/drainer.ts extension).
+      Timeout: 900,
       Environment: {
         Variables: Match.objectLike({
           DOWNSTREAM_URL: 'https://app.example.com',
