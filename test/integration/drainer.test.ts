@@ -328,7 +328,8 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
     });
 
     expect(second.summary.outcome).toBe('idle');
-    expect(startRate).toBeGreaterThan(20);
+    // Near what the first run learned (how much it learned in 4 s depends on the machine's load), far above 2/s.
+    expect(startRate).toBeGreaterThan(learned / 2);
     // A restored pacer resumes on the plateau of what it learned, not at the configured initial rate (2/s).
     const resumed = createPacer(pacer, saved.pacer!.savedAt, saved.pacer!.state);
     expect(startRate).toBeGreaterThanOrEqual(0.9 * ratePerSecond(resumed, saved.pacer!.savedAt));
