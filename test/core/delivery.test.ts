@@ -1,8 +1,10 @@
 // The delivery request: URL join, the exact forwarded headers, the exact body bytes.
-import { decode, encode } from '../../core/contract';
+import { decode, encode, envelopeOf } from '../../core/contract';
 import { buildDelivery, joinUrl } from '../../core/delivery';
+import { normalizeHeaders } from '../../core/headers';
 import { SLUICE_HEADERS } from '../../core/resources';
 import { webhook } from '../helpers/queue';
+import { BODY, eventsSpelling, RECEIVED_AT, shopifyHeaders } from '../helpers/webhooks';
 
 describe('joinUrl', () => {
   it.each([
@@ -79,6 +81,23 @@ describe('buildDelivery', () => {
       expect(req.headers).not.toHaveProperty(name);
     }
     expect(req.headers['x-shopify-hmac-sha256']).toBe(envelope.hmac);
+  });
+
+  it('forwards the Events spelling of the Shopify headers (shopify-*) as it came, through the queue', () => {
+    const sent = eventsSpelling(shopifyHeaders());
+    const env = envelopeOf({ headers: normalizeHeaders(sent), path: '/webhooks', receivedAt: RECEIVED_AT });
+    const msg = encode(env, BODY, 'shop');
+    const { envelope: back } = decode(
+      msg.body,
+      Object.fromEntries(
+        Object.entries(msg.attributes).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]),
+      ),
+    );
+    const req = buildDelivery('https://app.example.com', back, BODY, 1);
+
+    const shopify = Object.keys(sent).filter((k) => k.toLowerCase().startsWith('shopify-'));
+    expect(shopify.length).toBeGreaterThanOrEqual(5);
+    for (const name of shopify) expect(req.headers[name.toLowerCase()]).toBe(sent[name]);
   });
 
   it('passes the body through as the same string, byte for byte', () => {

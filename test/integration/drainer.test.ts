@@ -24,7 +24,7 @@ function flood(prefix: string, count: number, groups: number): WebhookSpec[] {
     topic: i % 3 === 0 ? 'orders/create' : 'products/update',
     target: `/webhooks/${i % 3 === 0 ? 'orders' : 'products'}?shop=${i % groups}`,
     // Varying sizes and characters a re-serialisation would change: escaped slashes, big ids, non-ASCII.
-    body: `{"id":${9_007_199_254_740_993n + BigInt(i)},"path":"a\\/b","name":"Ünïcødé ${i}","pad":"${'x'.repeat(i % 200)}"}`,
+    body: `{"id":${9_007_199_254_740_993n + BigInt(i)},"path":"a\\/b","name":"Ünïcødé Cafe\u0301 ${i}","pad":"${'x'.repeat(i % 200)}"}`,
   }));
 }
 
