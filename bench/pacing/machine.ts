@@ -47,11 +47,12 @@ export async function sampleOtherCores(ms = SAMPLE_MS): Promise<number> {
 export async function waitForIdle(
   waitS: number,
   sample: () => Promise<number> = sampleOtherCores,
+  now: () => number = Date.now,
 ): Promise<{ cores: number; idle: boolean }> {
-  const deadline = Date.now() + waitS * 1000;
+  const deadline = now() + waitS * 1000;
   for (;;) {
     const cores = await sample();
     if (cores < IDLE_MAX_CORES) return { cores, idle: true };
-    if (Date.now() >= deadline) return { cores, idle: false };
+    if (now() >= deadline) return { cores, idle: false };
   }
 }
