@@ -31,6 +31,7 @@ import type {
   StatePort,
 } from './ports';
 import { type DeadLetterInfo, type DeadLetterReason, METRICS, QUEUE } from './resources';
+import { TICK_MARGIN_MS } from './schedule';
 import { Scheduler } from './scheduler';
 import { serviceTimeMs } from './server-timing';
 import { verify } from './signature';
@@ -195,6 +196,8 @@ export interface Drainer {
    */
   run(): Promise<RunSummary>;
   status(): DrainerStatus;
+  /** When the run must have returned (epoch ms): `deadline`, moved later by each extension. */
+  deadlineAt(): number;
 }
 
 /** Invalid drainer options (a programming or configuration error, not a message failure). */
@@ -314,6 +317,9 @@ interface Held {
   lastFailureAt?: number;
   /** When its release made it visible again (epoch ms), set as the run releases it. */
   dueAt?: number;
+  /** Its latest failure in this run: the app's status and answer, or the error. */
+  lastStatus?: number;
+  lastDetail?: string;
 }
 
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
@@ -451,6 +457,8 @@ class DrainerRun implements Drainer {
   /** Times this run's budget was extended while busy, and the `stopAt` last decided on. */
   private extensions = 0;
   private extendDecidedFor = Number.NaN;
+  /** When to count the pending extensions' heartbeats (DrainerRuns), ascending. */
+  private heartbeats: number[] = [];
 
   private nextRenewAt = 0;
   private nextControlsAt = 0;
@@ -489,6 +497,10 @@ class DrainerRun implements Drainer {
     this.controlsRefreshMs = options.controlsRefreshMs ?? DEFAULT_CONTROLS_REFRESH_MS;
     this.secrets = options.secrets.filter((s) => s.length > 0);
     this.effectiveLimits = options.pacer;
+  }
+
+  deadlineAt(): number {
+    return this.deadline;
   }
 
   status(): DrainerStatus {
@@ -685,11 +697,12 @@ class DrainerRun implements Drainer {
     const ext = this.options.extension;
     if (!ext || this.operatorPaused || now - this.lastDeliveredAt > BUSY_MS) return;
     if (this.deadline + ext.stepMs > ext.latestDeadline) return;
+    // Counted as a run started for this step would be, at the tick it replaces (just after the old deadline):
+    // the dashboard's "one a minute" stays the healthy line through a long run.
+    this.heartbeats.push(this.deadline + TICK_MARGIN_MS + 100);
     this.stopAt += ext.stepMs;
     this.deadline += ext.stepMs;
     this.extensions++;
-    // As a run started for this step would: the dashboard's "one a minute" stays the healthy line.
-    this.deps.metrics.add(METRICS.drainerRuns, 'Count', 1);
   }
 
   private stop(outcome: RunOutcome): true {
@@ -704,6 +717,7 @@ class DrainerRun implements Drainer {
     let at = Math.min(
       this.stopAt,
       this.extendCheckAt(),
+      this.heartbeats[0] ?? Number.POSITIVE_INFINITY,
       this.leaseExpiresAt,
       this.nextRenewAt,
       this.nextControlsAt,
@@ -905,10 +919,10 @@ class DrainerRun implements Drainer {
     if (verdict.unsendable || this.blames(item, verdict.status)) item.strikes++;
     else this.appFailingSince = Math.min(this.appFailingSince ?? now, item.firstFailureAt);
     item.lastFailureAt = now;
+    item.lastStatus = verdict.status;
+    item.lastDetail = verdict.detail;
     const exhausted =
-      item.strikes >= this.options.maxAttempts ||
-      now - item.firstFailureAt >= this.options.maxRetryMs ||
-      now >= this.expiringAt(item);
+      item.strikes >= this.options.maxAttempts || now - item.firstFailureAt >= this.options.maxRetryMs;
     if (exhausted) {
       await this.deadLetterHead(item, 'exhausted', verdict.status, verdict.detail, now);
       return;
@@ -1229,6 +1243,10 @@ class DrainerRun implements Drainer {
   // ---- chores: lease, controls, persistence, visibility, deletes ----------------------------------------
 
   private runChores(now: number): void {
+    while (this.heartbeats.length > 0 && now >= this.heartbeats[0]!) {
+      this.heartbeats.shift();
+      this.deps.metrics.add(METRICS.drainerRuns, 'Count', 1);
+    }
     if (now >= this.nextRenewAt) {
       this.nextRenewAt = now + this.leaseTtlMs / 3;
       this.chore('renew', async () => {
@@ -1417,7 +1435,17 @@ class DrainerRun implements Drainer {
       this.pendingDeletes = [];
       await this.safely('deleteMessages', () => this.deps.queue.deleteMessages(handles));
     }
-    const release = this.scheduler.drain();
+    const release: Held[] = [];
+    for (const item of this.scheduler.drain()) {
+      // A failing webhook this close to the queue's retention might not be received again before SQS deletes
+      // it unseen (the drainer paused or down): it goes to the DLQ, with its last failure, instead.
+      const at = this.clock.now();
+      if (item.firstFailureAt !== undefined && at >= this.expiringAt(item) && !this.leaseLost) {
+        const detail = `${item.lastDetail ?? 'failing'}; dead-lettered ${Math.round((this.expiringAt(item) + EXPIRY_MARGIN_MS - at) / 3_600_000)} h before the queue's retention would delete it`;
+        if (await this.deadLetter(item, 'exhausted', item.lastStatus, detail, at)) continue;
+      }
+      release.push(item);
+    }
     // Released visible again at once, or after a wait (releaseWaitMs); one call per wait, in whole seconds.
     const byWait = new Map<number, string[]>();
     const releasedAt = this.clock.now();

@@ -49,9 +49,20 @@ export interface DrainerHandlerDeps {
   readonly now?: () => number;
 }
 
-/** The outcome of one invocation; `secret-unset` leaves every message queued. */
+/**
+ * How long past its deadline a run may take over its closing calls (releases, pacer, lease) before the handler
+ * returns without them: a call to our own infrastructure that hangs must not hold the function, and with it
+ * every tick, until its 15-minute timeout. What the run held reappears after its visibility timeout, and its
+ * lease runs out within 30 s.
+ */
+export const OVERRUN_GRACE_MS = 10_000;
+
+/**
+ * The outcome of one invocation; `secret-unset` leaves every message queued; `overran`: the run's closing calls
+ * did not finish within OVERRUN_GRACE_MS of its deadline and were left (logged as an error).
+ */
 export interface DrainerInvocationResult {
-  readonly outcome: RunOutcome | 'secret-unset';
+  readonly outcome: RunOutcome | 'secret-unset' | 'overran';
   readonly delivered: number;
   readonly deadLettered: number;
 }
@@ -108,15 +119,45 @@ export function makeDrainerHandler(
         ...(c.serviceTimeMetric ? { serviceTimeMetric: c.serviceTimeMetric } : {}),
       },
     );
-    let summary: Awaited<ReturnType<typeof drainer.run>>;
+    const work = (async () => {
+      try {
+        return await drainer.run();
+      } finally {
+        // A long poll the run abandoned (its lease lost) hands back what it brings before Lambda freezes the
+        // process; frozen, those webhooks would stay invisible for a whole visibility timeout. Polls end by stopAt.
+        await deps.adapters.settle();
+      }
+    })();
+    const cutOff = new AbortController();
+    const hardStop = async (): Promise<'overran'> => {
+      const clock = deps.adapters.clock;
+      // The deadline moves while a busy run is extended.
+      for (;;) {
+        const at = Math.min(
+          drainer.deadlineAt() + OVERRUN_GRACE_MS,
+          start + remainingMs - TIMEOUT_MARGIN_MS / 2,
+        );
+        if (clock.now() >= at || cutOff.signal.aborted) return 'overran';
+        await clock.sleep(at - clock.now(), cutOff.signal);
+      }
+    };
+    let summary: Awaited<ReturnType<typeof drainer.run>> | 'overran';
     try {
-      summary = await drainer.run();
+      summary = await Promise.race([work, hardStop()]);
     } finally {
-      // A long poll the run abandoned (its lease lost) hands back what it brings before Lambda freezes the
-      // process; frozen, those webhooks would stay invisible for a whole visibility timeout. Polls end by stopAt.
-      await deps.adapters.settle();
+      cutOff.abort();
     }
     deps.adapters.metrics.flush();
+    if (summary === 'overran') {
+      const s = drainer.status();
+      deps.log('error', 'drainer run overran its deadline; returning without its closing calls', {
+        deadline: new Date(drainer.deadlineAt()).toISOString(),
+        delivered: s.delivered,
+        deadLettered: s.deadLettered,
+        lastError: s.lastError,
+      });
+      return { outcome: 'overran', delivered: s.delivered, deadLettered: s.deadLettered };
+    }
     deps.log('info', 'drainer run ended', { ...summary });
     return { outcome: summary.outcome, delivered: summary.delivered, deadLettered: summary.deadLettered };
   };

@@ -6,6 +6,7 @@
 
 import { encode } from '../../core/contract';
 import { createDrainer, type DrainerOptions } from '../../core/drainer';
+import { METRICS } from '../../core/resources';
 import { SCHEDULE_PERIOD_MS, stopOffsetMs, TICK_MARGIN_MS } from '../../core/schedule';
 import {
   type AppScript,
@@ -89,6 +90,30 @@ describe('drainer budget extension while busy', () => {
     expect(runEnds[0]).toBeGreaterThan(13 * MINUTE);
     for (const end of runEnds) expect(end % MINUTE).toBeLessThanOrEqual(MINUTE - TICK_MARGIN_MS);
     expect(extended.queue.size).toBe(0);
+  }, 60_000);
+
+  it('counts one heartbeat a minute (DrainerRuns) through a long run, as minute-long runs would', async () => {
+    const h = setup(20_000);
+    const t0 = h.clock.now();
+    const metrics = new RecordingMetrics();
+    const beats: number[] = [];
+    const add = metrics.add.bind(metrics);
+    metrics.add = (name, unit, value, dimensions) => {
+      if (name === METRICS.drainerRuns) beats.push(h.clock.now());
+      add(name, unit, value, dimensions);
+    };
+
+    await createDrainer(
+      { queue: h.queue, state: new MemoryState(), downstream: h.app, clock: h.clock, metrics },
+      h.options('run', t0, true),
+    ).run();
+
+    const ranMinutes = Math.ceil((h.clock.now() - t0) / MINUTE);
+    expect(ranMinutes).toBeGreaterThan(10);
+    // Per CloudWatch minute (from the tick), as the dashboard sums them: one each, none missing.
+    const perMinute = new Array<number>(ranMinutes).fill(0);
+    for (const at of beats) perMinute[Math.floor((at - t0) / MINUTE)]! += 1;
+    expect(perMinute).toEqual(new Array<number>(ranMinutes).fill(1));
   }, 60_000);
 
   it('never runs past the latest deadline the function timeout allows', async () => {

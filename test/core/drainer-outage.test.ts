@@ -232,6 +232,24 @@ describe('drainer through a long app outage (one run a minute)', () => {
     }
   }, 60_000);
 
+  it('delivers an old webhook after a passing 429, in order: the retention guard acts only on what it releases', async () => {
+    // 13.6 days in the queue (the secret was unset, say), then the app is rate-limiting for a few seconds.
+    let calm = Number.POSITIVE_INFINITY;
+    const h = setup(
+      (r) => (r.at < calm ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }),
+      2,
+    );
+    await h.clock.sleep(13.6 * 24 * HOUR);
+    calm = h.clock.now() + 5_000;
+
+    await h.runFor(1 / 60);
+
+    expect(h.queue.dlq).toEqual([]);
+    for (const s of SHOPS.keys()) {
+      expect(delivered(h.app).filter((id) => id.startsWith(`s${s}-`))).toEqual([`s${s}-0`, `s${s}-1`]);
+    }
+  }, 60_000);
+
   it('does not count an app-wide failure against a webhook when nothing else was delivered', async () => {
     // Every head gets 503 for 10 minutes: nothing can be delivered (the app is full or down for everyone).
     let upAt = Number.POSITIVE_INFINITY;

@@ -3,7 +3,7 @@ import { parseConfig, type SluiceConfig } from '../../core/config';
 import { encode } from '../../core/contract';
 import * as pacer from '../../core/pacer';
 import { METRICS } from '../../core/resources';
-import { budgetOf, makeDrainerHandler, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
+import { budgetOf, makeDrainerHandler, OVERRUN_GRACE_MS, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
 import {
   type AppScript,
   FakeApp,
@@ -136,6 +136,23 @@ describe('drainer handler', () => {
     expect(ranFor).toBeGreaterThan(5 * SCHEDULE_PERIOD_MS);
     // It stopped on a budget ending 3 s before a tick: the next tick's run starts on time.
     expect(ranFor % SCHEDULE_PERIOD_MS).toBeLessThanOrEqual(SCHEDULE_PERIOD_MS - 3_000);
+  });
+
+  it('returns soon after the deadline when a closing call to its own infrastructure hangs', async () => {
+    const h = harness();
+    const { envelope, body } = webhook({ webhookId: 'w' });
+    h.queue.send(encode(envelope, body, 'shop'));
+    // DynamoDB stops answering as the run releases its lease.
+    h.state.releaseLease = () => new Promise<void>(() => {});
+    const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 15 * 60_000 };
+
+    const result = await h.handler({ time: '2026-11-25T14:00:00Z' }, context);
+
+    expect(result).toEqual({ outcome: 'overran', delivered: 1, deadLettered: 0 });
+    // Not at the function's 15-minute timeout: every tick meanwhile would have been lost.
+    const deadline = TICK + SCHEDULE_PERIOD_MS - 3_000;
+    expect(h.clock.now()).toBeLessThanOrEqual(deadline + OVERRUN_GRACE_MS);
+    expect(h.logs).toContain('drainer run overran its deadline; returning without its closing calls');
   });
 
   it('polls an empty queue until the run stops when idleExitSeconds is 0 (the default)', async () => {
