@@ -814,13 +814,7 @@ function parsePacer(json: string | undefined): PacerState | undefined {
   const { order: _order, windowRule: _rule, ...v } = value as Record<string, unknown>;
   if (v.version !== 1 || (v.mode !== 'startup' && v.mode !== 'cubic')) return undefined;
   for (const [k, x] of Object.entries(v)) {
-    if (k === 'version' || k === 'mode') continue;
-    // The groups of the latest refusals for good (pacer.ts onRefusedForGood): the one field that is a list.
-    if (k === 'refusedGroups') {
-      if (!Array.isArray(x) || !x.every((g) => typeof g === 'string')) return undefined;
-      continue;
-    }
-    if (typeof x !== 'number' || !Number.isFinite(x)) return undefined;
+    if (k !== 'version' && k !== 'mode' && (typeof x !== 'number' || !Number.isFinite(x))) return undefined;
   }
   return loadedPacer(v as unknown as SavedPacer);
 }

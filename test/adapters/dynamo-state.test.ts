@@ -75,12 +75,7 @@ describe('DynamoState against dynalite', () => {
 
   it('persists the pacer only while holding the lease, and maps a lost lease to LeaseLostError', async () => {
     const { state } = await fresh();
-    // With the groups of its latest refusals for good, the one list in it.
-    const pacer = {
-      ...createPacer(PACER_OPTIONS, T0),
-      windowRule: 'halving' as const,
-      refusedGroups: ['a.myshopify.com', 'b.myshopify.com:orders/create'],
-    };
+    const pacer = { ...createPacer(PACER_OPTIONS, T0), windowRule: 'halving' as const };
     await state.acquireLease('a', T0, 60_000);
 
     await state.savePacer('a', pacer, T0 + 10);
