@@ -7,7 +7,6 @@ import {
   createPacer,
   earliestSend,
   explainPace,
-  onRefusedForGood,
   onSend,
   onSignal,
   type PaceExplanation,
@@ -827,23 +826,6 @@ class DrainerRun implements Drainer {
         : undefined;
     const windowBefore = Math.floor(this.pacer!.delayWindow);
     this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level, serviceMs), now);
-    const group = item.msg.groupId;
-    let heldByApp = false;
-    if (verdict.kind === 'permanent') {
-      const refused = onRefusedForGood(this.pacer, group, now);
-      this.pacer = refused.state;
-      heldByApp = refused.holds;
-      if (refused.startedPause) {
-        this.log(
-          'warn',
-          'the app refuses every webhook; holding them, not dead-lettering, until it takes one',
-          {
-            status: verdict.status,
-            pausedForMs: this.pacer.refuseAllUntil - now,
-          },
-        );
-      }
-    }
     const windowAfter = Math.floor(this.pacer.delayWindow);
     if (windowAfter !== windowBefore) {
       this.deps.onWindowChange?.({
@@ -858,20 +840,14 @@ class DrainerRun implements Drainer {
     if (pauseAfter > Math.max(pauseBefore, now)) {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));
     }
+    const group = item.msg.groupId;
     switch (verdict.kind) {
       case 'delivered':
         this.delivered(item);
         this.scheduler.finish(group, 'done');
         break;
       case 'permanent':
-        if (heldByApp) {
-          // Held as in an outage: no strike, and back after the pause the pacer now keeps.
-          const { status, statusClass, detail } = verdict;
-          const retryAfterMs = Math.max(0, pausedUntil(this.pacer) - now);
-          await this.retry(item, { kind: 'retry', status, statusClass, detail, retryAfterMs }, now, true);
-        } else {
-          await this.deadLetterHead(item, 'rejected', verdict.status, verdict.detail, now);
-        }
+        await this.deadLetterHead(item, 'rejected', verdict.status, verdict.detail, now);
         break;
       case 'retry':
         await this.retry(item, verdict, now);
@@ -937,15 +913,10 @@ class DrainerRun implements Drainer {
     return Promise.all([...new Set(ids)].map((id) => state.markDelivered(id, now)));
   }
 
-  private async retry(
-    item: Held,
-    verdict: Extract<Verdict, { kind: 'retry' }>,
-    now: number,
-    appWide = false,
-  ): Promise<void> {
+  private async retry(item: Held, verdict: Extract<Verdict, { kind: 'retry' }>, now: number): Promise<void> {
     item.failures++;
     item.firstFailureAt ??= now;
-    if (!appWide && (verdict.unsendable || this.blames(item, verdict.status))) item.strikes++;
+    if (verdict.unsendable || this.blames(item, verdict.status)) item.strikes++;
     else this.appFailingSince = Math.min(this.appFailingSince ?? now, item.firstFailureAt);
     item.lastFailureAt = now;
     item.lastStatus = verdict.status;

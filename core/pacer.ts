@@ -164,13 +164,6 @@ export interface PacerState {
   readonly spreadRate: number;
   readonly spreadUntil: number;
 
-  // An app that refuses every webhook for good (onRefusedForGood).
-  /** Groups of the refusals for good since the last 2xx, the last REFUSE_ALL_STREAK of them. */
-  readonly refusedGroups: readonly string[];
-  /** Pauses taken since the last 2xx because the app refused everything, and when the current one ends. */
-  readonly refuseAllTrips: number;
-  readonly refuseAllUntil: number;
-
   // A concurrency limit learned from refusals by level (onRefusal); 0 while none is known.
   /** The highest level answered 2xx lately, and when. */
   readonly servedLevel: number;
@@ -520,9 +513,6 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Save
     quotaSeenAt: 0,
     spreadRate: 0,
     spreadUntil: 0,
-    refusedGroups: [],
-    refuseAllTrips: 0,
-    refuseAllUntil: 0,
     servedLevel: 0,
     servedAt: 0,
     refusedLevel: 0,
@@ -577,13 +567,6 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Save
       quotaSeenAt: finiteOr(persisted.quotaSeenAt, 0),
       spreadRate: Math.max(0, finiteOr(persisted.spreadRate, 0)),
       spreadUntil: finiteOr(persisted.spreadUntil, 0),
-      // An app found refusing everything stays so across runs until it takes a webhook; states saved before
-      // this existed know nothing of it.
-      refusedGroups: Array.isArray(persisted.refusedGroups)
-        ? persisted.refusedGroups.filter((g): g is string => typeof g === 'string').slice(-REFUSE_ALL_STREAK)
-        : [],
-      refuseAllTrips: Math.max(0, Math.floor(finiteOr(persisted.refuseAllTrips, 0))),
-      refuseAllUntil: finiteOr(persisted.refuseAllUntil, 0),
     };
   }
   const start = clamp(options.initialRatePerSecond ?? Math.max(floor, DEFAULT_INITIAL_RATE), floor, ceiling);
@@ -603,46 +586,6 @@ export function createPacer(options: PacerOptions, now: number, persisted?: Save
     delayWindow: options.maxWindow,
     baseRttMs: 0,
   };
-}
-
-/**
- * Refusals for good (3xx, most 4xx) in a row, from at least REFUSE_ALL_GROUPS groups, with no 2xx between, after
- * which the app is taken to refuse every webhook: a deploy that broke its webhook route, its HMAC check or its
- * auth. Dead-lettering them all would empty the queue into the DLQ within minutes and break every shop's order
- * on redrive. So from then on a refusal holds its webhook, as an outage does, and nothing is sent for a pause
- * (REFUSE_ALL_PAUSE_MS, doubling up to REFUSE_ALL_PAUSE_MAX_MS) but the probe after it. The first 2xx ends it.
- */
-const REFUSE_ALL_STREAK = 5;
-const REFUSE_ALL_GROUPS = 3;
-const REFUSE_ALL_PAUSE_MS = 15_000;
-const REFUSE_ALL_PAUSE_MAX_MS = 5 * 60_000;
-
-/**
- * A refusal for good of a webhook of `group`, after onSignal has taken the answer. `holds`: the app refuses
- * every webhook, so the webhook is to be held, not dead-lettered; nothing is then sent until `pauseUntil`
- * (`startedPause`: this refusal started that pause, the first since the app last took a webhook or since the
- * last pause ended).
- */
-export function onRefusedForGood(
-  state: PacerState,
-  group: string,
-  now: number,
-): { state: PacerState; holds: boolean; startedPause: boolean } {
-  const refusedGroups = [...state.refusedGroups, group].slice(-REFUSE_ALL_STREAK);
-  let s: PacerState = { ...state, refusedGroups };
-  // Once found, it lasts until a 2xx: the probes after the pauses are mostly one group's head.
-  const found =
-    s.refuseAllTrips > 0 ||
-    (refusedGroups.length >= REFUSE_ALL_STREAK && new Set(refusedGroups).size >= REFUSE_ALL_GROUPS);
-  if (!found) return { state: s, holds: false, startedPause: false };
-  let startedPause = false;
-  if (now >= s.refuseAllUntil) {
-    // The probe after the last pause was refused too (or this is the first): pause again, longer.
-    const pause = Math.min(REFUSE_ALL_PAUSE_MAX_MS, REFUSE_ALL_PAUSE_MS * 2 ** s.refuseAllTrips);
-    s = { ...s, refuseAllTrips: s.refuseAllTrips + 1, refuseAllUntil: now + pause };
-    startedPause = true;
-  }
-  return { state: { ...s, pauseUntil: Math.max(s.pauseUntil, s.refuseAllUntil) }, holds: true, startedPause };
 }
 
 /** Applies new operator limits at run time; the learned state is kept and clamped. */
@@ -848,9 +791,6 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
   }
   let answered: PacerState = { ...state, inFlight: Math.max(0, state.inFlight - 1) };
   if (signal.kind === 'unsent') return answered;
-  if (signal.kind === 'accepted' && (answered.refusedGroups.length > 0 || answered.refuseAllTrips > 0)) {
-    answered = { ...answered, refusedGroups: [], refuseAllTrips: 0 };
-  }
   if (signal.kind === 'accepted' && signal.level !== undefined) {
     // The highest level served lately (refreshed while it keeps being served).
     const level = signal.level;

@@ -6,7 +6,6 @@ import {
   configure,
   createPacer,
   earliestSend,
-  onRefusedForGood,
   onSend,
   onSignal,
   type PacerOptions,
@@ -472,33 +471,6 @@ describe('pacer', () => {
       // The same failures had the requests left: the rate is cut.
       const left = onSignal(before, { kind: 'overload' }, 1_002);
       expect(ratePerSecond(left, 1_002)).toBeLessThan(ratePerSecond(before, 1_002));
-    });
-
-    it('finds an app that refuses every webhook, pauses for it across runs, and forgets it at the first 2xx', () => {
-      let state = createPacer({ ...OPTIONS, initialRatePerSecond: 30 }, 0);
-      const refuse = (group: string, t: number) => {
-        state = onSignal(state, { kind: 'rejected', rttMs: 10 }, t);
-        const r = onRefusedForGood(state, group, t);
-        state = r.state;
-        return r;
-      };
-      // One shop's webhooks refused, however many: that shop's, not the app's.
-      for (let i = 0; i < 8; i++) expect(refuse('a', i).holds).toBe(false);
-      // Five in a row from three groups: everything is refused.
-      expect(refuse('b', 10).holds).toBe(false);
-      expect(refuse('c', 11)).toMatchObject({ holds: true, startedPause: true });
-      expect(pausedUntil(state)).toBe(11 + 15_000);
-      // Refusals already out when it was found keep the same pause; the probe after it doubles it.
-      expect(refuse('a', 12)).toMatchObject({ holds: true, startedPause: false });
-      expect(refuse('a', 15_011)).toMatchObject({ holds: true, startedPause: true });
-      expect(pausedUntil(state)).toBe(15_011 + 30_000);
-      // Saved and restored by the next run: still found, the next probe pauses longer again.
-      state = createPacer(OPTIONS, 50_000, savedPacer(state));
-      expect(refuse('a', 50_000)).toMatchObject({ holds: true, startedPause: true });
-      expect(pausedUntil(state)).toBe(50_000 + 60_000);
-      // The app takes a webhook: back to refusals that blame the webhook.
-      state = onSignal(state, { kind: 'accepted', rttMs: 10 }, 110_001);
-      expect(refuse('a', 110_002).holds).toBe(false);
     });
 
     it('does not cut on a permanent rejection', () => {
@@ -993,11 +965,9 @@ describe('pacer', () => {
       const json = JSON.stringify(trace.state);
       const parsed = JSON.parse(json) as PacerState;
       expect(parsed).toEqual(trace.state);
-      // Flat numbers and strings, but for the answer-order test's plain data (round-tripped above) and the
-      // groups of the latest refusals for good.
+      // Flat numbers and strings, but for the answer-order test's plain data (round-tripped above).
       for (const [key, value] of Object.entries(parsed)) {
-        if (key === 'refusedGroups') expect(value).toEqual([]);
-        else if (key !== 'order') expect(['number', 'string']).toContain(typeof value);
+        if (key !== 'order') expect(['number', 'string']).toContain(typeof value);
       }
       // A new run, a minute later, starts at the learned limit instead of the initial rate.
       const restored = createPacer(OPTIONS, 90_000, parsed);
