@@ -52,10 +52,10 @@ export interface DrainerHandlerDeps {
 /**
  * How long past its deadline a run may take over its closing calls (releases, pacer, lease) before the handler
  * returns without them: a call to our own infrastructure that hangs must not hold the function, and with it
- * every tick, until its 15-minute timeout. What the run held reappears after its visibility timeout, and its
- * lease runs out within 30 s.
+ * every tick, until its 15-minute timeout. Short of the 3 s to the next tick, so that tick starts the next run.
+ * What the run held reappears after its visibility timeout, and its lease runs out within 30 s.
  */
-export const OVERRUN_GRACE_MS = 10_000;
+export const OVERRUN_GRACE_MS = TICK_MARGIN_MS - 500;
 
 /**
  * The outcome of one invocation; `secret-unset` leaves every message queued; `overran`: the run's closing calls
