@@ -57,8 +57,9 @@ export interface DrainerOptions {
    */
   readonly maxRetryMs: number;
   /**
-   * The queue's message retention: a failing message goes to the DLQ (`exhausted`) EXPIRY_MARGIN_MS before SQS
-   * would delete it for its age, whatever `maxRetryMs` allows. @default QUEUE.retentionSeconds
+   * The queue's message retention: a failing message that a run would release within EXPIRY_MARGIN_MS of it goes
+   * to the DLQ (`exhausted`) instead, whatever `maxRetryMs` allows, so SQS never deletes it unseen.
+   * @default QUEUE.retentionSeconds
    */
   readonly queueRetentionMs?: number;
   /** Per-request timeout; a timeout counts as overload. */
@@ -1494,12 +1495,12 @@ class DrainerRun implements Drainer {
       // pause, it would be received again every run and reach SQS's receive limit within a day.
       wait = Math.max(wait, Math.min(cap, RELEASE_WAIT_SHARE * (now - this.appFailingSince)));
     }
-    // Back in time to be tried, and dead-lettered if it fails, before the queue's retention ends.
+    // Back by its expiry point, so a run holds it then (and dead-letters it if it is still failing).
     wait = Math.min(wait, Math.max(0, this.expiringAt(item) - now));
     return Math.min(wait, MAX_VISIBILITY_MS);
   }
 
-  /** When a message is dead-lettered on its next failure rather than kept: before SQS deletes it for its age. */
+  /** From when a failing message is dead-lettered as a run releases it, rather than released (its age nears the retention). */
   private expiringAt(item: Held): number {
     const retention = this.options.queueRetentionMs ?? QUEUE.retentionSeconds * 1000;
     // Without SQS's SentTimestamp (0) the age is unknown: no guard rather than a wrong one.
