@@ -105,7 +105,11 @@ export class Ingress extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
       },
     });
-    queue.grantSendMessages(this.verifyFunction.role);
+    // SendMessage only, and GetSecretValue only below (grantSendMessages and grantRead would add
+    // GetQueueAttributes, GetQueueUrl and DescribeSecret, which the function never calls).
+    this.verifyFunction.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
+    );
     // PutObject only, under the claim-check prefix (grantPut would add s3:Abort* and the legal-hold actions).
     this.verifyFunction.role.addToPrincipalPolicy(
       new PolicyStatement({
@@ -113,7 +117,15 @@ export class Ingress extends Construct {
         resources: [props.bodyBucket.arnForObjects(`${CLAIM_CHECK_PREFIX}*`)],
       }),
     );
-    props.secret.grantRead(this.verifyFunction.role);
+    this.verifyFunction.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.secret.secretFullArn ?? `${props.secret.secretArn}-??????`],
+      }),
+    );
+    // Customer-managed keys, when a user brings them; SSE-SQS and the default secret key need no grant.
+    queue.encryptionMasterKey?.grantEncryptDecrypt(this.verifyFunction.role);
+    props.secret.encryptionKey?.grantDecrypt(this.verifyFunction.role);
     Validations.of(this.verifyFunction.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.bodyBucket)}.Arn>/${CLAIM_CHECK_PREFIX}*]`,
       reason:

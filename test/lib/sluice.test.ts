@@ -250,6 +250,25 @@ describe('Sluice', () => {
     });
   });
 
+  it('grants the verify function only what it calls: SendMessage, PutObject under bodies/, GetSecretValue, its logs', () => {
+    const roles = t.findResources('AWS::IAM::Role');
+    const verifyRole = Object.keys(roles).find((id) => /Verify/.test(id) && !/Log/.test(id));
+    expect(verifyRole).toBeDefined();
+    const actions = Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${verifyRole}"`))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[] }[])
+      .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+    expect(new Set(actions)).toEqual(
+      new Set([
+        'sqs:SendMessage',
+        's3:PutObject',
+        'secretsmanager:GetSecretValue',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ]),
+    );
+  });
+
   describe('secret', () => {
     it('is created holding the placeholder when no secretName is given', () => {
       t.hasResourceProperties('AWS::SecretsManager::Secret', { SecretString: SECRET_PLACEHOLDER });
@@ -264,7 +283,7 @@ describe('Sluice', () => {
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
-              Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+              Action: 'secretsmanager:GetSecretValue',
               Resource: Match.objectLike({
                 'Fn::Join': Match.arrayWith([Match.arrayWith([':secret:shopify/my-app-??????'])]),
               }),
