@@ -48,9 +48,9 @@ export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$/;
  */
 export const TOPIC = /^[A-Za-z0-9_.-]{1,64}(\/[A-Za-z0-9_.-]{1,64}){0,3}$/;
 /**
- * The webhook id becomes the SQS deduplication id (and the group id under ordering `none`): SQS allows
- * ≤128 punctuation-or-alphanumeric characters; Shopify's ids are UUIDs. A narrower set keeps ids safe as S3
- * keys and log fields too.
+ * The webhook id is part of the SQS deduplication id (contract.ts dedupIdOf) and is the group id under ordering
+ * `none`: SQS allows ≤128 punctuation-or-alphanumeric characters; Shopify's ids are UUIDs. A narrower set keeps
+ * ids safe as S3 keys and log fields too.
  */
 export const WEBHOOK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** `2026-01`, or `unstable`. */

@@ -18,13 +18,12 @@ export { SCHEDULE_PERIOD_MS } from '../core/schedule';
 const MAX_RECEIVE_WAIT_S = 20;
 
 /**
- * The run's budget. Reserved concurrency is 1 and the schedule fires every minute, so a run that is still
- * going at the next tick would get that tick throttled (a Throttles alarm and an async retry for nothing).
- * So each run ends before the next tick: `deadline` = next tick − 3 s (and never past Lambda's own timeout),
- * and `stopAt` comes earlier by one downstream timeout (+2 s, at most 20 s), so requests already sent can be
- * answered rather than abandoned. A restart costs one lease write and one state read: cheap next to the
- * guarantee that normal operation never looks like failure. Late events (a delayed or retried tick) aim at
- * the tick after `now`.
+ * The run's first budget. Reserved concurrency is 1 and the schedule fires every minute, so a run that is
+ * still going at the next tick gets that tick throttled. So a run ends before a tick: `deadline` = next tick
+ * − 3 s (and never past Lambda's own timeout), and `stopAt` comes earlier by one downstream timeout (+2 s, at
+ * most 20 s), so requests already sent can be answered rather than abandoned. A run that is delivering moves
+ * both a minute later at a time (the handler's `extension`), throttling the ticks meanwhile on purpose; an idle
+ * one ends at the first. Late events (a delayed or retried tick) aim at the tick after `now`.
  */
 export function budgetOf(
   eventTime: string | undefined,
