@@ -56,17 +56,17 @@ export interface DrainerHandlerDeps {
  */
 export const OVERRUN_GRACE_MS = TICK_MARGIN_MS - 500;
 
-/**
- * The outcome of one invocation; `secret-unset` leaves every message queued; `overran`: the run's closing calls
- * did not finish within OVERRUN_GRACE_MS of its deadline and were left (logged as an error).
- */
+/** The outcome of one invocation; `secret-unset` leaves every message queued. */
 export interface DrainerInvocationResult {
-  readonly outcome: RunOutcome | 'secret-unset' | 'overran';
+  readonly outcome: RunOutcome | 'secret-unset';
   readonly delivered: number;
   readonly deadLettered: number;
 }
 
-/** A handler over its dependencies. Normal outcomes (including `lease-held`) resolve; only a broken setup throws. */
+/**
+ * A handler over its dependencies. Normal outcomes (including `lease-held`) resolve; a broken setup throws, and so
+ * does a run whose closing calls hung past its deadline (OVERRUN_GRACE_MS).
+ */
 export function makeDrainerHandler(
   deps: DrainerHandlerDeps,
 ): (
@@ -149,13 +149,15 @@ export function makeDrainerHandler(
     deps.adapters.metrics.flush();
     if (summary === 'overran') {
       const s = drainer.status();
-      deps.log('error', 'drainer run overran its deadline; returning without its closing calls', {
+      const detail = {
         deadline: new Date(drainer.deadlineAt()).toISOString(),
         delivered: s.delivered,
         deadLettered: s.deadLettered,
         lastError: s.lastError,
-      });
-      return { outcome: 'overran', delivered: s.delivered, deadLettered: s.deadLettered };
+      };
+      deps.log('error', 'drainer run overran its deadline; returning without its closing calls', detail);
+      // A failed invocation, so that the dashboard's Errors widget shows it (not retried: retryAttempts 0).
+      throw new Error(`drainer run overran its deadline: ${JSON.stringify(detail)}`);
     }
     deps.log('info', 'drainer run ended', { ...summary });
     return { outcome: summary.outcome, delivered: summary.delivered, deadLettered: summary.deadLettered };
