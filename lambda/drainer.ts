@@ -7,7 +7,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { buildDrainerDeps, DRAINER_SDK_CLIENT_CONFIG, type DrainerAdapters, EmfMetrics } from '../adapters';
 import { configFromEnv, type SluiceConfig } from '../core/config';
-import { createDrainer, type DrainerLog, type RunOutcome } from '../core/drainer';
+import { createDrainer, type Drainer, type DrainerLog, type RunOutcome } from '../core/drainer';
+import type { Clock } from '../core/ports';
 import { SCHEDULE_PERIOD_MS, TICK_MARGIN_MS, TIMEOUT_MARGIN_MS, windDownMs } from '../core/schedule';
 import { once } from './shared/once';
 import { cachedSecrets } from './shared/secrets';
@@ -55,6 +56,40 @@ export interface DrainerHandlerDeps {
  * What the run held reappears after its visibility timeout, and its lease runs out within 30 s.
  */
 export const OVERRUN_GRACE_MS = TICK_MARGIN_MS - 500;
+
+/** A run whose closing calls hung past its deadline (OVERRUN_GRACE_MS): the invocation fails with it. */
+export class DrainerOverrunError extends Error {
+  readonly code = 'drainer-overrun';
+  constructor(readonly detail: Readonly<Record<string, unknown>>) {
+    super(`drainer run overran its deadline: ${JSON.stringify(detail)}`);
+    this.name = 'DrainerOverrunError';
+  }
+}
+
+/**
+ * `work`, or undefined once the drainer's deadline (which moves while a busy run is extended) is
+ * OVERRUN_GRACE_MS past, or `latest` comes.
+ */
+async function withinDeadline<T>(
+  work: Promise<T>,
+  drainer: Pick<Drainer, 'deadlineAt'>,
+  clock: Clock,
+  latest: number,
+): Promise<T | undefined> {
+  const cutOff = new AbortController();
+  const hardStop = async (): Promise<undefined> => {
+    for (;;) {
+      const at = Math.min(drainer.deadlineAt() + OVERRUN_GRACE_MS, latest);
+      if (clock.now() >= at || cutOff.signal.aborted) return undefined;
+      await clock.sleep(at - clock.now(), cutOff.signal);
+    }
+  };
+  try {
+    return await Promise.race([work, hardStop()]);
+  } finally {
+    cutOff.abort();
+  }
+}
 
 /** The outcome of one invocation; `secret-unset` leaves every message queued. */
 export interface DrainerInvocationResult {
@@ -127,27 +162,14 @@ export function makeDrainerHandler(
         await deps.adapters.settle();
       }
     })();
-    const cutOff = new AbortController();
-    const hardStop = async (): Promise<'overran'> => {
-      const clock = deps.adapters.clock;
-      // The deadline moves while a busy run is extended.
-      for (;;) {
-        const at = Math.min(
-          drainer.deadlineAt() + OVERRUN_GRACE_MS,
-          start + remainingMs - TIMEOUT_MARGIN_MS / 2,
-        );
-        if (clock.now() >= at || cutOff.signal.aborted) return 'overran';
-        await clock.sleep(at - clock.now(), cutOff.signal);
-      }
-    };
-    let summary: Awaited<ReturnType<typeof drainer.run>> | 'overran';
-    try {
-      summary = await Promise.race([work, hardStop()]);
-    } finally {
-      cutOff.abort();
-    }
+    const summary = await withinDeadline(
+      work,
+      drainer,
+      deps.adapters.clock,
+      start + remainingMs - TIMEOUT_MARGIN_MS / 2,
+    );
     deps.adapters.metrics.flush();
-    if (summary === 'overran') {
+    if (summary === undefined) {
       const s = drainer.status();
       const detail = {
         deadline: new Date(drainer.deadlineAt()).toISOString(),
@@ -157,7 +179,7 @@ export function makeDrainerHandler(
       };
       deps.log('error', 'drainer run overran its deadline; returning without its closing calls', detail);
       // A failed invocation, so that the dashboard's Errors widget shows it (not retried: retryAttempts 0).
-      throw new Error(`drainer run overran its deadline: ${JSON.stringify(detail)}`);
+      throw new DrainerOverrunError(detail);
     }
     deps.log('info', 'drainer run ended', { ...summary });
     return { outcome: summary.outcome, delivered: summary.delivered, deadLettered: summary.deadLettered };

@@ -147,9 +147,10 @@ describe('drainer handler', () => {
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 15 * 60_000 };
 
     // A failed invocation (the dashboard's Errors widget), with what the run did.
-    await expect(h.handler({ time: '2026-11-25T14:00:00Z' }, context)).rejects.toThrow(
-      /overran its deadline: .*"delivered":1,"deadLettered":0/,
-    );
+    await expect(h.handler({ time: '2026-11-25T14:00:00Z' }, context)).rejects.toMatchObject({
+      code: 'drainer-overrun',
+      detail: { delivered: 1, deadLettered: 0 },
+    });
     // Not at the function's 15-minute timeout: every tick meanwhile would have been lost.
     const deadline = TICK + SCHEDULE_PERIOD_MS - 3_000;
     expect(h.clock.now()).toBeLessThanOrEqual(deadline + OVERRUN_GRACE_MS);
