@@ -64,8 +64,22 @@ export class HttpDownstream implements DownstreamPort {
         bodyTimeout: timeoutMs,
       });
       const rttMs = rtt();
-      const snippet = await readSnippet(res.body);
-      return { kind: 'response', status: res.statusCode, headers: flatten(res.headers), snippet, rttMs };
+      const answered = {
+        kind: 'response',
+        status: res.statusCode,
+        headers: flatten(res.headers),
+        rttMs,
+      } as const;
+      // The status is the answer: an app may send its 2xx at once and its body slowly (streamed, or a proxy
+      // that buffers), and a delivered webhook must not wait for it, or the drainer's own deadline would call
+      // the delivery a timeout and send it again. A 2xx body is only drained, in the background, for the
+      // socket's sake; a failure's first KB is kept for the DLQ, read until the request's own deadline.
+      const deadlineAt = started + timeoutMs;
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        void readSnippet(res.body, deadlineAt);
+        return { ...answered, snippet: '' };
+      }
+      return { ...answered, snippet: await readSnippet(res.body, deadlineAt) };
     } catch (err) {
       const code = codeOf(err);
       if (TIMEOUT_CODES.has(code)) return { kind: 'timeout', rttMs: rtt() };
@@ -83,12 +97,14 @@ type Body = Awaited<ReturnType<typeof request>>['body'];
 
 /**
  * The first SNIPPET_BYTES of the body as text. The rest is read and dropped so the socket goes back to the
- * pool; past DRAIN_LIMIT_BYTES the loop breaks, which destroys the stream (cheaper than draining a huge body).
+ * pool; past DRAIN_LIMIT_BYTES or `deadlineAt` (performance.now() ms) the stream is destroyed (cheaper than
+ * draining a huge body, and a body still trickling in by then is not worth a connection). Never throws.
  */
-async function readSnippet(body: Body): Promise<string> {
+async function readSnippet(body: Body, deadlineAt: number): Promise<string> {
   const chunks: Buffer[] = [];
   let kept = 0;
   let seen = 0;
+  const timer = setTimeout(() => body.destroy(), Math.max(0, deadlineAt - performance.now()));
   try {
     for await (const chunk of body) {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
@@ -101,6 +117,8 @@ async function readSnippet(body: Body): Promise<string> {
     }
   } catch {
     // A body that breaks off after the status line still gave its answer: the status is what counts.
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
 }

@@ -28,7 +28,7 @@ describe('HttpDownstream', () => {
   });
   beforeEach(() => sockets.clear());
 
-  it('posts the exact body bytes and headers, and returns status, lower-cased headers and the body', async () => {
+  it('posts the exact body bytes and headers, and returns status and lower-cased headers', async () => {
     let seen: { path?: string; headers?: IncomingMessage['headers']; body?: Buffer } = {};
     handler = (req, body, res) => {
       seen = { path: req.url, headers: req.headers, body };
@@ -45,7 +45,8 @@ describe('HttpDownstream', () => {
       1_000,
     );
 
-    expect(result).toMatchObject({ kind: 'response', status: 202, snippet: 'ok' });
+    // A 2xx body is drained, not kept: nothing reads it.
+    expect(result).toMatchObject({ kind: 'response', status: 202, snippet: '' });
     expect(result.kind === 'response' && result.headers['x-trace']).toBe('abc');
     expect(seen.path).toBe('/webhooks/p?x=1');
     expect(seen.body?.equals(Buffer.from(body, 'utf8'))).toBe(true);
@@ -63,6 +64,48 @@ describe('HttpDownstream', () => {
     expect(results.map((r) => r.kind === 'response' && r.snippet.length)).toEqual([1024, 1024, 1024, 1024]);
     // Sequential requests on a keep-alive pool: sockets are reused, not one per request.
     expect(sockets.size).toBeLessThan(4);
+  });
+
+  // An app (or its proxy) may send the status at once and the body slowly. Waiting for that body made a
+  // delivered webhook look like a timeout to the drainer, which then sent it again and again.
+  it('returns a 2xx as soon as its status arrives, without waiting for a slow body', async () => {
+    let bodyDone = false;
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('.');
+      const timer = setInterval(() => res.write('.'), 200).unref();
+      setTimeout(() => {
+        clearInterval(timer);
+        bodyDone = true;
+        res.end();
+      }, 2_500).unref();
+    };
+
+    const result = await downstream.post({ url: `${base}/trickle`, headers: {}, body: 'a' }, 1_000);
+
+    expect(result).toMatchObject({ kind: 'response', status: 200 });
+    expect(bodyDone).toBe(false);
+  });
+
+  it('answers a failure whose body is still trickling at the timeout with its status and what came so far', async () => {
+    let bodyDone = false;
+    handler = (_req, _body, res) => {
+      res.writeHead(503, { 'retry-after': '5' });
+      res.write('busy');
+      const timer = setInterval(() => res.write('.'), 100).unref();
+      setTimeout(() => {
+        clearInterval(timer);
+        bodyDone = true;
+        res.end();
+      }, 3_000).unref();
+    };
+
+    const result = await downstream.post({ url: `${base}/trickle-fail`, headers: {}, body: 'a' }, 600);
+
+    expect(result).toMatchObject({ kind: 'response', status: 503 });
+    expect(bodyDone).toBe(false);
+    expect(result.kind === 'response' && result.snippet.startsWith('busy')).toBe(true);
+    expect(result.kind === 'response' && result.headers['retry-after']).toBe('5');
   });
 
   it('returns a timeout when the app does not answer within the timeout', async () => {

@@ -24,6 +24,8 @@ export interface Answer {
   readonly headers?: Readonly<Record<string, string>>;
   /** Wait this long before answering (a slow app, or a timeout when longer than the drainer's). */
   readonly delayMs?: number;
+  /** Send the status and headers, then trickle the body a byte every 200 ms for this long (a streaming app). */
+  readonly bodyTrickleMs?: number;
 }
 
 /** An arrival and its fate. */
@@ -76,6 +78,14 @@ export async function startScriptedApp(
     if (gone || res.destroyed) return;
     exchange.answeredAt = Date.now();
     res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
+    if (answer.bodyTrickleMs) {
+      const until = Date.now() + answer.bodyTrickleMs;
+      while (Date.now() < until && !gone && !res.destroyed) {
+        res.write('.');
+        await new Promise((r) => setTimeout(r, 200).unref());
+      }
+      if (gone || res.destroyed) return;
+    }
     res.end(answer.status < 300 ? 'ok' : `answer ${answer.status}`, () => {
       exchange.completed = !gone;
     });

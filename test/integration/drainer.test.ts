@@ -355,4 +355,22 @@ describe('drainer integration (fauxqs + dynalite + loopback app)', () => {
     expect(await drainAll(clients.sqs, r.queueUrl)).toEqual([]);
     expect(await drainAll(clients.sqs, r.dlqUrl)).toEqual([]);
   });
+
+  it('9: a 2xx whose body arrives slowly is delivered once, not retried as a timeout', async () => {
+    const r = await fresh();
+    const specs = flood('trickle', 3, 1);
+    await enqueue(clients.sqs, r.queueUrl, specs);
+    // The status at once, then a body trickling for longer than the drainer's timeout (a streaming app).
+    app.setScript(() => ({ status: 200, bodyTrickleMs: 3_000 }));
+
+    const { summary } = await runDrainer(clients, r, app.url, {
+      downstreamTimeoutMs: 1_000,
+      idleExitMs: 2_000,
+    });
+
+    expect(app.exchanges.map((e) => e.webhookId)).toEqual(specs.map((s) => s.webhookId));
+    expect(summary).toMatchObject({ delivered: 3, retried: 0, deadLettered: 0 });
+    expect(await drainAll(clients.sqs, r.queueUrl)).toEqual([]);
+    expect(await drainAll(clients.sqs, r.dlqUrl)).toEqual([]);
+  });
 });
