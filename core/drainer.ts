@@ -424,6 +424,11 @@ class DrainerRun implements Drainer {
   /** When the oldest pending mark was queued (epoch ms). */
   private marksSince = 0;
   private marking = false;
+  /** The records being written now, until written or given up at exit (then shutdown deletes them). */
+  private markingNow: {
+    marks: readonly { readonly id: string; readonly receiptHandle: string }[];
+    gaveUp: boolean;
+  } = { marks: [], gaveUp: false };
   /** Dedup lookups queued in this turn of the event loop, asked together. */
   private pendingChecks: { readonly id: string; readonly done: (seen: boolean | undefined) => void }[] = [];
   private checking = false;
@@ -867,8 +872,11 @@ class DrainerRun implements Drainer {
   }
 
   /**
-   * Queues a delivered record; the message is deleted only once it is written. Record first, delete second:
-   * a crash in between re-delivers the message, and the record stops it.
+   * Queues a delivered record; the message is deleted once it is written. Record first, delete second: a
+   * crash in between re-delivers the message, and the record stops it. A record still unwritten at exit (the
+   * state store failing all run) does not keep its message: shutdown deletes it anyway, since a message kept
+   * comes back and is certainly delivered again (after webhooks of its group the app already took), while a
+   * deleted one is delivered again only if a twin of it arrives later.
    */
   private markLater(id: string, receiptHandle: string): void {
     if (this.pendingMarks.length === 0) this.marksSince = this.clock.now();
@@ -889,18 +897,16 @@ class DrainerRun implements Drainer {
     if (!due && now < this.marksSince + MARK_LINGER_MS) return;
     this.pendingMarks = [];
     this.marking = true;
+    const batch = { marks, gaveUp: false };
+    this.markingNow = batch;
     this.track(async () => {
       const ids = marks.map((m) => m.id);
       const written = await this.retryUntilExit('markDelivered', () => this.markDelivered(ids));
       this.marking = false;
-      if (written) {
+      // Given up at exit: shutdown has deleted these messages already (unwrittenMarks).
+      if (written && !batch.gaveUp) {
         for (const m of marks) this.pendingDeletes.push(m.receiptHandle);
         if (!this.deleting) this.flushDeletes();
-      } else {
-        // Not deleted without a record: they reappear after their visibility, and may be delivered again.
-        this.log('warn', 'delivered records not written by the deadline; those messages will reappear', {
-          messages: marks.length,
-        });
       }
       this.flushMarks(this.clock.now());
       this.kick();
@@ -1410,6 +1416,20 @@ class DrainerRun implements Drainer {
 
   // ---- shutdown ----------------------------------------------------------------------------------------
 
+  /** At exit: delivered messages whose records are still unwritten are deleted with the rest (see markLater). */
+  private unwrittenMarks(): void {
+    const batch = this.marking ? this.markingNow : undefined;
+    const unwritten = [...(batch?.marks ?? []), ...this.pendingMarks];
+    if (unwritten.length === 0) return;
+    if (batch) batch.gaveUp = true;
+    this.pendingMarks = [];
+    for (const m of unwritten) this.pendingDeletes.push(m.receiptHandle);
+    this.log('warn', 'delivered records not written by the deadline; deleting those messages anyway', {
+      messages: unwritten.length,
+      effect: 'a later copy of one of these webhooks (a twin) would be delivered again',
+    });
+  }
+
   private async shutdown(receiver: Promise<void>): Promise<void> {
     const now = this.clock.now();
     const waitUntil = Math.max(now, this.deadline - Math.min(EXIT_RESERVE_MS, (this.deadline - now) / 2));
@@ -1421,6 +1441,7 @@ class DrainerRun implements Drainer {
       await this.until(Promise.race([...this.tasks]), waitUntil);
     }
     this.exitAbort.abort();
+    this.unwrittenMarks();
     if (this.tasks.size > 0) {
       this.log(
         'warn',
