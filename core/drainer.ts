@@ -269,6 +269,11 @@ const RECEIVE_SLACK_MS = 5 * 60_000;
 const MAX_VISIBILITY_MS = 11 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
 const INFRA_BASE_MS = 500;
+// A claim-checked body that cannot be read (an error, not "gone") is retried all run, and dead-lettered as
+// `body-missing` with the error once its message has come back this many times (about one run a minute) and
+// the read failed BODY_READ_TRIES times in the run.
+const BODY_READ_MAX_RECEIVES = 30;
+const BODY_READ_TRIES = 3;
 const INFRA_CAP_MS = 10_000;
 /** What is kept of an app's answer or an error text in the DLQ record. */
 const DETAIL_CHARS = 1_000;
@@ -1153,10 +1158,27 @@ class DrainerRun implements Drainer {
       }
       const key = envelope.claimCheck;
       let stored: Uint8Array | undefined;
+      let lastError: unknown;
+      let failures = 0;
       const got = await this.withRetry('bodies.get', async () => {
-        stored = await bodies.get(key);
+        try {
+          stored = await bodies.get(key);
+        } catch (e) {
+          lastError = e;
+          failures++;
+          if (msg.receiveCount >= BODY_READ_MAX_RECEIVES && failures >= BODY_READ_TRIES) return; // given up below
+          throw e;
+        }
       });
       if (!got) return; // shutting down: released with the rest
+      if (lastError !== undefined && stored === undefined) {
+        // Failing for every run of about half an hour (a bucket policy or key that denies us, say): the
+        // message would otherwise come back each minute, with its group behind it, until SQS's own redrive
+        // moved them all to the DLQ a day later without a reason.
+        const detail = `claim-checked body ${key} could not be read in ${msg.receiveCount} receives: ${errorText(lastError)}`;
+        await this.dropUnsendable(item, 'body-missing', detail);
+        return;
+      }
       if (stored === undefined) {
         await this.dropUnsendable(item, 'body-missing', `claim-checked body ${key} is gone`);
         return;

@@ -5,11 +5,15 @@ import { Construct } from 'constructs';
 import { QUEUE } from '../core/resources';
 
 export interface BodyBucketProps {
-  /** How long a stored body is kept. @default 14 days (as long as a message can wait in the queue) */
+  /**
+   * How long a stored body is kept. @default 28 days: as long as a message can wait in the queue (14 days) and
+   * then in the DLQ, where the drainer's move starts a new 14 days; a body expiring earlier would leave a dead
+   * letter pointing at nothing, and its redrive would fail as `body-missing`.
+   */
   readonly expiration?: Duration;
 }
 
-/** A private, encrypted, TLS-only bucket whose objects expire with the messages that point at them. */
+/** A private, encrypted, TLS-only bucket whose objects expire after the messages (and dead letters) that point at them. */
 export class BodyBucket extends Construct {
   readonly bucket: Bucket;
 
@@ -22,7 +26,7 @@ export class BodyBucket extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: [
         {
-          expiration: props.expiration ?? Duration.seconds(QUEUE.retentionSeconds),
+          expiration: props.expiration ?? Duration.seconds(2 * QUEUE.retentionSeconds),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],

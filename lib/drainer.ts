@@ -179,15 +179,16 @@ export class Drainer extends Construct {
           resources: [objects],
         }),
       );
-      // Without ListBucket, S3 answers a key that is gone (expired, or redriven after its 14 days) with 403
+      // Without ListBucket, S3 answers a key that is gone (expired, or redriven after its 28 days) with 403
       // AccessDenied instead of 404 NoSuchKey: the drainer would retry it as a fault instead of dead-lettering
-      // it as `body-missing`. Scoped to the claim-check prefix.
+      // it as `body-missing` at once. Not narrowed by an `s3:prefix` condition: a GetObject request carries no
+      // prefix, so such a condition could leave S3 answering 403 after all. The bucket holds only the bodies
+      // this role may read anyway.
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'TellMissingClaimCheckedBodies',
           actions: ['s3:ListBucket'],
           resources: [props.bodyBucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${BODIES_PREFIX}*`] } },
         }),
       );
       props.bodyBucket.encryptionKey?.grantDecrypt(role);

@@ -884,6 +884,32 @@ describe('drainer', () => {
     expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['body-missing']);
   });
 
+  // Failing reads were retried all run and the message released with its group each minute, until SQS's own
+  // redrive took them all to the DLQ at 1000 receives (~17 h) without a reason.
+  it('dead-letters a claim-checked message whose body keeps failing to read, with the error, after 30 receives', async () => {
+    const bodies: BodyStorePort = {
+      get: async () => {
+        throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+      },
+    };
+    const h = harness({ bodies });
+    h.enqueue([{ webhookId: 'w0', body: '{"big":1}', claimCheck: 'bodies/w0' }, { webhookId: 'w1' }]);
+
+    let runs = 0;
+    while (h.queue.dlq.length === 0 && runs < 40) {
+      runs++;
+      await h.drainer({ stopAt: h.clock.now() + 20_000, deadline: h.clock.now() + 25_000 }).run();
+      await h.clock.advance(60_000);
+    }
+
+    expect(runs).toBe(30);
+    expect(h.queue.dlq[0]?.info).toMatchObject({ reason: 'body-missing' });
+    expect(h.queue.dlq[0]?.info?.detail).toContain('Access Denied');
+    await h.drainer().run();
+    expect(accepted(h.app)).toEqual(['w1']);
+    expect(h.queue.size).toBe(0);
+  });
+
   it('stops on abort, releasing what it holds', async () => {
     const controller = new AbortController();
     const h = harness({

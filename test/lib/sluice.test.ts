@@ -222,7 +222,9 @@ describe('Sluice', () => {
   });
 
   describe('claim-check bucket', () => {
-    it('is private, encrypted and expires bodies after 14 days', () => {
+    // 14 days in the queue, then 14 more in the DLQ (a dead letter is a new message): a body gone sooner
+    // would leave a dead letter pointing at nothing.
+    it('is private, encrypted and expires bodies after 28 days', () => {
       t.hasResourceProperties('AWS::S3::Bucket', {
         PublicAccessBlockConfiguration: {
           BlockPublicAcls: true,
@@ -234,7 +236,7 @@ describe('Sluice', () => {
           ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
         },
         LifecycleConfiguration: {
-          Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 14, Status: 'Enabled' })]),
+          Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 28, Status: 'Enabled' })]),
         },
       });
     });
