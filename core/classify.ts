@@ -81,7 +81,11 @@ export function classify(result: DeliveryResult, now: number): Verdict {
   const rateLimit = parseRateLimit(result.headers, now);
   const quota = rateLimit ? { rateLimit } : {};
   if (statusClass === '2xx') return { kind: 'delivered', status, statusClass, ...quota };
-  const detail = result.snippet.length > 0 ? result.snippet : `HTTP ${status}`;
+  // A redirect's body is rarely more than "Moved": where it points is what the operator needs (an http→https
+  // or trailing-slash redirect means downstreamUrl is off by that much; Sluice does not follow them).
+  const location = statusClass === '3xx' ? result.headers.location : undefined;
+  const said = result.snippet.length > 0 ? result.snippet : `HTTP ${status}`;
+  const detail = location ? `HTTP ${status} to ${location}: ${said}` : said;
   if (statusClass === '5xx' || statusClass === 'error' || TRANSIENT_4XX.has(status)) {
     const retryAfterMs = parseRetryAfter(result.headers['retry-after'], now);
     return {

@@ -149,6 +149,9 @@ export class ConfigError extends Error {
 }
 
 const SHOP = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/;
+/** A secret's complete ARN, as the console shows it: its name and the 6 characters Secrets Manager adds. */
+export const SECRET_COMPLETE_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 function read(field: Field, raw: unknown): unknown {
@@ -266,10 +269,50 @@ export function parseConfig(input: Readonly<Record<string, unknown>>): SluiceCon
   if (config.alarmEmail !== undefined && !EMAIL.test(config.alarmEmail)) {
     throw new ConfigError('alarmEmail', config.alarmEmail, 'allowed: an e-mail address');
   }
+  if (config.secretName?.startsWith('arn:') && !SECRET_COMPLETE_ARN.test(config.secretName)) {
+    throw new ConfigError(
+      'secretName',
+      config.secretName,
+      "allowed: the secret's name, or its complete ARN as the console shows it (ending in - and 6 characters)",
+    );
+  }
   if (config.alarmTopicArn !== undefined && !config.alarmTopicArn.startsWith('arn:')) {
     throw new ConfigError('alarmTopicArn', config.alarmTopicArn, 'allowed: an SNS topic ARN');
   }
   return config;
+}
+
+/**
+ * What a deployed stack should warn about its downstream URL (local mode forwards to loopback on purpose): a
+ * plain-http URL sends webhooks (customer data, and the signatures) across the internet in clear text, and a
+ * loopback or private address is out of a Lambda function's reach, so nothing would ever be delivered.
+ */
+export function downstreamWarnings(downstreamUrl: string): string[] {
+  const url = new URL(downstreamUrl);
+  const out: string[] = [];
+  if (url.protocol === 'http:') {
+    out.push(
+      `downstreamUrl ${downstreamUrl} is plain http: webhooks (customer data) and their signatures would cross the internet unencrypted. Use https.`,
+    );
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const privateHost =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host.endsWith('.local') ||
+    host.endsWith('.internal') ||
+    host === '::1' ||
+    /^(127|10|0)\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^169\.254\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host) ||
+    /^f[cd][0-9a-f]{2}:/.test(host);
+  if (privateHost) {
+    out.push(
+      `downstreamUrl ${downstreamUrl} names a loopback or private host: the drainer runs in AWS Lambda outside any VPC and reaches only public addresses, so webhooks would wait and then go to the DLQ.`,
+    );
+  }
+  return out;
 }
 
 /** Reads the configuration from environment variables (local mode, Lambda functions). */

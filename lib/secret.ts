@@ -2,10 +2,14 @@
 import { SecretValue, Validations } from 'aws-cdk-lib';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { SECRET_COMPLETE_ARN } from '../core/config';
 import { SECRET_PLACEHOLDER } from '../core/verify';
 
 export interface ShopifySecretProps {
-  /** Name of an existing secret whose value is `"new,old"` or one secret. @default a secret is created */
+  /**
+   * Name (or complete ARN) of an existing secret whose value is `"new,old"` or one secret.
+   * @default a secret is created
+   */
   readonly secretName?: string;
 }
 
@@ -22,7 +26,10 @@ export class ShopifySecret extends Construct {
   constructor(scope: Construct, id: string, props: ShopifySecretProps = {}) {
     super(scope, id);
     if (props.secretName) {
-      this.secret = Secret.fromSecretNameV2(this, 'Imported', props.secretName);
+      // An ARN read as a name would grant (and look up) `…:secret:arn:aws:…`: nothing, so nothing delivers.
+      this.secret = SECRET_COMPLETE_ARN.test(props.secretName)
+        ? Secret.fromSecretCompleteArn(this, 'Imported', props.secretName)
+        : Secret.fromSecretNameV2(this, 'Imported', props.secretName);
       this.created = false;
       return;
     }

@@ -1,12 +1,12 @@
 /** Sluice, the one top-level construct: queue, secret, claim-check bucket, ingress (and the delivery half). */
-import { Stack } from 'aws-cdk-lib';
+import { Annotations, Stack } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { SluiceConfig } from '../core/config';
+import { downstreamWarnings, type SluiceConfig } from '../core/config';
 import { BodyBucket } from './body-bucket';
 import { Drainer } from './drainer';
 import { Ingress } from './ingress';
@@ -55,6 +55,9 @@ export class Sluice extends Construct {
     super(scope, id);
     this.config = props.config;
     this.serviceName = Stack.of(this).stackName;
+    for (const warning of downstreamWarnings(props.config.downstreamUrl)) {
+      Annotations.of(this).addWarningV2('sluice:downstream-url', warning);
+    }
     this.queues = new WebhookQueue(this, 'Queue');
     this.queue = this.queues.queue;
     this.deadLetterQueue = this.queues.deadLetterQueue;

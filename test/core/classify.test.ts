@@ -14,6 +14,18 @@ const response = (status: number, headers: Record<string, string> = {}, snippet 
 });
 
 describe('classify', () => {
+  it("keeps a redirect's Location in the detail", () => {
+    expect(
+      classify(response(301, { location: 'https://app.example.com/webhooks/' }, 'Moved'), NOW),
+    ).toMatchObject({
+      kind: 'permanent',
+      detail: 'HTTP 301 to https://app.example.com/webhooks/: Moved',
+    });
+    expect(classify(response(404, { location: 'https://elsewhere' }, ''), NOW)).toMatchObject({
+      detail: 'HTTP 404',
+    });
+  });
+
   it.each([
     [200, 'delivered', '2xx'],
     [201, 'delivered', '2xx'],

@@ -17,6 +17,11 @@ const INVALID: ReadonlyArray<readonly [string, unknown, string]> = [
   ['downstreamUrl', 'https://app.example.com/?a=1', 'without query'],
   ['downstreamUrl', 42, 'URL is required'],
   ['secretName', '   ', 'non-empty string'],
+  [
+    'secretName',
+    'arn:aws:secretsmanager:us-east-1:123456789012:secret:shopify',
+    'complete ARN as the console',
+  ],
   ['orderingKey', 'customer', 'shop, shop-topic, global, none'],
   ['allowedShops', 'evil.example.com', 'myshopify.com'],
   ['allowedShops', [1], 'list of strings'],

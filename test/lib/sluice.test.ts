@@ -1,5 +1,5 @@
 import { Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { integrationParameters } from '../../core/mapping';
 import { OUTPUTS, QUEUE } from '../../core/resources';
@@ -294,6 +294,35 @@ describe('Sluice', () => {
         },
       });
       tt.hasOutput(OUTPUTS.secretName, { Value: 'shopify/my-app' });
+    });
+
+    it('warns at synth about a plain-http or private downstream URL, and not about a public https one', () => {
+      const warningsOf = (downstreamUrl: string): string[] =>
+        Annotations.fromStack(testStack({ downstreamUrl }))
+          .findWarning('*', Match.stringLikeRegexp('downstreamUrl'))
+          .map((w) => String(w.entry.data));
+      expect(warningsOf('https://app.example.com')).toEqual([]);
+      expect(warningsOf('http://app.example.com')).toEqual([expect.stringContaining('plain http')]);
+      expect(warningsOf('https://10.0.3.7:8443')).toEqual([expect.stringContaining('private host')]);
+      expect(warningsOf('http://localhost:3000')).toHaveLength(2);
+      expect(warningsOf('https://172.32.0.1')).toEqual([]);
+    });
+
+    // Read as a name, an ARN became `…:secret:arn:aws:…-??????` in the grant and the functions' SECRET_ARN.
+    it('is imported by its complete ARN when secretName is one', () => {
+      const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:shopify/my-app-AbCdEf';
+      const tt = Template.fromStack(testStack({ secretName: arn }));
+      tt.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      tt.hasResourceProperties('AWS::IAM::Policy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: 'secretsmanager:GetSecretValue', Resource: arn }),
+          ]),
+        },
+      });
+      tt.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ SECRET_ARN: arn }) },
+      });
     });
   });
 
