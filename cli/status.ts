@@ -4,6 +4,7 @@ import {
   GetMetricDataCommand,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { readDrainerState } from '../adapters/dynamo-state';
@@ -11,6 +12,7 @@ import { ATTR } from '../core/contract';
 import { describeMakeUp, describeRate, describeWindow } from '../core/pace-text';
 import { explainPace, type PaceExplanation, pausedUntil } from '../core/pacer';
 import { DEAD_LETTER_REASONS, type DeadLetterReason, METRICS } from '../core/resources';
+import { secretsOf } from '../core/verify';
 import { inspectQueue } from '../local/snapshot';
 import { type CliIo, emit, formatAge, type GlobalOptions } from './io';
 import { resolveTarget, type Target } from './target';
@@ -45,6 +47,11 @@ export interface Status {
   /** Why `recent` is missing for a deployed stack (CloudWatch refused or failed): the rest still stands. */
   readonly metricsError?: string;
   readonly dashboardUrl?: string;
+  /**
+   * Deployed stacks: whether the Shopify secret holds a key (`unset`: the stack's placeholder or nothing, and the
+   * drainer delivers nothing), or why that is not known. Never what it holds.
+   */
+  readonly secret?: { readonly state: 'set' | 'unset' } | { readonly state: 'unknown'; readonly why: string };
 }
 
 /** CloudWatch figures over the last hour (deliveries over the last 5 minutes). */
@@ -76,10 +83,11 @@ async function queueAttributes(sqs: SQSClient, url: string): Promise<Record<stri
 
 /** Reads SQS, the DynamoDB state item and (for a deployed stack) CloudWatch. */
 export async function collectStatus(t: Target, now: number, serviceName = 'sluice'): Promise<Status> {
-  const [q, d, state] = await Promise.all([
+  const [q, d, state, secret] = await Promise.all([
     queueAttributes(t.sqs, t.queueUrl),
     queueAttributes(t.sqs, t.dlqUrl),
     readDrainerState(t.dynamo, t.tableName, now),
+    t.secret ? secretState(t.secret.client, t.secret.secretId) : undefined,
   ]);
   const n = (a: Record<string, string>, k: string): number => Number(a[k] ?? 0);
   // CloudWatch is the one optional reading: without cloudwatch:GetMetricData (or with CloudWatch failing) the
@@ -125,7 +133,24 @@ export async function collectStatus(t: Target, now: number, serviceName = 'sluic
     ...(cw ? { recent: cw.recent } : {}),
     ...(metricsError !== undefined ? { metricsError } : {}),
     ...(t.dashboardUrl ? { dashboardUrl: t.dashboardUrl } : {}),
+    ...(secret ? { secret } : {}),
   };
+}
+
+/**
+ * Whether the secret holds a key, read the way the drainer reads it (`secretsOf`): a stack whose secret still
+ * holds its placeholder accepts webhooks and delivers none, which nothing else in `status` would show.
+ */
+async function secretState(
+  client: SecretsManagerClient,
+  secretId: string,
+): Promise<NonNullable<Status['secret']>> {
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    return { state: secretsOf(out.SecretString).length > 0 ? 'set' : 'unset' };
+  } catch (err) {
+    return { state: 'unknown', why: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /**
@@ -283,13 +308,26 @@ export function statusText(s: Status, now: number): string {
         : '- (empty)',
   );
   add('DLQ', `${s.dlq.depth}${s.dlq.depth > 0 ? '  (sluice dlq list)' : ''}`);
+  const secret = s.secret;
+  if (secret) {
+    add(
+      'shopify secret',
+      secret.state === 'unknown'
+        ? `? (cannot read it: ${secret.why})`
+        : secret.state === 'set'
+          ? 'set'
+          : 'NOT SET: it holds the placeholder (README "Deploy", step 2)',
+    );
+  }
   add(
     'delivery',
-    s.controls.paused
-      ? 'PAUSED by an operator (sluice resume)'
-      : s.pacing?.retryAfterUntil
-        ? `waiting out the app's Retry-After for ${formatAge(s.pacing.retryAfterUntil - now)}`
-        : 'running',
+    s.secret?.state === 'unset'
+      ? 'HELD: nothing is delivered until the Shopify secret is set'
+      : s.controls.paused
+        ? 'PAUSED by an operator (sluice resume)'
+        : s.pacing?.retryAfterUntil
+          ? `waiting out the app's Retry-After for ${formatAge(s.pacing.retryAfterUntil - now)}`
+          : 'running',
   );
   add(
     'pacing',

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_STATE_FILE, type LocalEndpoints, OUTPUTS } from '../core/resources';
 import { type GlobalOptions, OperationError, UsageError } from './io';
@@ -29,6 +30,8 @@ export interface Target {
   readonly sqsEndpoint?: string;
   /** Value of the `service` dimension on Sluice's metrics (the stack name). @default 'sluice' */
   readonly serviceName?: string;
+  /** Deployed stacks: the Shopify secret, so `status` can say whether it is set (never what it holds). */
+  readonly secret?: { readonly client: SecretsManagerClient; readonly secretId: string };
 }
 
 /** Dummy credentials for the emulators (never real ones). */
@@ -183,6 +186,9 @@ async function stackTarget(stackName: string, region: string | undefined): Promi
       ? { drainerFunctionName: outputs[OUTPUTS.drainerFunctionName] }
       : {}),
     ...(outputs[OUTPUTS.dashboardUrl] ? { dashboardUrl: outputs[OUTPUTS.dashboardUrl] } : {}),
+    ...(outputs[OUTPUTS.secretName]
+      ? { secret: { client: new SecretsManagerClient({ region }), secretId: outputs[OUTPUTS.secretName] } }
+      : {}),
     // lib/sluice.ts names the metrics' service after the stack.
     serviceName: name,
   };

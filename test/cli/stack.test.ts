@@ -15,16 +15,19 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createPacer, onSend, onSignal } from '../../core/pacer';
 import { OUTPUTS } from '../../core/resources';
+import { SECRET_PLACEHOLDER } from '../../core/verify';
 import { sluice } from '../helpers/cli';
 
 const cfn = mockClient(CloudFormationClient);
 const cw = mockClient(CloudWatchClient);
 const sqs = mockClient(SQSClient);
 const ddb = mockClient(DynamoDBClient);
+const sm = mockClient(SecretsManagerClient);
 
 const NOW = Date.parse('2026-11-25T13:00:30Z');
 const ENV = { AWS_REGION: 'eu-west-1' };
@@ -208,6 +211,54 @@ describe('sluice CLI (deployed stack)', () => {
     const input = cw.commandCalls(GetMetricDataCommand)[0]!.args[0].input;
     const delivered = (input.MetricDataQueries ?? []).find((q) => q.Id === 'delivered');
     expect(delivered?.MetricStat?.Metric?.Dimensions).toEqual([{ Name: 'service', Value: 'Sluice' }]);
+  });
+
+  // A newcomer who skips "set the secret" sees 200s at the edge and a growing queue; only the drainer's log said
+  // why. The value is compared, never printed.
+  describe('the Shopify secret', () => {
+    const withSecret = (): void => {
+      cfn.on(DescribeStacksCommand, { StackName: 'Sluice' }).resolves({
+        Stacks: [
+          {
+            StackName: 'Sluice',
+            CreationTime: new Date(0),
+            StackStatus: 'CREATE_COMPLETE',
+            Outputs: [...stackOutputs(), { OutputKey: OUTPUTS.secretName, OutputValue: 'Sluice-Secret' }],
+          },
+        ],
+      });
+    };
+    beforeEach(() => sm.reset());
+
+    it('says delivery is held while the secret holds the placeholder', async () => {
+      withSecret();
+      sm.on(GetSecretValueCommand, { SecretId: 'Sluice-Secret' }).resolves({
+        SecretString: SECRET_PLACEHOLDER,
+      });
+      const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/shopify secret\s+NOT SET: it holds the placeholder/);
+      expect(run.stdout).toMatch(/delivery\s+HELD: nothing is delivered until the Shopify secret is set/);
+      expect(run.stdout).not.toContain(SECRET_PLACEHOLDER);
+    });
+
+    it('says set, without the value, once it holds a key', async () => {
+      withSecret();
+      sm.on(GetSecretValueCommand).resolves({ SecretString: 'shpss_new,shpss_old' });
+      const run = await sluice(['--stack', 'Sluice', 'status', '--json'], { env: ENV, now: () => NOW });
+      expect(JSON.parse(run.stdout).secret).toEqual({ state: 'set' });
+      expect(run.stdout).not.toContain('shpss_');
+    });
+
+    it('says why it cannot tell, and reports the rest, when the secret cannot be read', async () => {
+      withSecret();
+      sm.on(GetSecretValueCommand).rejects(new Error('User is not authorized to perform GetSecretValue'));
+      const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/shopify secret\s+\? \(cannot read it: User is not authorized/);
+      expect(run.stdout).toMatch(/delivery\s+running/);
+      expect(run.stdout).toMatch(/queue\s+1200 waiting/);
+    });
   });
 
   it('prints a human status with the figures and the dashboard link', async () => {
