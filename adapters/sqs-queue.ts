@@ -9,7 +9,12 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { DeadLetterReceipt, QueuedMessage, QueuePort } from '../core/ports';
+import {
+  DeadLetterNotDeletedError,
+  type DeadLetterReceipt,
+  type QueuedMessage,
+  type QueuePort,
+} from '../core/ports';
 import { type DeadLetterInfo, FAILURE_ATTRIBUTE, QUEUE } from '../core/resources';
 import { sleep } from './clock';
 
@@ -195,11 +200,16 @@ export class SqsQueue implements QueuePort {
     } catch (err) {
       throw new DeadLetterError(message.messageId, err);
     }
-    await this.deleteMessages([message.receiptHandle]);
-    return {
+    const receipt = {
       ...(sent.MessageId ? { dlqMessageId: sent.MessageId } : {}),
       ...(sent.SequenceNumber ? { sequenceNumber: sent.SequenceNumber } : {}),
     };
+    try {
+      await this.deleteMessages([message.receiptHandle]);
+    } catch (err) {
+      throw new DeadLetterNotDeletedError(message.messageId, receipt, err);
+    }
+    return receipt;
   }
 
   /** Runs a batch call in chunks of 10, re-sending only the failed entries that may still pass. */

@@ -17,18 +17,19 @@ import {
   type WindowRule,
   windowSize,
 } from './pacer';
-import type {
-  BodyStorePort,
-  Clock,
-  DeadLetterReceipt,
-  DeadLetterRecord,
-  DeliveryResult,
-  DownstreamPort,
-  MetricsPort,
-  OperatorControls,
-  QueuedMessage,
-  QueuePort,
-  StatePort,
+import {
+  type BodyStorePort,
+  type Clock,
+  DeadLetterNotDeletedError,
+  type DeadLetterReceipt,
+  type DeadLetterRecord,
+  type DeliveryResult,
+  type DownstreamPort,
+  type MetricsPort,
+  type OperatorControls,
+  type QueuedMessage,
+  type QueuePort,
+  type StatePort,
 } from './ports';
 import { type DeadLetterInfo, type DeadLetterReason, METRICS, QUEUE } from './resources';
 import { TICK_MARGIN_MS } from './schedule';
@@ -989,10 +990,33 @@ class DrainerRun implements Drainer {
       messageId: item.msg.messageId,
     };
     let receipt: DeadLetterReceipt | undefined;
+    // Once the copy is in the DLQ, only the delete is retried: moving again would add a copy each time the
+    // DLQ's 5-minute deduplication has passed.
+    let copied = false;
     const ok = await this.withRetry('deadLetter', async () => {
-      receipt = await this.deps.queue.deadLetter(item.msg, info);
+      if (copied) {
+        await this.deps.queue.deleteMessages([item.msg.receiptHandle]);
+        return;
+      }
+      try {
+        receipt = await this.deps.queue.deadLetter(item.msg, info);
+      } catch (e) {
+        if (e instanceof DeadLetterNotDeletedError) {
+          copied = true;
+          receipt = e.receipt;
+        }
+        throw e;
+      }
     });
-    if (!ok) return false;
+    if (!ok) {
+      // Still in the queue: it comes back next run, is tried again and, failing again, moved again (a second
+      // copy unless within the DLQ's 5-minute deduplication).
+      if (copied)
+        this.log('warn', 'dead letter copied but not deleted by the deadline', {
+          messageId: item.msg.messageId,
+        });
+      return false;
+    }
     this.indexDeadLetter(item, info, receipt);
     this.counters.deadLettered++;
     this.deps.metrics.add(METRICS.deadLettered, 'Count', 1, { Reason: reason });

@@ -33,9 +33,25 @@ export interface QueuePort {
   changeVisibility(receiptHandles: readonly string[], seconds: number): Promise<void>;
   /**
    * Moves a message to the DLQ with the failure attached, then deletes it from the queue. Resolves with where
-   * it landed when the store says so (SQS: the DLQ message id and sequence number), else with nothing.
+   * it landed when the store says so (SQS: the DLQ message id and sequence number), else with nothing. Throws
+   * `DeadLetterNotDeletedError` when the copy landed but the delete failed: only the delete is left to retry.
    */
   deadLetter(message: QueuedMessage, info: DeadLetterInfo): Promise<DeadLetterReceipt | undefined>;
+}
+
+/** The DLQ holds the message's copy, but the message is still in the queue: retry the delete, not the move. */
+export class DeadLetterNotDeletedError extends Error {
+  readonly code = 'dead-letter-not-deleted';
+  constructor(
+    readonly messageId: string,
+    readonly receipt: DeadLetterReceipt | undefined,
+    readonly cause: unknown,
+  ) {
+    super(
+      `message ${messageId} is in the DLQ but could not be deleted from the queue: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = 'DeadLetterNotDeletedError';
+  }
 }
 
 /** Where a dead-lettered message landed in the DLQ. */

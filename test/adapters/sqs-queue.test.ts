@@ -7,7 +7,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { QueueBatchError, SqsQueue } from '../../adapters/sqs-queue';
 import { ATTR, encode, messageBytes } from '../../core/contract';
-import type { QueuedMessage } from '../../core/ports';
+import { DeadLetterNotDeletedError, type QueuedMessage } from '../../core/ports';
 import { type DeadLetterInfo, FAILURE_ATTRIBUTE, QUEUE } from '../../core/resources';
 import { createResources } from '../../local/emulators';
 import { useEmulators } from '../helpers/emulators';
@@ -209,6 +209,28 @@ describe('SqsQueue batch retries', () => {
 
     await expect(queue.deleteMessages(['h'])).rejects.toMatchObject({ code: 'queue-batch', retryable: true });
     expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(3);
+  });
+
+  it('says so, with where the copy landed, when the DLQ took the message but the delete failed', async () => {
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1', SequenceNumber: '7' });
+    sqs.on(DeleteMessageBatchCommand).resolves({
+      Failed: [{ Id: '0', Code: 'InternalError', SenderFault: false }],
+    });
+    const message: QueuedMessage = {
+      messageId: 'm-1',
+      receiptHandle: 'h',
+      groupId: 'g',
+      body: '{}',
+      attributes: {},
+      receiveCount: 1,
+      sentAt: 0,
+    };
+
+    const err = await queue.deadLetter(message, failure('m-1')).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(DeadLetterNotDeletedError);
+    expect(err).toMatchObject({ messageId: 'm-1', receipt: { dlqMessageId: 'dlq-1', sequenceNumber: '7' } });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
   });
 
   it('splits 25 handles into batches of 10, 10 and 5', async () => {

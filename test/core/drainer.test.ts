@@ -910,6 +910,20 @@ describe('drainer', () => {
     expect(h.queue.size).toBe(0);
   });
 
+  // The move was retried whole, so each retry past the DLQ's 5-minute deduplication added a copy there.
+  it('after a move whose delete failed, retries only the delete: one copy in the DLQ', async () => {
+    const h = harness({ script: (r) => (r.webhookId === 'w0' ? { status: 410 } : { status: 200 }) });
+    h.queue.deadLetterDeleteFailures = 3;
+    h.enqueue(flood(3, 1));
+
+    await h.drainer().run();
+
+    expect(h.queue.dlq.map((d) => d.message.messageId)).toHaveLength(1);
+    expect(h.queue.calls.deadLetter).toBe(1);
+    expect(accepted(h.app)).toEqual(['w1', 'w2']);
+    expect(h.queue.size).toBe(0);
+  });
+
   it('stops on abort, releasing what it holds', async () => {
     const controller = new AbortController();
     const h = harness({

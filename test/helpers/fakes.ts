@@ -5,18 +5,19 @@
 import type { AttributeValue, OutgoingMessage } from '../../core/contract';
 import type { RetryMemoryPort, RetryRecord } from '../../core/drainer';
 import type { PacerState } from '../../core/pacer';
-import type {
-  Clock,
-  DeadLetterReceipt,
-  DeadLetterRecord,
-  DeliveryRequest,
-  DeliveryResult,
-  DownstreamPort,
-  MetricsPort,
-  OperatorControls,
-  QueuedMessage,
-  QueuePort,
-  StatePort,
+import {
+  type Clock,
+  DeadLetterNotDeletedError,
+  type DeadLetterReceipt,
+  type DeadLetterRecord,
+  type DeliveryRequest,
+  type DeliveryResult,
+  type DownstreamPort,
+  type MetricsPort,
+  type OperatorControls,
+  type QueuedMessage,
+  type QueuePort,
+  type StatePort,
 } from '../../core/ports';
 import { type DeadLetterInfo, TABLE } from '../../core/resources';
 
@@ -190,6 +191,8 @@ export class MemoryQueue implements QueuePort {
   staleHandles = 0;
   /** Calls made, by operation. */
   readonly calls = { receive: 0, deleteMessages: 0, changeVisibility: 0, deadLetter: 0 };
+  /** The next this-many moves to the DLQ copy the message there and then fail to delete it. */
+  deadLetterDeleteFailures = 0;
   /** Messages deleted after delivery (or as duplicates), by message id, in order. */
   readonly deleted: string[] = [];
 
@@ -293,6 +296,12 @@ export class MemoryQueue implements QueuePort {
     this.calls.deadLetter++;
     const m = this.byHandle(message.receiptHandle);
     if (!m) return undefined;
+    if (this.deadLetterDeleteFailures > 0) {
+      // As SqsQueue when SendMessage passes and the delete fails: the copy is in the DLQ, the message stays.
+      this.deadLetterDeleteFailures--;
+      this.dlq.push({ message, info });
+      throw new DeadLetterNotDeletedError(message.messageId, undefined, new Error('delete failed'));
+    }
     this.remove(m);
     this.dlq.push({ message, info });
     this.notify();
