@@ -325,7 +325,15 @@ export function configFromEnv(
     const v = env[field.env];
     if (v !== undefined && v !== '') input[field.key] = v;
   }
-  return parseConfig({ ...input, ...overrides });
+  try {
+    return parseConfig({ ...input, ...overrides });
+  } catch (e) {
+    // Name the variable the user set, not only the configuration key it feeds.
+    if (!(e instanceof ConfigError)) throw e;
+    const field = FIELDS.find((f) => f.key === e.field);
+    if (!field || e.field in overrides || env[field.env] === undefined || env[field.env] === '') throw e;
+    throw new ConfigError(`${field.env} (${field.key})`, e.value, e.allowed);
+  }
 }
 
 /** The environment variables that carry `config` to a Lambda function or a child process. */

@@ -59,7 +59,7 @@ describe('npm start errors', () => {
 
     expect(code).not.toBe(0);
     expect(output).toContain(
-      'sluice: Invalid Sluice configuration: downstreamUrl = "localhost:8080/webhooks"',
+      'sluice: Invalid Sluice configuration: DOWNSTREAM_URL (downstreamUrl) = "localhost:8080/webhooks"',
     );
   });
 

@@ -94,7 +94,7 @@ describe('parseConfig', () => {
     expect(config.idleExitSeconds).toBe(20);
     expect(configToEnv(config).IDLE_EXIT_SECONDS).toBe('20');
     expect(() => configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, IDLE_EXIT_SECONDS: '1m' })).toThrow(
-      'Invalid Sluice configuration: idleExitSeconds = "1m"; allowed: an integer from 0 to 50.',
+      'Invalid Sluice configuration: IDLE_EXIT_SECONDS (idleExitSeconds) = "1m"; allowed: an integer from 0 to 50.',
     );
   });
 });
@@ -133,7 +133,9 @@ describe('serviceTimeMetric', () => {
     expect(configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl }).serviceTimeMetric).toBe('');
     expect(() =>
       configFromEnv({ DOWNSTREAM_URL: BASE.downstreamUrl, SERVICE_TIME_METRIC: 'app;dur' }),
-    ).toThrow(/serviceTimeMetric = "app;dur"; allowed: empty \(off\) or a Server-Timing metric name/);
+    ).toThrow(
+      /SERVICE_TIME_METRIC \(serviceTimeMetric\) = "app;dur"; allowed: empty \(off\) or a Server-Timing metric name/,
+    );
   });
 });
 
