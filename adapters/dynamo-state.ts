@@ -359,11 +359,13 @@ export class DynamoRetries implements RetryMemoryPort {
     // Records written before strikes were kept count every attempt as one.
     const strikes = Number(item?.strikes?.N);
     const dueAt = Number(item?.dueAt?.N);
+    const bodyFailingSince = Number(item?.bodyFailingSince?.N);
     return {
       attempts,
       firstFailureAt,
       ...(Number.isFinite(strikes) ? { strikes } : {}),
       ...(Number.isFinite(dueAt) ? { dueAt } : {}),
+      ...(Number.isFinite(bodyFailingSince) ? { bodyFailingSince } : {}),
     };
   }
 
@@ -377,6 +379,7 @@ export class DynamoRetries implements RetryMemoryPort {
           ...(record.strikes !== undefined ? { strikes: N(record.strikes) } : {}),
           firstFailureAt: N(record.firstFailureAt),
           ...(record.dueAt !== undefined ? { dueAt: N(record.dueAt) } : {}),
+          ...(record.bodyFailingSince !== undefined ? { bodyFailingSince: N(record.bodyFailingSince) } : {}),
           [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
         },
       }),

@@ -6,6 +6,13 @@ import type { DeliveryRequest, DeliveryResult, DownstreamPort } from '../core/po
 export const SNIPPET_BYTES = 1024;
 /** Past this much unread body the connection is dropped rather than drained. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
+/**
+ * A delivered webhook's body is drained for at most this long, then its connection is dropped: a connection
+ * held by a slow body is one the next request waits for, and that wait counts against the drainer's timeout.
+ */
+const DRAIN_2XX_MS = 250;
+/** Connections beyond the window, for those still draining a body. */
+const SPARE_CONNECTIONS = 2;
 /** Connection-level headers that belong to one hop; undici sets its own and rejects some of these. */
 const HOP_BY_HOP = new Set([
   'host',
@@ -36,8 +43,9 @@ export class HttpDownstream implements DownstreamPort {
 
   constructor(options: HttpDownstreamOptions) {
     this.agent = new Agent({
-      // One connection per request in the pacing window, so the window, not the pool, limits concurrency.
-      connections: Math.max(1, Math.ceil(options.maxWindow)),
+      // One connection per request in the pacing window (and a few for bodies still draining), so the window,
+      // not the pool, limits concurrency.
+      connections: Math.max(1, Math.ceil(options.maxWindow)) + SPARE_CONNECTIONS,
       pipelining: 1,
       keepAliveTimeout: options.keepAliveMs ?? 4_000,
       keepAliveMaxTimeout: options.keepAliveMs ?? 4_000,
@@ -76,7 +84,7 @@ export class HttpDownstream implements DownstreamPort {
       // socket's sake; a failure's first KB is kept for the DLQ, read until the request's own deadline.
       const deadlineAt = started + timeoutMs;
       if (res.statusCode >= 200 && res.statusCode < 300) {
-        void readSnippet(res.body, deadlineAt);
+        void readSnippet(res.body, Math.min(deadlineAt, performance.now() + DRAIN_2XX_MS));
         return { ...answered, snippet: '' };
       }
       return { ...answered, snippet: await readSnippet(res.body, deadlineAt) };

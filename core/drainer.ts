@@ -116,6 +116,11 @@ export interface RetryRecord {
    * be received again (the drainer paused, down or busy elsewhere) was not spent failing. Absent: unknown.
    */
   readonly dueAt?: number;
+  /**
+   * Epoch ms since when reading its claim-checked body has failed (an error, not "gone"); cleared by the next
+   * record a delivery failure writes. Dead-lettered as `body-missing` after BODY_READ_GIVE_UP_MS of it.
+   */
+  readonly bodyFailingSince?: number;
 }
 
 /**
@@ -271,10 +276,12 @@ const MAX_VISIBILITY_MS = 11 * 3_600_000;
 /** Backoff for our own infrastructure calls (DynamoDB, S3, SQS) that failed. */
 const INFRA_BASE_MS = 500;
 // A claim-checked body that cannot be read (an error, not "gone") is retried all run, and dead-lettered as
-// `body-missing` with the error once its message has come back this many times (about one run a minute) and
-// the read failed BODY_READ_TRIES times in the run.
-const BODY_READ_MAX_RECEIVES = 30;
+// `body-missing` with the error once reading it has failed for BODY_READ_GIVE_UP_MS (the retry memory keeps
+// since when) and BODY_READ_TRIES times in the run. Without a retry memory, the message's receive count
+// stands in (about one run a minute).
+const BODY_READ_GIVE_UP_MS = 30 * 60_000;
 const BODY_READ_TRIES = 3;
+const BODY_READ_MAX_RECEIVES = 30;
 const INFRA_CAP_MS = 10_000;
 /** What is kept of an app's answer or an error text in the DLQ record. */
 const DETAIL_CHARS = 1_000;
@@ -1184,22 +1191,29 @@ class DrainerRun implements Drainer {
       let stored: Uint8Array | undefined;
       let lastError: unknown;
       let failures = 0;
+      let failingSince = Number.POSITIVE_INFINITY;
+      let gaveUp = false;
       const got = await this.withRetry('bodies.get', async () => {
         try {
           stored = await bodies.get(key);
         } catch (e) {
           lastError = e;
           failures++;
-          if (msg.receiveCount >= BODY_READ_MAX_RECEIVES && failures >= BODY_READ_TRIES) return; // given up below
+          if (failures === 1) failingSince = await this.bodyFailingSince(msg);
+          if (failures >= BODY_READ_TRIES && this.clock.now() - failingSince >= BODY_READ_GIVE_UP_MS) {
+            gaveUp = true;
+            return;
+          }
           throw e;
         }
       });
       if (!got) return; // shutting down: released with the rest
-      if (lastError !== undefined && stored === undefined) {
-        // Failing for every run of about half an hour (a bucket policy or key that denies us, say): the
-        // message would otherwise come back each minute, with its group behind it, until SQS's own redrive
-        // moved them all to the DLQ a day later without a reason.
-        const detail = `claim-checked body ${key} could not be read in ${msg.receiveCount} receives: ${errorText(lastError)}`;
+      if (gaveUp) {
+        // Failing run after run for half an hour (a bucket policy or key that denies us, say): the message
+        // would otherwise come back each minute, with its group behind it, until SQS's own redrive moved them
+        // all to the DLQ a day later without a reason.
+        const minutes = Math.round((this.clock.now() - failingSince) / 60_000);
+        const detail = `claim-checked body ${key} could not be read for ${minutes} min: ${errorText(lastError)}`;
         await this.dropUnsendable(item, 'body-missing', detail);
         return;
       }
@@ -1286,6 +1300,27 @@ class DrainerRun implements Drainer {
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
+  /**
+   * Since when reading this message's claim-checked body has been failing, kept in the retry memory so it
+   * spans runs (a message received often only because it waited behind a failing one is not failing itself).
+   * The first failure starts the clock. Without a retry memory: its receive count stands in for runs.
+   */
+  private async bodyFailingSince(msg: QueuedMessage): Promise<number> {
+    const now = this.clock.now();
+    const retries = this.deps.retries;
+    if (!retries) return msg.receiveCount >= BODY_READ_MAX_RECEIVES ? Number.NEGATIVE_INFINITY : now;
+    let record: RetryRecord | undefined;
+    if (!(await this.safely('retries.get', async () => void (record = await retries.get(msg.messageId)))))
+      return now;
+    if (record?.bodyFailingSince !== undefined) return record.bodyFailingSince;
+    const started: RetryRecord = {
+      ...(record ?? { attempts: 0, firstFailureAt: now }),
+      bodyFailingSince: now,
+    };
+    await this.safely('retries.put', () => retries.put(msg.messageId, started, now));
+    return now;
+  }
+
   private async dropUnsendable(item: Held, reason: DeadLetterReason, detail: string): Promise<void> {
     if (await this.deadLetter(item, reason, undefined, detail, this.clock.now())) {
       this.scheduler.remove(item.msg.groupId, item);

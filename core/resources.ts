@@ -59,7 +59,7 @@ export const DEAD_LETTER_REASONS = [
   'rejected', // the app answered a permanent 4xx (400, 401, 404, 410 …)
   'exhausted', // still failing after maxAttempts or maxRetryMinutes
   'contract', // the queued message cannot be read (attribute missing or malformed)
-  'body-missing', // the claim-checked body is gone from S3, or could not be read in 30 receives
+  'body-missing', // the claim-checked body is gone from S3, or could not be read for 30 minutes
 ] as const;
 
 /** Why a message is in the DLQ. Stable codes: the CLI filters and the metrics dimension on them. */

@@ -305,6 +305,11 @@ describe('DynamoRetries against dynalite', () => {
       now,
     );
     await retries.put('m-3', { attempts: 4, firstFailureAt: now - 60_000 }, now);
+    await retries.put(
+      'm-4',
+      { attempts: 0, firstFailureAt: now - 5_000, bodyFailingSince: now - 5_000 },
+      now,
+    );
 
     expect(await retries.get('m-1')).toEqual({
       attempts: 7,
@@ -315,6 +320,11 @@ describe('DynamoRetries against dynalite', () => {
     // A record without strikes (written before they were kept) reads without them: every attempt counts.
     expect(await retries.get('m-3')).toEqual({ attempts: 4, firstFailureAt: now - 60_000 });
     expect(await retries.get('m-2')).toBeUndefined();
+    expect(await retries.get('m-4')).toEqual({
+      attempts: 0,
+      firstFailureAt: now - 5_000,
+      bodyFailingSince: now - 5_000,
+    });
   });
 
   it('treats a record past its TTL as absent', async () => {

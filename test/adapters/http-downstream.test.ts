@@ -87,6 +87,36 @@ describe('HttpDownstream', () => {
     expect(bodyDone).toBe(false);
   });
 
+  // Drained until the request's deadline, slow bodies held every connection of the pool, so the next requests
+  // queued in the client and the drainer's own deadline, which counts that wait, called them timeouts.
+  it('does not let slow 2xx bodies hold the connections later requests need', async () => {
+    const narrow = new HttpDownstream({ maxWindow: 1 });
+    const arrivals: number[] = [];
+    const start = Date.now();
+    handler = (_req, _body, res) => {
+      arrivals.push(Date.now() - start);
+      res.writeHead(200);
+      res.write('.');
+      const timer = setInterval(() => res.write('.'), 100).unref();
+      setTimeout(() => {
+        clearInterval(timer);
+        res.end();
+      }, 6_000).unref();
+    };
+    try {
+      for (let i = 0; i < 6; i++) {
+        const result = await narrow.post({ url: `${base}/trickle-${i}`, headers: {}, body: 'a' }, 1_500);
+        expect(result).toMatchObject({ kind: 'response', status: 200 });
+      }
+    } finally {
+      await narrow.close();
+    }
+    // Six requests, one at a time, each holding its connection's body for 6 s: all sent long before the first
+    // body would have ended (drained until the deadline, they left 1.5 s apart once the pool was taken).
+    expect(arrivals).toHaveLength(6);
+    expect(Math.max(...arrivals)).toBeLessThan(2_500);
+  });
+
   it('answers a failure whose body is still trickling at the timeout with its status and what came so far', async () => {
     let bodyDone = false;
     handler = (_req, _body, res) => {

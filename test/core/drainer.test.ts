@@ -924,6 +924,60 @@ describe('drainer', () => {
     expect(h.queue.size).toBe(0);
   });
 
+  it('with retry memory, dead-letters a body that keeps failing to read after 30 minutes of failing', async () => {
+    const retries = new MemoryRetries();
+    const bodies: BodyStorePort = {
+      get: async () => {
+        throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+      },
+    };
+    const h = harness({ bodies, retries });
+    h.enqueue([{ webhookId: 'w0', body: '{"big":1}', claimCheck: 'bodies/w0' }, { webhookId: 'w1' }]);
+
+    let runs = 0;
+    while (h.queue.dlq.length === 0 && runs < 40) {
+      runs++;
+      await h.drainer({ stopAt: h.clock.now() + 20_000, deadline: h.clock.now() + 25_000 }).run();
+      await h.clock.advance(40_000);
+    }
+
+    expect(runs).toBe(31);
+    expect(h.queue.dlq[0]?.info).toMatchObject({ reason: 'body-missing' });
+    expect(h.queue.dlq[0]?.info?.detail).toMatch(/could not be read for 30 min: AccessDenied: Access Denied/);
+    expect(accepted(h.app)).toEqual(['w1']);
+  });
+
+  // Received often only because it waited behind others, its body had never failed: one bad run is no reason.
+  it('does not dead-letter a body that fails in one run after many receives that read it fine', async () => {
+    const retries = new MemoryRetries();
+    let failing = true;
+    const stored = new Map([['bodies/w0', new TextEncoder().encode('{"big":1}')]]);
+    const bodies: BodyStorePort = {
+      get: async (key) => {
+        if (failing) throw new Error('socket hang up');
+        return stored.get(key);
+      },
+    };
+    const h = harness({ bodies, retries });
+    h.enqueue([{ webhookId: 'w0', body: '{"big":1}', claimCheck: 'bodies/w0' }]);
+    for (let i = 0; i < 35; i++) {
+      const got = await h.queue.receive(10, 0, 30);
+      await h.queue.changeVisibility(
+        got.map((m) => m.receiptHandle),
+        0,
+      );
+    }
+
+    await h.drainer({ stopAt: h.clock.now() + 20_000, deadline: h.clock.now() + 25_000 }).run();
+    expect(h.queue.dlq).toEqual([]);
+    failing = false;
+    await h.clock.advance(60_000);
+    await h.drainer({ stopAt: h.clock.now() + 20_000, deadline: h.clock.now() + 25_000 }).run();
+
+    expect(accepted(h.app)).toEqual(['w0']);
+    expect(h.queue.dlq).toEqual([]);
+  });
+
   it('stops on abort, releasing what it holds', async () => {
     const controller = new AbortController();
     const h = harness({
