@@ -282,39 +282,6 @@ export function parseConfig(input: Readonly<Record<string, unknown>>): SluiceCon
   return config;
 }
 
-/**
- * What a deployed stack should warn about its downstream URL (local mode forwards to loopback on purpose): a
- * plain-http URL sends webhooks (customer data, and the signatures) across the internet in clear text, and a
- * loopback or private address is out of a Lambda function's reach, so nothing would ever be delivered.
- */
-export function downstreamWarnings(downstreamUrl: string): string[] {
-  const url = new URL(downstreamUrl);
-  const out: string[] = [];
-  if (url.protocol === 'http:') {
-    out.push(
-      `downstreamUrl ${downstreamUrl} is plain http: webhooks (customer data) and their signatures would cross the internet unencrypted. Use https.`,
-    );
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const privateHost =
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    host.endsWith('.local') ||
-    host.endsWith('.internal') ||
-    host === '::1' ||
-    /^(127|10|0)\./.test(host) ||
-    /^192\.168\./.test(host) ||
-    /^169\.254\./.test(host) ||
-    /^172\.(1[6-9]|2\d|3[01])\./.test(host) ||
-    /^f[cd][0-9a-f]{2}:/.test(host);
-  if (privateHost) {
-    out.push(
-      `downstreamUrl ${downstreamUrl} names a loopback or private host: the drainer runs in AWS Lambda outside any VPC and reaches only public addresses, so webhooks would wait and then go to the DLQ.`,
-    );
-  }
-  return out;
-}
-
 /** Reads the configuration from environment variables (local mode, Lambda functions). */
 export function configFromEnv(
   env: Readonly<Record<string, string | undefined>>,

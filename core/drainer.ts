@@ -1310,8 +1310,10 @@ class DrainerRun implements Drainer {
     const retries = this.deps.retries;
     if (!retries) return msg.receiveCount >= BODY_READ_MAX_RECEIVES ? Number.NEGATIVE_INFINITY : now;
     let record: RetryRecord | undefined;
-    if (!(await this.safely('retries.get', async () => void (record = await retries.get(msg.messageId)))))
-      return now;
+    const read = await this.safely('retries.get', async () => {
+      record = await retries.get(msg.messageId);
+    });
+    if (!read) return now;
     if (record?.bodyFailingSince !== undefined) return record.bodyFailingSince;
     const started: RetryRecord = {
       ...(record ?? { attempts: 0, firstFailureAt: now }),
