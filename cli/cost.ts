@@ -22,7 +22,7 @@ export function costText(r: CostReport): string {
   return [
     `Sluice cost estimate (${r.region}, prices as of ${r.pricesAsOf})`,
     '',
-    table(['SERVICE', 'ITEM', 'PER MILLION', 'FIXED / MONTH'], rows),
+    table(['SERVICE', 'ITEM', 'PER MILLION', 'PER MONTH'], rows),
     '',
     `At ${a.webhooksPerMonth.toLocaleString('en-US')} webhooks/month: ${usd(r.monthlyTotalUsd)}/month, ${usd(r.allInPerMillionUsd)} per million all-in.`,
     '',
@@ -32,7 +32,7 @@ export function costText(r: CostReport): string {
     'AWS alternatives, per million webhooks (same price table):',
     table(['ALTERNATIVE', 'PER MILLION', 'TRADE-OFF'], alt),
     '',
-    `Sluice: ${usd(r.perMillionUsd)} per million + ${usd(r.monthlyFixedUsd)}/month fixed.`,
+    `Sluice: ${usd(r.perMillionUsd)} per million + ${usd(r.monthlyFixedUsd)}/month (fixed, and the drainer time ${a.webhooksPerMonth.toLocaleString('en-US')} webhooks/month spread evenly keep awake).`,
   ].join('\n');
 }
 

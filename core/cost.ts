@@ -171,6 +171,8 @@ const HOURS_PER_MONTH = 730;
 /** The schedule's period: one drainer run starts every minute. */
 const RUN_PERIOD_SECONDS = 60;
 const gb = (mb: number): number => mb / 1024;
+const gbSecondOf = (a: CostAssumptions): number =>
+  a.architecture === 'arm64' ? PRICES.lambdaGbSecondArm.usd : PRICES.lambdaGbSecondX86.usd;
 
 /** Seconds of each minute an idle run without an idle exit polls: until it stops taking work (core/schedule.ts). */
 function activeSecondsOf(a: CostAssumptions): number {
@@ -206,6 +208,35 @@ export function idleDrainerOf(a: CostAssumptions): {
   const runSeconds = Math.min(RUN_PERIOD_SECONDS, a.idleExitSeconds + a.idleRunOverheadSeconds);
   const pollsPerRun = Math.ceil(a.idleExitSeconds / Math.min(poll, a.idleExitSeconds));
   return { billedHours: (runs * runSeconds) / 3600, receives: runs * pollsPerRun };
+}
+
+/** As `BUSY_MS` in core/drainer.ts: a run that delivered within this long before its stop goes on a minute. */
+const BUSY_SECONDS = 10;
+
+/**
+ * Billed drainer hours when the month's webhooks arrive spread evenly (a Poisson stream): the reading that keeps
+ * the drainer awake longest. A run is extended to its whole minute when a webhook arrived in its last
+ * BUSY_SECONDS (probability 1 − e^(−λ·10 s): 98% at a million a month); with an idle exit, a run ends at the
+ * first quiet spell that long, on average (e^(λT) − 1)/λ after its start, or runs to its stop.
+ */
+export function awakeDrainerOf(a: CostAssumptions): {
+  readonly billedHours: number;
+  /** Share of runs extended to their whole minute. */
+  readonly extendedShare: number;
+} {
+  const runs = (a.drainerIdleHours * 3600) / RUN_PERIOD_SECONDS;
+  const lambda = a.webhooksPerMonth / (HOURS_PER_MONTH * 3600);
+  const extended = 1 - Math.exp(-lambda * BUSY_SECONDS);
+  const full = fullRunSecondsOf(a);
+  const toStop = full + extended * (RUN_PERIOD_SECONDS - full);
+  if (a.idleExitSeconds === 0 || lambda === 0) {
+    const perRun = a.idleExitSeconds === 0 ? toStop : a.idleExitSeconds + a.idleRunOverheadSeconds;
+    return { billedHours: (runs * perRun) / 3600, extendedShare: a.idleExitSeconds === 0 ? extended : 0 };
+  }
+  const quietAfter = Math.expm1(lambda * a.idleExitSeconds) / lambda;
+  if (quietAfter >= activeSecondsOf(a))
+    return { billedHours: (runs * toStop) / 3600, extendedShare: extended };
+  return { billedHours: (runs * (quietAfter + a.idleRunOverheadSeconds)) / 3600, extendedShare: 0 };
 }
 
 function check(a: CostAssumptions): void {
@@ -267,7 +298,7 @@ const sqsChunks = (kb: number): number => Math.max(1, Math.ceil(kb / 64));
 export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostReport {
   const a: CostAssumptions = { ...DEFAULT_ASSUMPTIONS, ...overrides };
   check(a);
-  const gbSecond = a.architecture === 'arm64' ? PRICES.lambdaGbSecondArm.usd : PRICES.lambdaGbSecondX86.usd;
+  const gbSecond = gbSecondOf(a);
   const sqs = PRICES.sqsFifoRequest.usd;
   // The message carries ~1.5 KB of attributes besides the body (contract.ts: headers JSON, signature, ids).
   const messageKb = a.avgBodyKb + 1.5;
@@ -350,6 +381,10 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
       : 0;
   const totalHours = Math.min(HOURS_PER_MONTH, idle.billedHours + busyHours * (1 - covered));
   const extraBusySeconds = Math.max(0, totalHours - idle.billedHours) * 3600;
+  // The same webhooks spread evenly over the month wake (and extend) most runs instead: the larger reading
+  // is billed, the rest of it as a monthly line, since it grows with volume only until the drainer is on.
+  const awake = awakeDrainerOf(a);
+  const awakeExtraHours = Math.max(0, awake.billedHours - totalHours);
   add(
     'Lambda: drainer',
     a.idleExitSeconds === 0
@@ -363,6 +398,12 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     `busy time beyond the idle hours at ${a.deliveryRatePerSecond} webhooks/s`,
     ((extraBusySeconds * drainerGb * gbSecond) / a.webhooksPerMonth) * MILLION,
   );
+  add(
+    'Lambda: drainer',
+    `runs kept awake by ${a.webhooksPerMonth.toLocaleString('en-US')} webhooks/month spread evenly (${Math.round(awake.extendedShare * 100)}% extended to the whole minute): +${round(awakeExtraHours, 1)} h`,
+    0,
+    awakeExtraHours * 3600 * drainerGb * gbSecond,
+  );
 
   // DynamoDB: per webhook a dedup read and a delivered record; per running minute the state item.
   add(
@@ -374,7 +415,7 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     'DynamoDB',
     `state item (over 1 KB): ${a.stateWritesPerMinute} writes × ${a.stateWriteUnits} WRU + ${a.stateReadsPerMinute} reads per running minute`,
     0,
-    idle.billedHours *
+    (idle.billedHours + awakeExtraHours) *
       60 *
       (a.stateWritesPerMinute * a.stateWriteUnits * PRICES.dynamoWrite.usd +
         a.stateReadsPerMinute * PRICES.dynamoRead.usd),
@@ -456,7 +497,8 @@ function notesOf(a: CostAssumptions): string[] {
     a.idleExitSeconds === 0
       ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month; a run that is delivering goes on through the rest of its minute (the busy line); --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
-    'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h).',
+    `Drainer time is the larger of two readings of the same volume: in bursts drained at ${a.deliveryRatePerSecond}/s (the busy line, per million), or spread evenly over the month, when most runs are woken and a run that delivered in its last ${BUSY_SECONDS} s goes on through its minute (the "kept awake" line, monthly: it stops growing once the drainer is always on, $${round(HOURS_PER_MONTH * gb(a.drainerMemoryMb) * 3600 * gbSecondOf(a), 2)}/month at ${a.drainerMemoryMb} MB).`,
+    'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h), S3 storage of claim-checked bodies (kept 28 days; at the S3 Standard price of ~$0.023 per GB-month, ~$30 per million claim-checked 1.5 MB bodies).',
   ];
 }
 
