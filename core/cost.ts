@@ -339,10 +339,9 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     `SendMessage: ${round(sendChunks, 2)} billed request(s) per webhook (64 KB chunks)`,
     MILLION * sendChunks * sqs,
   );
-  const receivePerWebhook = Math.max(
-    1 / a.receiveBatch,
-    (inlineShare * messageKb + a.claimCheckShare * 1.5) / 64,
-  );
+  // A receive is billed per 64 KB chunk of all it returns: ceil(batch × size / 64) requests per batch.
+  const receivedKb = inlineShare * messageKb + a.claimCheckShare * 1.5;
+  const receivePerWebhook = Math.ceil((a.receiveBatch * receivedKb) / 64) / a.receiveBatch;
   add(
     'SQS FIFO',
     `ReceiveMessage: ${a.receiveBatch} message(s) per call, 64 KB chunks`,

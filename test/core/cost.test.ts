@@ -53,6 +53,16 @@ describe('estimateCost', () => {
     const r = estimateCost({ avgBodyKb: 200 });
     // 200 KB + ~1.5 KB of attributes = 4 chunks.
     expect(line(r, 'SQS FIFO', /SendMessage/)?.perMillionUsd).toBeCloseTo(4 * 0.5, 10);
+    // A receive of one 101.5 KB message is 2 chunks, not 101.5 / 64 = 1.6.
+    expect(line(estimateCost({ avgBodyKb: 100 }), 'SQS FIFO', /ReceiveMessage/)?.perMillionUsd).toBeCloseTo(
+      2 * 0.5,
+      10,
+    );
+    // Ten 9.5 KB messages a receive: 95 KB, 2 chunks for the ten.
+    expect(line(estimateCost({ receiveBatch: 10 }), 'SQS FIFO', /ReceiveMessage/)?.perMillionUsd).toBeCloseTo(
+      0.2 * 0.5,
+      10,
+    );
   });
 
   it('adds the verify Lambda and S3 only for the share of webhooks that takes the verified route', () => {
