@@ -360,12 +360,14 @@ export class DynamoRetries implements RetryMemoryPort {
     const strikes = Number(item?.strikes?.N);
     const dueAt = Number(item?.dueAt?.N);
     const bodyFailingSince = Number(item?.bodyFailingSince?.N);
+    const bodyFailedAt = Number(item?.bodyFailedAt?.N);
     return {
       attempts,
       firstFailureAt,
       ...(Number.isFinite(strikes) ? { strikes } : {}),
       ...(Number.isFinite(dueAt) ? { dueAt } : {}),
       ...(Number.isFinite(bodyFailingSince) ? { bodyFailingSince } : {}),
+      ...(Number.isFinite(bodyFailedAt) ? { bodyFailedAt } : {}),
     };
   }
 
@@ -380,6 +382,7 @@ export class DynamoRetries implements RetryMemoryPort {
           firstFailureAt: N(record.firstFailureAt),
           ...(record.dueAt !== undefined ? { dueAt: N(record.dueAt) } : {}),
           ...(record.bodyFailingSince !== undefined ? { bodyFailingSince: N(record.bodyFailingSince) } : {}),
+          ...(record.bodyFailedAt !== undefined ? { bodyFailedAt: N(record.bodyFailedAt) } : {}),
           [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
         },
       }),

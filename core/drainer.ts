@@ -121,6 +121,8 @@ export interface RetryRecord {
    * record a delivery failure writes. Dead-lettered as `body-missing` after BODY_READ_GIVE_UP_MS of it.
    */
   readonly bodyFailingSince?: number;
+  /** Epoch ms of the run that last failed to read it (the time after it, beyond a run or two, is not counted). */
+  readonly bodyFailedAt?: number;
 }
 
 /**
@@ -1000,9 +1002,16 @@ class DrainerRun implements Drainer {
     // Once the copy is in the DLQ, only the delete is retried: moving again would add a copy each time the
     // DLQ's 5-minute deduplication has passed.
     let copied = false;
+    let stale = false;
     const ok = await this.withRetry('deadLetter', async () => {
       if (copied) {
-        await this.deps.queue.deleteMessages([item.msg.receiptHandle]);
+        try {
+          await this.deps.queue.deleteMessages([item.msg.receiptHandle]);
+        } catch (e) {
+          // A receipt SQS refuses for good (its visibility ran out): retrying cannot help.
+          if ((e as { retryable?: unknown }).retryable !== false) throw e;
+          stale = true;
+        }
         return;
       }
       try {
@@ -1015,13 +1024,15 @@ class DrainerRun implements Drainer {
         throw e;
       }
     });
-    if (!ok) {
-      // Still in the queue: it comes back next run, is tried again and, failing again, moved again (a second
-      // copy unless within the DLQ's 5-minute deduplication).
-      if (copied)
-        this.log('warn', 'dead letter copied but not deleted by the deadline', {
+    if (!ok || stale) {
+      // Still in the queue: it comes back, is tried again and, failing again, moved again (a second copy
+      // unless within the DLQ's 5-minute deduplication).
+      if (copied) {
+        this.log('warn', 'dead letter copied but not deleted from the queue; it will come back', {
           messageId: item.msg.messageId,
+          ...(stale ? { why: 'its receipt handle expired' } : {}),
         });
+      }
       return false;
     }
     this.indexDeadLetter(item, info, receipt);
@@ -1244,7 +1255,8 @@ class DrainerRun implements Drainer {
       await this.safely('retries.get', async () => {
         record = await retries.get(msg.messageId);
       });
-      if (record) {
+      // A record with no attempts was written for a body that failed to read: no delivery failed yet.
+      if (record && record.attempts > 0) {
         item.attempts = Math.max(item.attempts, record.attempts);
         item.strikes = Math.max(item.strikes, record.strikes ?? record.attempts);
         // The time it then sat visible, unreceived, beyond a run or two, was not spent failing.
@@ -1299,11 +1311,13 @@ class DrainerRun implements Drainer {
     return new Set(unique.filter((_, i) => answers[i]));
   }
 
-  /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
   /**
    * Since when reading this message's claim-checked body has been failing, kept in the retry memory so it
    * spans runs (a message received often only because it waited behind a failing one is not failing itself).
-   * The first failure starts the clock. Without a retry memory: its receive count stands in for runs.
+   * The first failure starts the clock; time between a run's failure and the next beyond RECEIVE_SLACK_MS
+   * (the drainer paused, down or busy elsewhere) is not counted, as for delivery failures. A record written
+   * only for this has no attempts, and says nothing of delivery (see prepare). Without a retry memory: its
+   * receive count stands in for runs.
    */
   private async bodyFailingSince(msg: QueuedMessage): Promise<number> {
     const now = this.clock.now();
@@ -1314,15 +1328,20 @@ class DrainerRun implements Drainer {
       record = await retries.get(msg.messageId);
     });
     if (!read) return now;
-    if (record?.bodyFailingSince !== undefined) return record.bodyFailingSince;
-    const started: RetryRecord = {
+    const last = record?.bodyFailedAt;
+    const unseen = last !== undefined ? Math.max(0, now - last - RECEIVE_SLACK_MS) : 0;
+    const since =
+      record?.bodyFailingSince !== undefined && last !== undefined ? record.bodyFailingSince + unseen : now;
+    const updated: RetryRecord = {
       ...(record ?? { attempts: 0, firstFailureAt: now }),
-      bodyFailingSince: now,
+      bodyFailingSince: since,
+      bodyFailedAt: now,
     };
-    await this.safely('retries.put', () => retries.put(msg.messageId, started, now));
-    return now;
+    await this.safely('retries.put', () => retries.put(msg.messageId, updated, now));
+    return since;
   }
 
+  /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
   private async dropUnsendable(item: Held, reason: DeadLetterReason, detail: string): Promise<void> {
     if (await this.deadLetter(item, reason, undefined, detail, this.clock.now())) {
       this.scheduler.remove(item.msg.groupId, item);

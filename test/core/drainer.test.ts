@@ -978,6 +978,60 @@ describe('drainer', () => {
     expect(h.queue.dlq).toEqual([]);
   });
 
+  // The record a body failure wrote once counted as a delivery failure from then on, and its clock ran on
+  // while nobody tried: two days later a 2 s S3 blip, or a single 500, dead-lettered the webhook.
+  it('counts neither time nobody tried nor a past body failure against a webhook', async () => {
+    const retries = new MemoryRetries();
+    let bodyFails = true;
+    let answers500 = 0;
+    const bodies: BodyStorePort = {
+      get: async () => {
+        if (bodyFails) throw new Error('SlowDown');
+        return new TextEncoder().encode('{"big":1}');
+      },
+    };
+    const h = harness({
+      bodies,
+      retries,
+      script: () => (answers500-- > 0 ? { status: 500 } : { status: 200 }),
+    });
+    h.enqueue([{ webhookId: 'w0', body: '{"big":1}', claimCheck: 'bodies/w0' }]);
+    const run = () => h.drainer({ stopAt: h.clock.now() + 20_000, deadline: h.clock.now() + 25_000 }).run();
+
+    await run();
+    await h.clock.advance(2 * 24 * 3_600_000); // the drainer paused, or down, for two days
+    await run(); // S3 fails again, briefly
+    expect(h.queue.dlq).toEqual([]);
+    await h.clock.advance(60_000);
+    bodyFails = false;
+    answers500 = 1;
+    await run();
+
+    expect(h.queue.dlq).toEqual([]);
+    expect(accepted(h.app)).toEqual(['w0']);
+  });
+
+  it('stops retrying the delete after a move when SQS refuses the receipt for good', async () => {
+    const h = harness({ script: (r) => (r.webhookId === 'w0' ? { status: 410 } : { status: 200 }) });
+    h.queue.deadLetterDeleteFailures = 1;
+    const deletes = h.queue.deleteMessages.bind(h.queue);
+    let refused = 0;
+    h.queue.deleteMessages = async (handles) => {
+      if (handles.length === 1 && handles[0]?.startsWith('m-1#')) {
+        refused++;
+        throw Object.assign(new Error('ReceiptHandleIsInvalid'), { retryable: false });
+      }
+      return deletes(handles);
+    };
+    h.enqueue(flood(1, 1));
+
+    await h.drainer({ stopAt: h.t0 + 60_000, deadline: h.t0 + 65_000 }).run();
+
+    expect(refused).toBe(1);
+    expect(h.queue.dlq).toHaveLength(1);
+    expect(h.logs.some((l) => l.msg.includes('not deleted from the queue'))).toBe(true);
+  });
+
   it('stops on abort, releasing what it holds', async () => {
     const controller = new AbortController();
     const h = harness({
