@@ -11,8 +11,7 @@ const DRAIN_LIMIT_BYTES = 64 * 1024;
  * held by a slow body is one the next request waits for, and that wait counts against the drainer's timeout.
  */
 const DRAIN_2XX_MS = 250;
-/** Connections beyond the window, for those still draining a body. */
-const SPARE_CONNECTIONS = 2;
+
 /** Connection-level headers that belong to one hop; undici sets its own and rejects some of these. */
 const HOP_BY_HOP = new Set([
   'host',
@@ -29,8 +28,6 @@ const HOP_BY_HOP = new Set([
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export interface HttpDownstreamOptions {
-  /** Most requests in flight at once; the agent keeps this many connections per origin. */
-  readonly maxWindow: number;
   /** Idle keep-alive sockets are closed after this, ms (below Node's 5 s server default). @default 4000 */
   readonly keepAliveMs?: number;
   /** TCP/TLS connect timeout, ms. @default 5000 */
@@ -41,11 +38,11 @@ export interface HttpDownstreamOptions {
 export class HttpDownstream implements DownstreamPort {
   private readonly agent: Agent;
 
-  constructor(options: HttpDownstreamOptions) {
+  constructor(options: HttpDownstreamOptions = {}) {
     this.agent = new Agent({
-      // One connection per request in the pacing window (and a few for bodies still draining), so the window,
-      // not the pool, limits concurrency.
-      connections: Math.max(1, Math.ceil(options.maxWindow)) + SPARE_CONNECTIONS,
+      // No cap on connections: the drainer's window limits requests in flight, and a connection still draining
+      // a 2xx body (DRAIN_2XX_MS) must not make the next request wait for one, which its timeout would count.
+      connections: null,
       pipelining: 1,
       keepAliveTimeout: options.keepAliveMs ?? 4_000,
       keepAliveMaxTimeout: options.keepAliveMs ?? 4_000,

@@ -49,8 +49,6 @@ export interface DrainerAdapterOptions {
   /** The claim-check bucket; without it a claim-checked message goes to the DLQ as `body-missing`. */
   readonly bucketName?: string;
   readonly metrics: MetricsPort;
-  /** The pacer's window cap (config `maxInFlight`); sizes the HTTP connection pool. */
-  readonly maxWindow: number;
   /** @default the system clock */
   readonly clock?: Clock;
 }
@@ -74,7 +72,7 @@ export interface DrainerAdapters {
 
 /** Builds the drainer's dependencies over AWS SDK clients (real AWS or the local emulators). */
 export function buildDrainerDeps(options: DrainerAdapterOptions): DrainerAdapters {
-  const downstream = new HttpDownstream({ maxWindow: options.maxWindow });
+  const downstream = new HttpDownstream();
   const queue = new SqsQueue({
     client: options.sqs,
     queueUrl: options.queueUrl,

@@ -105,7 +105,6 @@ async function measure(
     tableName: env.resources.tableName,
     bucketName: env.resources.bucketName,
     metrics,
-    maxWindow,
   });
   let firstSend = 0;
   let lastAnswer = 0;

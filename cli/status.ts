@@ -316,7 +316,7 @@ export function statusText(s: Status, now: number): string {
         ? `? (cannot read it: ${secret.why})`
         : secret.state === 'set'
           ? 'set'
-          : 'NOT SET: it holds the placeholder (README "Deploy", step 2)',
+          : 'NOT SET: it holds no key (the placeholder, or empty: README "Deploy", step 2)',
     );
   }
   add(

@@ -213,11 +213,42 @@ export function idleDrainerOf(a: CostAssumptions): {
 /** As `BUSY_MS` in core/drainer.ts: a run that delivered within this long before its stop goes on a minute. */
 const BUSY_SECONDS = 10;
 
+/** Time step of the idle-exit computation in awakeDrainerOf, seconds. */
+const QUIET_STEP_SECONDS = 0.1;
+
+/**
+ * For webhooks arriving at random at `lambda`/s, a run that exits after `quiet` s without one, and stops taking
+ * work `active` s in: the expected time it runs before either, and the chance it reaches its stop. Stepped
+ * through the age of the last arrival (time since it), so it holds in the band where runs end either way.
+ */
+function quietExit(
+  lambda: number,
+  quiet: number,
+  active: number,
+): { meanSeconds: number; reachesStop: number } {
+  const steps = Math.round(quiet / QUIET_STEP_SECONDS);
+  const arrival = -Math.expm1(-lambda * QUIET_STEP_SECONDS);
+  // ages[i]: chance the run is going and its last arrival (or its start) was i steps ago.
+  let ages = new Float64Array(steps);
+  ages[0] = 1;
+  let running = 1;
+  let meanSeconds = 0;
+  for (let t = 0; t < active; t += QUIET_STEP_SECONDS) {
+    meanSeconds += running * QUIET_STEP_SECONDS;
+    const next = new Float64Array(steps);
+    next[0] = running * arrival;
+    for (let i = 0; i + 1 < steps; i++) next[i + 1] = (ages[i] ?? 0) * (1 - arrival);
+    running = next.reduce((s, x) => s + x, 0);
+    ages = next;
+  }
+  return { meanSeconds, reachesStop: running };
+}
+
 /**
  * Billed drainer hours when the month's webhooks arrive spread evenly (a Poisson stream): the reading that keeps
  * the drainer awake longest. A run is extended to its whole minute when a webhook arrived in its last
  * BUSY_SECONDS (probability 1 − e^(−λ·10 s): 98% at a million a month); with an idle exit, a run ends at the
- * first quiet spell that long, on average (e^(λT) − 1)/λ after its start, or runs to its stop.
+ * first quiet spell that long (quietExit), or runs to its stop and may be extended.
  */
 export function awakeDrainerOf(a: CostAssumptions): {
   readonly billedHours: number;
@@ -233,10 +264,10 @@ export function awakeDrainerOf(a: CostAssumptions): {
     const perRun = a.idleExitSeconds === 0 ? toStop : a.idleExitSeconds + a.idleRunOverheadSeconds;
     return { billedHours: (runs * perRun) / 3600, extendedShare: a.idleExitSeconds === 0 ? extended : 0 };
   }
-  const quietAfter = Math.expm1(lambda * a.idleExitSeconds) / lambda;
-  if (quietAfter >= activeSecondsOf(a))
-    return { billedHours: (runs * toStop) / 3600, extendedShare: extended };
-  return { billedHours: (runs * (quietAfter + a.idleRunOverheadSeconds)) / 3600, extendedShare: 0 };
+  const q = quietExit(lambda, a.idleExitSeconds, activeSecondsOf(a));
+  const perRun =
+    q.meanSeconds + a.idleRunOverheadSeconds + q.reachesStop * extended * (RUN_PERIOD_SECONDS - full);
+  return { billedHours: (runs * perRun) / 3600, extendedShare: q.reachesStop * extended };
 }
 
 function check(a: CostAssumptions): void {
@@ -339,9 +370,10 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
     `SendMessage: ${round(sendChunks, 2)} billed request(s) per webhook (64 KB chunks)`,
     MILLION * sendChunks * sqs,
   );
-  // A receive is billed per 64 KB chunk of all it returns: ceil(batch × size / 64) requests per batch.
-  const receivedKb = inlineShare * messageKb + a.claimCheckShare * 1.5;
-  const receivePerWebhook = Math.ceil((a.receiveBatch * receivedKb) / 64) / a.receiveBatch;
+  // A receive is billed per 64 KB chunk of all it returns: ceil(batch × size / 64) requests per batch (for
+  // inline bodies and claim-check pointers apart, as SendMessage is).
+  const perBatch = (kb: number): number => Math.ceil((a.receiveBatch * kb) / 64) / a.receiveBatch;
+  const receivePerWebhook = inlineShare * perBatch(messageKb) + a.claimCheckShare * perBatch(1.5);
   add(
     'SQS FIFO',
     `ReceiveMessage: ${a.receiveBatch} message(s) per call, 64 KB chunks`,

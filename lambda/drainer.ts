@@ -205,7 +205,6 @@ const fromEnv = once(() => {
       tableName: required('TABLE_NAME'),
       bucketName: env.BUCKET_NAME || undefined,
       metrics: new EmfMetrics({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sluice' }),
-      maxWindow: config.maxInFlight,
     }),
     config,
     secrets: cachedSecrets(new SecretsManagerClient({}), required('SECRET_ARN')),

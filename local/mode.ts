@@ -290,7 +290,6 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       tableName: resources.tableName,
       bucketName: resources.bucketName,
       metrics,
-      maxWindow: config.maxInFlight,
     });
     cleanups.push(() => adapters.close());
     const downstream = new DownstreamWatch(adapters.downstream);

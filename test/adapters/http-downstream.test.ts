@@ -9,7 +9,7 @@ describe('HttpDownstream', () => {
   let base: string;
   let handler: Handler;
   const sockets = new Set<string>();
-  const downstream = new HttpDownstream({ maxWindow: 4 });
+  const downstream = new HttpDownstream();
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -90,7 +90,7 @@ describe('HttpDownstream', () => {
   // Drained until the request's deadline, slow bodies held every connection of the pool, so the next requests
   // queued in the client and the drainer's own deadline, which counts that wait, called them timeouts.
   it('does not let slow 2xx bodies hold the connections later requests need', async () => {
-    const narrow = new HttpDownstream({ maxWindow: 1 });
+    const narrow = new HttpDownstream();
     const arrivals: number[] = [];
     const start = Date.now();
     handler = (_req, _body, res) => {

@@ -28,7 +28,6 @@ function startDrainer(clients: LocalClients, r: LocalResources, appUrl: string):
     dlqUrl: r.dlqUrl,
     tableName: r.tableName,
     metrics: new CountingMetrics(),
-    maxWindow: 8,
   });
   const abort = new AbortController();
   const now = Date.now();

@@ -237,7 +237,7 @@ describe('sluice CLI (deployed stack)', () => {
       });
       const run = await sluice(['--stack', 'Sluice', 'status'], { env: ENV, now: () => NOW });
       expect(run.code).toBe(0);
-      expect(run.stdout).toMatch(/shopify secret\s+NOT SET: it holds the placeholder/);
+      expect(run.stdout).toMatch(/shopify secret\s+NOT SET: it holds no key \(the placeholder/);
       expect(run.stdout).toMatch(/delivery\s+HELD: nothing is delivered until the Shopify secret is set/);
       expect(run.stdout).not.toContain(SECRET_PLACEHOLDER);
     });

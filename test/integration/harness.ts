@@ -88,7 +88,6 @@ export async function runDrainer(
     tableName: resources.tableName,
     bucketName: resources.bucketName,
     metrics,
-    maxWindow: drainerOptions.pacer?.maxWindow ?? 32,
   });
   const downstream = new TimedDownstream(adapters.downstream);
   const now = Date.now();
