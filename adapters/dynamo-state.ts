@@ -361,6 +361,7 @@ export class DynamoRetries implements RetryMemoryPort {
     const dueAt = Number(item?.dueAt?.N);
     const bodyFailingSince = Number(item?.bodyFailingSince?.N);
     const bodyFailedAt = Number(item?.bodyFailedAt?.N);
+    const deadLetteredAt = Number(item?.deadLetteredAt?.N);
     return {
       attempts,
       firstFailureAt,
@@ -368,6 +369,7 @@ export class DynamoRetries implements RetryMemoryPort {
       ...(Number.isFinite(dueAt) ? { dueAt } : {}),
       ...(Number.isFinite(bodyFailingSince) ? { bodyFailingSince } : {}),
       ...(Number.isFinite(bodyFailedAt) ? { bodyFailedAt } : {}),
+      ...(Number.isFinite(deadLetteredAt) ? { deadLetteredAt } : {}),
     };
   }
 
@@ -383,6 +385,7 @@ export class DynamoRetries implements RetryMemoryPort {
           ...(record.dueAt !== undefined ? { dueAt: N(record.dueAt) } : {}),
           ...(record.bodyFailingSince !== undefined ? { bodyFailingSince: N(record.bodyFailingSince) } : {}),
           ...(record.bodyFailedAt !== undefined ? { bodyFailedAt: N(record.bodyFailedAt) } : {}),
+          ...(record.deadLetteredAt !== undefined ? { deadLetteredAt: N(record.deadLetteredAt) } : {}),
           [TABLE.ttlAttribute]: N(Math.ceil(now / 1000) + QUEUE.retentionSeconds),
         },
       }),

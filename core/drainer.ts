@@ -123,6 +123,11 @@ export interface RetryRecord {
   readonly bodyFailingSince?: number;
   /** Epoch ms of the run that last failed to read it (the time after it, beyond a run or two, is not counted). */
   readonly bodyFailedAt?: number;
+  /**
+   * Epoch ms when its copy landed in the DLQ but the message could not be deleted: when it comes back, it is
+   * deleted, not delivered (again) and moved (again).
+   */
+  readonly deadLetteredAt?: number;
 }
 
 /**
@@ -336,6 +341,8 @@ interface Held {
   /** Its latest failure in this run: the app's status and answer, or the error. */
   lastStatus?: number;
   lastDetail?: string;
+  /** When its copy landed in the DLQ while the message itself could not be deleted (it comes back). */
+  deadLetteredAt?: number;
 }
 
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
@@ -1032,6 +1039,7 @@ class DrainerRun implements Drainer {
           messageId: item.msg.messageId,
           ...(stale ? { why: 'its receipt handle expired' } : {}),
         });
+        await this.rememberDeadLettered(item);
       }
       return false;
     }
@@ -1255,6 +1263,17 @@ class DrainerRun implements Drainer {
       await this.safely('retries.get', async () => {
         record = await retries.get(msg.messageId);
       });
+      if (record?.deadLetteredAt !== undefined) {
+        // Its copy is in the DLQ already (the delete after the move failed): only the delete is left.
+        if (this.scheduler.remove(msg.groupId, item)) {
+          this.log('info', 'already in the DLQ; deleting the copy left in the queue', {
+            messageId: msg.messageId,
+          });
+          this.deleteLater(msg.receiptHandle);
+          this.kick();
+        }
+        return;
+      }
       // A record with no attempts was written for a body that failed to read: no delivery failed yet.
       if (record && record.attempts > 0) {
         item.attempts = Math.max(item.attempts, record.attempts);
@@ -1339,6 +1358,30 @@ class DrainerRun implements Drainer {
     };
     await this.safely('retries.put', () => retries.put(msg.messageId, updated, now));
     return since;
+  }
+
+  /**
+   * Notes in the retry memory that this message's copy is in the DLQ, so that when it comes back it is deleted
+   * rather than sent to the app and moved once more. Kept on the item too: the record written as the run
+   * releases it (rememberRetries) carries it on.
+   */
+  private async rememberDeadLettered(item: Held): Promise<void> {
+    const now = this.clock.now();
+    item.deadLetteredAt = now;
+    const retries = this.deps.retries;
+    if (!retries) return;
+    await this.safely('retries.put', () =>
+      retries.put(
+        item.msg.messageId,
+        {
+          attempts: item.attempts,
+          strikes: item.strikes,
+          firstFailureAt: item.firstFailureAt ?? now,
+          deadLetteredAt: now,
+        },
+        now,
+      ),
+    );
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
@@ -1648,6 +1691,7 @@ class DrainerRun implements Drainer {
                     strikes: item.strikes,
                     firstFailureAt: item.firstFailureAt!,
                     ...(item.dueAt !== undefined ? { dueAt: item.dueAt } : {}),
+                    ...(item.deadLetteredAt !== undefined ? { deadLetteredAt: item.deadLetteredAt } : {}),
                   },
                   now,
                 ),

@@ -1011,13 +1011,14 @@ describe('drainer', () => {
     expect(accepted(h.app)).toEqual(['w0']);
   });
 
-  it('stops retrying the delete after a move when SQS refuses the receipt for good', async () => {
-    const h = harness({ script: (r) => (r.webhookId === 'w0' ? { status: 410 } : { status: 200 }) });
+  it('stops retrying the delete after a move when SQS refuses the receipt for good; back, it is only deleted', async () => {
+    const retries = new MemoryRetries();
+    const h = harness({ retries, script: (r) => (r.webhookId === 'w0' ? { status: 410 } : { status: 200 }) });
     h.queue.deadLetterDeleteFailures = 1;
     const deletes = h.queue.deleteMessages.bind(h.queue);
     let refused = 0;
     h.queue.deleteMessages = async (handles) => {
-      if (handles.length === 1 && handles[0]?.startsWith('m-1#')) {
+      if (refused === 0 && handles.length === 1 && handles[0]?.startsWith('m-1#')) {
         refused++;
         throw Object.assign(new Error('ReceiptHandleIsInvalid'), { retryable: false });
       }
@@ -1030,6 +1031,14 @@ describe('drainer', () => {
     expect(refused).toBe(1);
     expect(h.queue.dlq).toHaveLength(1);
     expect(h.logs.some((l) => l.msg.includes('not deleted from the queue'))).toBe(true);
+
+    // It comes back after its visibility: deleted, not sent to the app again, not moved again.
+    await h.clock.advance(120_000);
+    const t1 = h.clock.now();
+    await h.drainer({ stopAt: t1 + 20_000, deadline: t1 + 25_000 }).run();
+    expect(h.app.requests.filter((r) => r.webhookId === 'w0')).toHaveLength(1);
+    expect(h.queue.dlq).toHaveLength(1);
+    expect(h.queue.size).toBe(0);
   });
 
   it('stops on abort, releasing what it holds', async () => {
