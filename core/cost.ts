@@ -205,7 +205,8 @@ export function idleDrainerOf(a: CostAssumptions): {
       receives: runs * Math.ceil(activeSecondsOf(a) / poll),
     };
   }
-  const runSeconds = Math.min(RUN_PERIOD_SECONDS, a.idleExitSeconds + a.idleRunOverheadSeconds);
+  // An idle exit longer than the run's active time never comes: the run stops taking work first.
+  const runSeconds = Math.min(fullRunSecondsOf(a), a.idleExitSeconds + a.idleRunOverheadSeconds);
   const pollsPerRun = Math.ceil(a.idleExitSeconds / Math.min(poll, a.idleExitSeconds));
   return { billedHours: (runs * runSeconds) / 3600, receives: runs * pollsPerRun };
 }
@@ -225,7 +226,7 @@ function quietExit(
   lambda: number,
   quiet: number,
   active: number,
-): { meanSeconds: number; reachesStop: number } {
+): { meanSeconds: number; reachesStop: number; extendedShare: number } {
   const steps = Math.round(quiet / QUIET_STEP_SECONDS);
   const arrival = -Math.expm1(-lambda * QUIET_STEP_SECONDS);
   // ages[i]: chance the run is going and its last arrival (or its start) was i steps ago.
@@ -241,7 +242,11 @@ function quietExit(
     running = next.reduce((s, x) => s + x, 0);
     ages = next;
   }
-  return { meanSeconds, reachesStop: running };
+  // Reaching its stop with a webhook in its last BUSY_SECONDS, a run is extended: the two go together.
+  const recent = Math.min(steps, Math.round(BUSY_SECONDS / QUIET_STEP_SECONDS));
+  let extendedShare = 0;
+  for (let i = 0; i < recent; i++) extendedShare += ages[i] ?? 0;
+  return { meanSeconds, reachesStop: running, extendedShare };
 }
 
 /**
@@ -261,13 +266,13 @@ export function awakeDrainerOf(a: CostAssumptions): {
   const full = fullRunSecondsOf(a);
   const toStop = full + extended * (RUN_PERIOD_SECONDS - full);
   if (a.idleExitSeconds === 0 || lambda === 0) {
-    const perRun = a.idleExitSeconds === 0 ? toStop : a.idleExitSeconds + a.idleRunOverheadSeconds;
+    const perRun =
+      a.idleExitSeconds === 0 ? toStop : Math.min(full, a.idleExitSeconds + a.idleRunOverheadSeconds);
     return { billedHours: (runs * perRun) / 3600, extendedShare: a.idleExitSeconds === 0 ? extended : 0 };
   }
   const q = quietExit(lambda, a.idleExitSeconds, activeSecondsOf(a));
-  const perRun =
-    q.meanSeconds + a.idleRunOverheadSeconds + q.reachesStop * extended * (RUN_PERIOD_SECONDS - full);
-  return { billedHours: (runs * perRun) / 3600, extendedShare: q.reachesStop * extended };
+  const perRun = q.meanSeconds + a.idleRunOverheadSeconds + q.extendedShare * (RUN_PERIOD_SECONDS - full);
+  return { billedHours: (runs * perRun) / 3600, extendedShare: q.extendedShare };
 }
 
 function check(a: CostAssumptions): void {

@@ -1031,18 +1031,8 @@ class DrainerRun implements Drainer {
         throw e;
       }
     });
-    if (!ok || stale) {
-      // Still in the queue: it comes back, is tried again and, failing again, moved again (a second copy
-      // unless within the DLQ's 5-minute deduplication).
-      if (copied) {
-        this.log('warn', 'dead letter copied but not deleted from the queue; it will come back', {
-          messageId: item.msg.messageId,
-          ...(stale ? { why: 'its receipt handle expired' } : {}),
-        });
-        await this.rememberDeadLettered(item);
-      }
-      return false;
-    }
+    if (!ok && !copied) return false; // still in the queue: it comes back and is tried again
+    // The copy is in the DLQ: indexed and counted once, here, whether or not the message left the queue.
     this.indexDeadLetter(item, info, receipt);
     this.counters.deadLettered++;
     this.deps.metrics.add(METRICS.deadLettered, 'Count', 1, { Reason: reason });
@@ -1053,6 +1043,15 @@ class DrainerRun implements Drainer {
       messageId: item.msg.messageId,
       attempts: item.attempts,
     });
+    if (!ok || stale) {
+      // Its copy is in the DLQ but the message is still in the queue: when it comes back, it is deleted.
+      this.log('warn', 'dead letter copied but not deleted from the queue; it will come back', {
+        messageId: item.msg.messageId,
+        ...(stale ? { why: 'its receipt handle expired' } : {}),
+      });
+      await this.rememberDeadLettered(item);
+      return false;
+    }
     return true;
   }
 
@@ -1190,6 +1189,26 @@ class DrainerRun implements Drainer {
    */
   private async prepare(item: Held): Promise<void> {
     const { msg } = item;
+    // A message seen before may have been failing in an earlier run (carry on counting from there), or be
+    // back after its DLQ copy landed (only the delete is left): asked first, so neither a body nor a
+    // signature that fails again moves it to the DLQ twice.
+    const retries = this.deps.retries;
+    let record: RetryRecord | undefined;
+    if (retries && msg.receiveCount > 1) {
+      await this.safely('retries.get', async () => {
+        record = await retries.get(msg.messageId);
+      });
+    }
+    if (record?.deadLetteredAt !== undefined) {
+      if (this.scheduler.remove(msg.groupId, item)) {
+        this.log('info', 'already in the DLQ; deleting the copy left in the queue', {
+          messageId: msg.messageId,
+        });
+        this.deleteLater(msg.receiptHandle);
+        this.kick();
+      }
+      return;
+    }
     let decoded: { envelope: Envelope; body: string };
     try {
       decoded = decode(msg.body, msg.attributes);
@@ -1256,32 +1275,14 @@ class DrainerRun implements Drainer {
       if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item);
       return;
     }
-    const retries = this.deps.retries;
-    if (retries && msg.receiveCount > 1) {
-      // A message seen before may have been failing in an earlier run: carry on counting from there.
-      let record: RetryRecord | undefined;
-      await this.safely('retries.get', async () => {
-        record = await retries.get(msg.messageId);
-      });
-      if (record?.deadLetteredAt !== undefined) {
-        // Its copy is in the DLQ already (the delete after the move failed): only the delete is left.
-        if (this.scheduler.remove(msg.groupId, item)) {
-          this.log('info', 'already in the DLQ; deleting the copy left in the queue', {
-            messageId: msg.messageId,
-          });
-          this.deleteLater(msg.receiptHandle);
-          this.kick();
-        }
-        return;
-      }
-      // A record with no attempts was written for a body that failed to read: no delivery failed yet.
-      if (record && record.attempts > 0) {
-        item.attempts = Math.max(item.attempts, record.attempts);
-        item.strikes = Math.max(item.strikes, record.strikes ?? record.attempts);
-        // The time it then sat visible, unreceived, beyond a run or two, was not spent failing.
-        const unseen = record.dueAt !== undefined ? this.clock.now() - record.dueAt - RECEIVE_SLACK_MS : 0;
-        item.firstFailureAt = record.firstFailureAt + Math.max(0, unseen);
-      }
+    // A record with no attempts was written for a body that failed to read: no delivery failed yet.
+    const past: RetryRecord | undefined = record;
+    if (past && past.attempts > 0) {
+      item.attempts = Math.max(item.attempts, past.attempts);
+      item.strikes = Math.max(item.strikes, past.strikes ?? past.attempts);
+      // The time it then sat visible, unreceived, beyond a run or two, was not spent failing.
+      const unseen = past.dueAt !== undefined ? this.clock.now() - past.dueAt - RECEIVE_SLACK_MS : 0;
+      item.firstFailureAt = past.firstFailureAt + Math.max(0, unseen);
     }
     item.prepared = { envelope, body };
     this.scheduler.markReady(item);
@@ -1370,18 +1371,18 @@ class DrainerRun implements Drainer {
     item.deadLetteredAt = now;
     const retries = this.deps.retries;
     if (!retries) return;
-    await this.safely('retries.put', () =>
-      retries.put(
-        item.msg.messageId,
-        {
-          attempts: item.attempts,
-          strikes: item.strikes,
-          firstFailureAt: item.firstFailureAt ?? now,
-          deadLetteredAt: now,
-        },
-        now,
-      ),
-    );
+    let record: RetryRecord | undefined;
+    await this.safely('retries.get', async () => {
+      record = await retries.get(item.msg.messageId);
+    });
+    const kept: RetryRecord = record ?? { attempts: 0, firstFailureAt: now };
+    const updated: RetryRecord = {
+      ...kept,
+      attempts: Math.max(kept.attempts, item.attempts),
+      strikes: Math.max(kept.strikes ?? kept.attempts, item.strikes),
+      deadLetteredAt: now,
+    };
+    await this.safely('retries.put', () => retries.put(item.msg.messageId, updated, now));
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */

@@ -307,7 +307,13 @@ describe('DynamoRetries against dynalite', () => {
     await retries.put('m-3', { attempts: 4, firstFailureAt: now - 60_000 }, now);
     await retries.put(
       'm-4',
-      { attempts: 0, firstFailureAt: now - 5_000, bodyFailingSince: now - 5_000, bodyFailedAt: now - 1_000 },
+      {
+        attempts: 0,
+        firstFailureAt: now - 5_000,
+        bodyFailingSince: now - 5_000,
+        bodyFailedAt: now - 1_000,
+        deadLetteredAt: now - 500,
+      },
       now,
     );
 
@@ -325,6 +331,7 @@ describe('DynamoRetries against dynalite', () => {
       firstFailureAt: now - 5_000,
       bodyFailingSince: now - 5_000,
       bodyFailedAt: now - 1_000,
+      deadLetteredAt: now - 500,
     });
   });
 

@@ -90,7 +90,7 @@ describe('HttpDownstream', () => {
   // Drained until the request's deadline, slow bodies held every connection of the pool, so the next requests
   // queued in the client and the drainer's own deadline, which counts that wait, called them timeouts.
   it('does not let slow 2xx bodies hold the connections later requests need', async () => {
-    const narrow = new HttpDownstream();
+    const client = new HttpDownstream();
     const arrivals: number[] = [];
     const start = Date.now();
     handler = (_req, _body, res) => {
@@ -105,11 +105,11 @@ describe('HttpDownstream', () => {
     };
     try {
       for (let i = 0; i < 6; i++) {
-        const result = await narrow.post({ url: `${base}/trickle-${i}`, headers: {}, body: 'a' }, 1_500);
+        const result = await client.post({ url: `${base}/trickle-${i}`, headers: {}, body: 'a' }, 1_500);
         expect(result).toMatchObject({ kind: 'response', status: 200 });
       }
     } finally {
-      await narrow.close();
+      await client.close();
     }
     // Six requests, one at a time, each holding its connection's body for 6 s: all sent long before the first
     // body would have ended (drained until the deadline, they left 1.5 s apart once the pool was taken).

@@ -185,6 +185,15 @@ describe('estimateCost', () => {
     );
   });
 
+  it('bills an idle exit longer than a run takes work as no idle exit', () => {
+    // 50 s of quiet never come in a run that stops taking work 45 s after its tick.
+    const idle50 = idleDrainerOf({ ...DEFAULT_ASSUMPTIONS, idleExitSeconds: 50 });
+    expect(idle50.billedHours).toBeCloseTo(idleDrainerOf(DEFAULT_ASSUMPTIONS).billedHours, 8);
+    expect(
+      awakeDrainerOf({ ...DEFAULT_ASSUMPTIONS, webhooksPerMonth: 1, idleExitSeconds: 50 }).billedHours,
+    ).toBeCloseTo(idle50.billedHours, 2);
+  });
+
   it('counts the polls of a long idle exit: a full 20 s poll, then one cut to the idle time', () => {
     expect(idleDrainerOf({ ...DEFAULT_ASSUMPTIONS, idleExitSeconds: 30 }).receives).toBe(43_800 * 2);
     expect(idleDrainerOf({ ...DEFAULT_ASSUMPTIONS, idleExitSeconds: 5 }).receives).toBe(43_800);

@@ -1031,6 +1031,9 @@ describe('drainer', () => {
     expect(refused).toBe(1);
     expect(h.queue.dlq).toHaveLength(1);
     expect(h.logs.some((l) => l.msg.includes('not deleted from the queue'))).toBe(true);
+    // The copy is in the DLQ: indexed for `sluice dlq list` and counted, once.
+    expect(h.state.deadLetters.map((d) => d.reason)).toEqual(['rejected']);
+    expect(h.metrics.sum(METRICS.deadLettered)).toBe(1);
 
     // It comes back after its visibility: deleted, not sent to the app again, not moved again.
     await h.clock.advance(120_000);
@@ -1038,6 +1041,32 @@ describe('drainer', () => {
     await h.drainer({ stopAt: t1 + 20_000, deadline: t1 + 25_000 }).run();
     expect(h.app.requests.filter((r) => r.webhookId === 'w0')).toHaveLength(1);
     expect(h.queue.dlq).toHaveLength(1);
+    expect(h.queue.size).toBe(0);
+  });
+
+  // Checked after the signature, the mark was never reached: a forged webhook back in the queue was moved again.
+  it('deletes a forged webhook whose DLQ copy landed but whose delete failed, when it comes back', async () => {
+    const retries = new MemoryRetries();
+    const h = harness({ retries });
+    h.queue.deadLetterDeleteFailures = 1;
+    const deletes = h.queue.deleteMessages.bind(h.queue);
+    let refused = 0;
+    h.queue.deleteMessages = async (handles) => {
+      if (refused === 0 && handles.length === 1) {
+        refused++;
+        throw Object.assign(new Error('ReceiptHandleIsInvalid'), { retryable: false });
+      }
+      return deletes(handles);
+    };
+    h.enqueue([{ webhookId: 'w0', secret: 'wrong-secret' }]);
+
+    await h.drainer({ stopAt: h.t0 + 20_000, deadline: h.t0 + 25_000 }).run();
+    await h.clock.advance(120_000);
+    const t1 = h.clock.now();
+    await h.drainer({ stopAt: t1 + 20_000, deadline: t1 + 25_000 }).run();
+
+    expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['signature']);
+    expect(h.metrics.sum(METRICS.signatureFailures)).toBe(1);
     expect(h.queue.size).toBe(0);
   });
 
