@@ -67,12 +67,18 @@ const number = (
   return n;
 };
 
+/** Environment variables set from a command-line flag, so an error about one can name the flag. */
+const fromFlags = new Set<string>();
+
 async function main(): Promise<LocalMode> {
   const o = program.opts<Record<string, string | boolean | undefined>>();
   const env: Record<string, string | undefined> = { ...process.env };
   for (const name of Object.keys(CONFIG_FLAGS)) {
     const v = o[flagOf(name).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
-    if (typeof v === 'string') env[name] = v;
+    if (typeof v === 'string') {
+      env[name] = v;
+      fromFlags.add(name);
+    }
   }
   const demo = !env.DOWNSTREAM_URL;
   // Without an app, a placeholder satisfies the required field; the demo app's URL replaces it.
@@ -142,7 +148,9 @@ main().then(
       err instanceof StateDirInUseError ||
       err instanceof EndpointsFileInUseError
     ) {
-      console.error(`sluice: ${err.message}`);
+      const flag =
+        err instanceof ConfigError ? [...fromFlags].find((e) => err.field.startsWith(`${e} `)) : undefined;
+      console.error(`sluice: ${err.message}${flag ? ` (given as --${flagOf(flag)})` : ''}`);
       process.exit(err instanceof ConfigError ? 2 : 1);
     }
     console.error(`sluice: could not start local mode: ${err instanceof Error ? err.stack : String(err)}`);

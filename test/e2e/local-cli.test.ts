@@ -9,9 +9,12 @@ import { cleanEnv, startLocalChild } from '../helpers/local-mode';
 const ROOT = join(__dirname, '..', '..');
 
 /** Runs `npm start` to its exit (bounded) and returns its exit code and output. */
-function runStart(env: Readonly<Record<string, string>>): Promise<{ code: number | null; output: string }> {
+function runStart(
+  env: Readonly<Record<string, string>>,
+  args: readonly string[] = [],
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['start', '--silent'], {
+    const child = spawn('npm', ['start', '--silent', ...(args.length > 0 ? ['--', ...args] : [])], {
       cwd: ROOT,
       env: {
         ...cleanEnv(),
@@ -61,6 +64,14 @@ describe('npm start errors', () => {
     expect(output).toContain(
       'sluice: Invalid Sluice configuration: DOWNSTREAM_URL (downstreamUrl) = "localhost:8080/webhooks"',
     );
+  });
+
+  it('names the flag when a value given as one is bad', async () => {
+    const { code, output } = await runStart({ PORT: '0' }, ['--rate-ceiling', 'abc']);
+
+    expect(code).toBe(2);
+    expect(output).toContain('RATE_CEILING (rateCeilingPerSecond) = "abc"');
+    expect(output).toContain('(given as --rate-ceiling)');
   });
 
   it('exits non-zero naming the other process when the state directory is in use', async () => {
