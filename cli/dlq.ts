@@ -301,6 +301,11 @@ export interface RedriveResult {
   readonly remaining: number;
   /** Index records of redriven webhooks deleted, and index updates that failed (best effort). */
   readonly index: { readonly removed: number; readonly failed: number; readonly error?: string };
+  /**
+   * Groups this pass left out of order in the DLQ: a message it could neither send nor move to the back after
+   * others of its group, or a group it could not finish going round within one more budget.
+   */
+  readonly disordered: string[];
 }
 
 /**
@@ -338,6 +343,21 @@ export function resendAttributes(m: Message, keepFailure: boolean): Record<strin
       ...(v.BinaryValue !== undefined ? { BinaryValue: v.BinaryValue } : {}),
     };
   }
+  // One SQS moved itself carries no Failure: its reason and time were read from its SentTimestamp, which a
+  // move to the back of the DLQ would reset. Written down, they survive the move.
+  const sentAt = Number(m.Attributes?.SentTimestamp);
+  if (keepFailure && !out[FAILURE_ATTRIBUTE] && Object.keys(out).length < 10 && Number.isFinite(sentAt)) {
+    out[FAILURE_ATTRIBUTE] = {
+      DataType: 'String',
+      StringValue: JSON.stringify({
+        reason: RECEIVE_LIMIT,
+        attempts: 0,
+        failedAt: sentAt,
+        messageId: '',
+        detail: "moved by SQS after the queue's receive limit",
+      }),
+    };
+  }
   return out;
 }
 
@@ -349,7 +369,9 @@ export function resendAttributes(m: Message, keepFailure: boolean): Record<strin
  *
  * With a filter, a message that does not match is moved to the back of the DLQ (sent again, then deleted),
  * because FIFO hides the rest of its group behind it; the pass stops a group when it meets one it moved, so
- * the kept messages stay in their order.
+ * the kept messages stay in their order. A group it has begun to move is finished whatever the limit or the
+ * time left (up to one more budget): stopped halfway, its moved messages would sit behind its later ones.
+ * A message of such a group it cannot send is moved to the back too, for the same reason.
  */
 export async function redrive(
   sqs: SQSClient,
@@ -379,7 +401,13 @@ export async function redrive(
     }
   };
   const deadline = limits.now() + limits.budgetMs;
+  /** Finishing the groups begun may take up to one more budget (at least a minute). */
+  const hardDeadline = deadline + Math.max(60_000, limits.budgetMs);
   const moved = new Set<string>();
+  /** Groups with a message moved to the back and not yet met again: the pass must go round them. */
+  const rotating = new Set<string>();
+  const disordered = new Set<string>();
+  const overLimits = (): boolean => handled >= limits.limit || limits.now() >= deadline;
   /**
    * What this pass sent back to the webhook queue: queue message ids, and webhook ids. A running drainer that
    * dead-letters one again puts a new DLQ message in, which this pass must not redrive again (a webhook your
@@ -400,65 +428,90 @@ export async function redrive(
   const hold = (m: Message): void => {
     held.set(m.MessageId ?? '', m);
   };
+  /** Sends `m` to the webhook queue (`take`) or to the back of the DLQ, then deletes it from the DLQ. */
+  const send = async (m: Message, entry: DlqEntry, take: boolean): Promise<void> => {
+    const sent = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: take ? target.queueUrl : target.dlqUrl,
+        MessageBody: m.Body ?? '',
+        MessageGroupId: entry.groupId,
+        MessageDeduplicationId: `${take ? 'redrive' : 'requeue'}-${entry.messageId}`,
+        MessageAttributes: resendAttributes(m, !take),
+      }),
+    );
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: target.dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
+    if (take) {
+      redriven.push(entry);
+      if (sent.MessageId) sentBack.add(sent.MessageId);
+      if (entry.webhookId) redrivenWebhooks.add(entry.webhookId);
+      if (entry.queueMessageId) toRemove.push(entry.queueMessageId);
+      return;
+    }
+    kept++;
+    rotating.add(entry.groupId);
+    if (sent.MessageId) moved.add(sent.MessageId);
+    if (index && sent.MessageId && entry.queueMessageId) {
+      await index.moved(entry.queueMessageId, sent.MessageId).catch((err: unknown) => {
+        indexFailure(err, 1);
+      });
+    }
+  };
   try {
-    while (handled < limits.limit && limits.now() < deadline) {
-      const got = await receive(sqs, target.dlqUrl, HOLD_VISIBILITY_S, limits.limit - handled);
+    while ((!overLimits() || rotating.size > 0) && limits.now() < hardDeadline) {
+      const got = await receive(
+        sqs,
+        target.dlqUrl,
+        HOLD_VISIBILITY_S,
+        overLimits() ? BATCH : limits.limit - handled,
+      );
       // Nothing new: the rest is held (a held message's visibility can run out during a long pass).
       if (got.every((m) => held.has(m.MessageId ?? ''))) break;
       for (const m of got) {
         const entry = entryOf(m);
-        // Behind a held message of its group: leave it where it is, in order.
+        // Back to a message it moved: the group went round.
+        if (moved.has(entry.messageId)) rotating.delete(entry.groupId);
+        // Behind a held message of its group (leave it where it is, in order), or past the pass's limits in a
+        // group it has not begun to move.
         if (
           blockedGroups.has(entry.groupId) ||
           moved.has(entry.messageId) ||
           held.has(entry.messageId) ||
-          cameBack(entry)
+          cameBack(entry) ||
+          (overLimits() && !rotating.has(entry.groupId))
         ) {
           blockedGroups.add(entry.groupId);
+          rotating.delete(entry.groupId);
           hold(m);
           continue;
         }
         handled++;
         const take = matches(entry, filter);
         try {
-          const sent = await sqs.send(
-            new SendMessageCommand({
-              QueueUrl: take ? target.queueUrl : target.dlqUrl,
-              MessageBody: m.Body ?? '',
-              MessageGroupId: entry.groupId,
-              MessageDeduplicationId: `${take ? 'redrive' : 'requeue'}-${entry.messageId}`,
-              MessageAttributes: resendAttributes(m, !take),
-            }),
-          );
-          await sqs.send(
-            new DeleteMessageCommand({ QueueUrl: target.dlqUrl, ReceiptHandle: m.ReceiptHandle! }),
-          );
-          if (take) {
-            redriven.push(entry);
-            if (sent.MessageId) sentBack.add(sent.MessageId);
-            if (entry.webhookId) redrivenWebhooks.add(entry.webhookId);
-            if (entry.queueMessageId) toRemove.push(entry.queueMessageId);
-          } else {
-            kept++;
-            if (sent.MessageId) moved.add(sent.MessageId);
-            if (index && sent.MessageId && entry.queueMessageId) {
-              await index.moved(entry.queueMessageId, sent.MessageId).catch((err: unknown) => {
-                indexFailure(err, 1);
-              });
-            }
-          }
+          await send(m, entry, take);
         } catch (err) {
-          // Not sent (or sent and not deleted): keep it and its group where they are for this pass.
           failed.push({
             messageId: entry.messageId,
             error: err instanceof Error ? err.message : String(err),
           });
+          if (rotating.has(entry.groupId)) {
+            // Its group has moved ones at the back: held here, it would stay in front of them. Moved too, it
+            // stays in order (and in the DLQ).
+            try {
+              await send(m, entry, false);
+              continue;
+            } catch {
+              disordered.add(entry.groupId);
+            }
+          }
+          // Not sent (or sent and not deleted): keep it and its group where they are for this pass.
           blockedGroups.add(entry.groupId);
+          rotating.delete(entry.groupId);
           hold(m);
         }
         if (toRemove.length >= INDEX_BATCH) await flushIndex();
       }
     }
+    for (const g of rotating) disordered.add(g);
   } finally {
     await release(sqs, target.dlqUrl, [...held.values()]);
     await flushIndex();
@@ -469,6 +522,7 @@ export async function redrive(
     failed,
     remaining: await depth(sqs, target.dlqUrl),
     index: { removed: indexRemoved, failed: indexFailed, ...(indexError ? { error: indexError } : {}) },
+    disordered: [...disordered],
   };
 }
 
@@ -683,6 +737,15 @@ export function registerDlq(program: Command, io: CliIo): void {
           ...(opts.until !== undefined ? { until: timeArg('--until', opts.until, now) } : {}),
         };
         const t = await resolveTarget(g, io.env);
+        // A filtered pass moves what it keeps to the back of the DLQ: a webhook the drainer dead-letters into
+        // the same group meanwhile lands between them. Said below unless delivery is paused.
+        const filtered = Object.keys(filter).length > 0;
+        const paused =
+          filtered &&
+          (await readDrainerState(t.dynamo, t.tableName, now).then(
+            (s) => s.controls.paused,
+            () => false,
+          ));
         const r = await redrive(
           t.sqs,
           t,
@@ -693,12 +756,18 @@ export function registerDlq(program: Command, io: CliIo): void {
         emit(
           io,
           g,
-          { queue: t.queueName, dlq: t.dlqName, ...r },
+          { queue: t.queueName, dlq: t.dlqName, ...r, ...(filtered ? { deliveryPaused: paused } : {}) },
           (v) =>
             `Redrove ${v.redriven.length} webhook(s) to ${t.queueName}; kept ${v.kept} that did not match; ${v.failed.length} failed; ~${v.remaining} left in ${t.dlqName}.` +
             v.failed.map((f) => `\n  failed ${f.messageId}: ${f.error}`).join('') +
             (v.index.failed > 0
               ? `\nThe dead-letter index was not updated for ${v.index.failed} webhook(s) (${v.index.error ?? 'unknown error'}); \`dlq list\` will show the index and the DLQ apart.`
+              : '') +
+            (v.disordered.length > 0
+              ? `\nLeft out of order in ${t.dlqName}: message group(s) ${v.disordered.join(', ')} (a webhook could be neither sent nor moved behind the others of its group); check them with \`dlq list\` before redriving them.`
+              : '') +
+            (filtered && v.kept > 0 && !paused
+              ? '\nDelivery was not paused: a webhook the drainer dead-lettered into a group during the pass may sit between the ones kept (`sluice pause` before a filtered redrive keeps the DLQ in order).'
               : ''),
         );
         if (r.failed.length > 0)

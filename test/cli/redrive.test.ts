@@ -12,7 +12,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { redrive } from '../../cli/dlq';
+import { type PassLimits, type RedriveFilter, redrive } from '../../cli/dlq';
 import { ATTR } from '../../core/contract';
 import { FAILURE_ATTRIBUTE } from '../../core/resources';
 
@@ -58,7 +58,7 @@ class FifoModel {
         MessageId: m.id,
         ReceiptHandle: m.handle,
         Body: m.body,
-        Attributes: { MessageGroupId: m.group },
+        Attributes: { MessageGroupId: m.group, SentTimestamp: '5000' },
         MessageAttributes: m.attributes,
       });
     }
@@ -81,7 +81,7 @@ class FifoModel {
 
 const sqsMock = mockClient(SQSClient);
 
-function setup(failSendOf?: string) {
+function setup(failSendOf?: string, failQueueSendOf?: string, onSend?: () => void) {
   const model = new FifoModel();
   sqsMock.reset();
   sqsMock.on(ReceiveMessageCommand).callsFake((input) => ({
@@ -89,6 +89,9 @@ function setup(failSendOf?: string) {
   }));
   sqsMock.on(SendMessageCommand).callsFake((input) => {
     if (input.MessageBody === failSendOf) throw new Error('ServiceUnavailable');
+    if (input.MessageBody === failQueueSendOf && input.QueueUrl === QUEUE)
+      throw new Error('ThrottlingException');
+    onSend?.();
     model.log.push(`send ${input.MessageBody} to ${input.QueueUrl === QUEUE ? 'queue' : 'dlq'}`);
     return {
       MessageId: model.add(input.QueueUrl, input.MessageGroupId, input.MessageBody, input.MessageAttributes),
@@ -105,24 +108,25 @@ function setup(failSendOf?: string) {
   sqsMock.on(GetQueueAttributesCommand).callsFake((input) => ({
     Attributes: { ApproximateNumberOfMessages: String(model.queues.get(input.QueueUrl)!.length) },
   }));
-  const deadLetter = (group: string, body: string) =>
+  const deadLetter = (group: string, body: string, reason = 'exhausted') =>
     model.add(DLQ, group, body, {
       [ATTR.webhookId]: { DataType: 'String', StringValue: `wh-${body}` },
       [FAILURE_ATTRIBUTE]: {
         DataType: 'String',
         StringValue: JSON.stringify({
-          reason: 'exhausted',
+          reason,
           attempts: 3,
           failedAt: 1_000,
           messageId: `q-${body}`,
         }),
       },
     });
-  const limits = { limit: 100, budgetMs: 60_000, now: () => 0 };
+  const limits: PassLimits = { limit: 100, budgetMs: 60_000, now: () => 0 };
   return {
     model,
     deadLetter,
-    run: () => redrive(new SQSClient({ region: 'eu-west-1' }), { queueUrl: QUEUE, dlqUrl: DLQ }, {}, limits),
+    run: (filter: RedriveFilter = {}, l: PassLimits = limits) =>
+      redrive(new SQSClient({ region: 'eu-west-1' }), { queueUrl: QUEUE, dlqUrl: DLQ }, filter, l),
   };
 }
 
@@ -161,5 +165,69 @@ describe('dlq redrive against SQS FIFO batches', () => {
     ]);
     expect(h.model.log.indexOf('delete a1')).toBeGreaterThan(h.model.log.indexOf('send a1 to queue'));
     expect(h.model.log).not.toContain('delete a2');
+  });
+
+  /** One group a1…a6, rejected the even ones: a filtered pass moves the odd ones to the back of the DLQ. */
+  const alternating = (h: ReturnType<typeof setup>): void => {
+    for (let i = 1; i <= 6; i++) h.deadLetter('shop-a', `a${i}`, i % 2 === 0 ? 'rejected' : 'exhausted');
+  };
+  const dlqOrder = (h: ReturnType<typeof setup>) => h.model.queues.get(DLQ)!.map((m) => m.body);
+  const queueOrder = (h: ReturnType<typeof setup>) => h.model.queues.get(QUEUE)!.map((m) => m.body);
+
+  // Stopped halfway round a group, a pass left the ones it had moved behind the ones it had not reached, and the
+  // next pass sent them out of order.
+  it('finishes going round a group it began to move, past its --limit, so what it keeps stays in order', async () => {
+    const h = setup();
+    alternating(h);
+
+    const result = await h.run({ reason: 'rejected' }, { limit: 2, budgetMs: 60_000, now: () => 0 });
+
+    expect(queueOrder(h)).toEqual(['a2', 'a4', 'a6']);
+    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a5']);
+    expect(result.disordered).toEqual([]);
+  });
+
+  it('finishes going round a group past its time budget, across receives', async () => {
+    let t = 0;
+    // Each send takes a second; the budget runs out after five, halfway round the first receive's 10.
+    const h = setup(undefined, undefined, () => {
+      t += 1_000;
+    });
+    for (let i = 1; i <= 14; i++) h.deadLetter('shop-a', `a${i}`, i % 2 === 0 ? 'rejected' : 'exhausted');
+
+    await h.run({ reason: 'rejected' }, { limit: 100, budgetMs: 5_000, now: () => t });
+
+    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a5', 'a7', 'a9', 'a11', 'a13']);
+    expect(queueOrder(h)).toEqual(['a2', 'a4', 'a6', 'a8', 'a10', 'a12', 'a14']);
+  });
+
+  // Without a Failure, its reason and time came from SentTimestamp, which the move to the back reset: it then
+  // looked two seconds old to `--until` and `list --peek`.
+  it('keeps the reason and time of one SQS moved itself when it moves it to the back', async () => {
+    const h = setup();
+    h.model.add(DLQ, 'shop-a', 'r1', { [ATTR.webhookId]: { DataType: 'String', StringValue: 'wh-r1' } });
+    h.deadLetter('shop-a', 'a2', 'rejected');
+
+    await h.run({ reason: 'rejected' });
+
+    const [left] = h.model.queues.get(DLQ)!;
+    expect(left?.body).toBe('r1');
+    expect(JSON.parse(left?.attributes?.[FAILURE_ATTRIBUTE]?.StringValue ?? '{}')).toMatchObject({
+      reason: 'receive-limit',
+      failedAt: 5000,
+    });
+    expect(queueOrder(h)).toEqual(['a2']);
+  });
+
+  it('moves one it could not send to the back too, once its group has moved ones there', async () => {
+    const h = setup(undefined, 'a4');
+    alternating(h);
+
+    const result = await h.run({ reason: 'rejected' });
+
+    expect(result.failed.map((f) => f.error)).toEqual(['ThrottlingException']);
+    expect(queueOrder(h)).toEqual(['a2', 'a6']);
+    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a4', 'a5']);
+    expect(result.disordered).toEqual([]);
   });
 });
