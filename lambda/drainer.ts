@@ -47,6 +47,23 @@ export interface DrainerHandlerDeps {
   readonly log: DrainerLog;
   /** @default Date.now */
   readonly now?: () => number;
+  /** How long reading the secret may take before the invocation fails, ms. @default 15000 */
+  readonly secretsTimeoutMs?: number;
+}
+
+/** The drainer's Secrets Manager client: bounded calls (the SDK's default has no timeout), one retry. */
+export const SECRETS_CLIENT_CONFIG = {
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
+} as const;
+
+/** Thrown when reading the secret outlasts `secretsTimeoutMs`: a hung call must not hold every tick. */
+export class SecretsTimeoutError extends Error {
+  readonly code = 'secrets-timeout';
+  constructor(ms: number) {
+    super(`reading the Shopify secret took longer than ${ms} ms; nothing was received`);
+    this.name = 'SecretsTimeoutError';
+  }
 }
 
 /**
@@ -93,7 +110,7 @@ async function withinDeadline<T>(
 
 /** The outcome of one invocation; `secret-unset` leaves every message queued. */
 export interface DrainerInvocationResult {
-  readonly outcome: RunOutcome | 'secret-unset';
+  readonly outcome: RunOutcome | 'secret-unset' | 'no-budget';
   readonly delivered: number;
   readonly deadLettered: number;
 }
@@ -109,8 +126,15 @@ export function makeDrainerHandler(
   context: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
 ) => Promise<DrainerInvocationResult> {
   const now = deps.now ?? Date.now;
+  const secretsTimeoutMs = deps.secretsTimeoutMs ?? 15_000;
   return async (event, context) => {
-    const secrets = await deps.secrets();
+    let timer: NodeJS.Timeout | undefined;
+    const secrets = await Promise.race([
+      deps.secrets(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new SecretsTimeoutError(secretsTimeoutMs)), secretsTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
     if (secrets.length === 0) {
       // Verifying against nothing would dead-letter every webhook as forged: keep them queued instead.
       deps.log('error', 'the Shopify secret is not set; nothing is delivered until it is', {});
@@ -119,6 +143,11 @@ export function makeDrainerHandler(
     const start = now();
     const c = deps.config;
     const remainingMs = context.getRemainingTimeInMillis();
+    // Too little time left to run and close (something before took nearly all of it): nothing to do, cleanly.
+    if (remainingMs < TIMEOUT_MARGIN_MS + OVERRUN_GRACE_MS) {
+      deps.log('warn', 'too little time left to run; the next tick will', { remainingMs });
+      return { outcome: 'no-budget', delivered: 0, deadLettered: 0 };
+    }
     const { stopAt, deadline } = budgetOf(event?.time, start, remainingMs, c.downstreamTimeoutMs);
     // The core's own lines (each dead letter, the pace, lease and chore failures) go to the function's log,
     // where the dashboard's "Why this pace" widget and an operator look for them.
@@ -207,7 +236,7 @@ const fromEnv = once(() => {
       metrics: new EmfMetrics({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'sluice' }),
     }),
     config,
-    secrets: cachedSecrets(new SecretsManagerClient({}), required('SECRET_ARN')),
+    secrets: cachedSecrets(new SecretsManagerClient(SECRETS_CLIENT_CONFIG), required('SECRET_ARN')),
     log: (level, msg, data) => logger[level](msg, { ...data }),
   });
 });

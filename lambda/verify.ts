@@ -29,7 +29,22 @@ export interface VerifyDeps {
   readonly metrics?: MetricsPort;
   /** @default one JSON line on stdout */
   readonly log?: (entry: Readonly<Record<string, string | number>>) => void;
+  /**
+   * Answer 503 if storing takes longer than this, ms: Shopify counts a webhook unanswered after 5 s as failed,
+   * so a slow or hung AWS call must not keep it waiting. @default 4500
+   */
+  readonly answerWithinMs?: number;
 }
+
+/**
+ * Every AWS call of the verify function is bounded: connect in 1 s, done in 2 s (3.5 s for a large body to S3),
+ * one retry. The SDK's default is no timeout at all: a hung connection held Shopify past its 5 s.
+ */
+const bounded = (requestTimeout: number) =>
+  ({
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout, throwOnRequestTimeout: true },
+  }) as const;
 
 const json = (
   statusCode: number,
@@ -46,7 +61,8 @@ export function makeVerifyHandler(
 ): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
-  return async (event) => {
+  const answerWithinMs = deps.answerWithinMs ?? 4_500;
+  const handle = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const method = event.requestContext?.http?.method ?? 'POST';
     let secrets: readonly string[] = [];
     try {
@@ -111,6 +127,22 @@ export function makeVerifyHandler(
     deps.metrics?.flush();
     return json(200, { ok: true });
   };
+  return async (event) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<APIGatewayProxyStructuredResultV2>((resolve) => {
+      timer = setTimeout(() => {
+        // Shopify retries a 503; if the store completes after all, the retry is the same webhook (same
+        // dedup id within 5 minutes, the drainer's delivered record after).
+        log({ level: 'ERROR', message: 'storing took too long; answered 503', afterMs: answerWithinMs });
+        resolve(json(503, { error: 'store-slow', message: 'Try again later.' }));
+      }, answerWithinMs);
+    });
+    try {
+      return await Promise.race([handle(event), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 /** Powertools EMF behind the MetricsPort (namespace and service from POWERTOOLS_* env set by the stack). */
@@ -132,11 +164,11 @@ const fromEnv = once(() => {
     return v;
   };
   return makeVerifyHandler({
-    sqs: new SQSClient({}),
-    s3: new S3Client({}),
+    sqs: new SQSClient(bounded(2_000)),
+    s3: new S3Client(bounded(3_500)),
     queueUrl: required('QUEUE_URL'),
     bucketName: required('BUCKET_NAME'),
-    secrets: cachedSecrets(new SecretsManagerClient({}), required('SECRET_ARN')),
+    secrets: cachedSecrets(new SecretsManagerClient(bounded(2_000)), required('SECRET_ARN')),
     rules: rulesOf(config),
     ordering: config.orderingKey,
     metrics: powertoolsMetrics(),

@@ -3,7 +3,13 @@ import { parseConfig, type SluiceConfig } from '../../core/config';
 import { encode } from '../../core/contract';
 import * as pacer from '../../core/pacer';
 import { METRICS } from '../../core/resources';
-import { budgetOf, makeDrainerHandler, OVERRUN_GRACE_MS, SCHEDULE_PERIOD_MS } from '../../lambda/drainer';
+import {
+  budgetOf,
+  type DrainerHandlerDeps,
+  makeDrainerHandler,
+  OVERRUN_GRACE_MS,
+  SCHEDULE_PERIOD_MS,
+} from '../../lambda/drainer';
 import {
   type AppScript,
   FakeApp,
@@ -65,6 +71,7 @@ describe('drainer handler', () => {
     secrets: readonly string[] = [QUEUE_SECRET],
     config: SluiceConfig = defaults,
     script?: AppScript,
+    extra: Partial<DrainerHandlerDeps> = {},
   ) {
     const clock = new FakeClock({ start: TICK + 500 });
     const queue = new MemoryQueue({ clock });
@@ -91,6 +98,7 @@ describe('drainer handler', () => {
       secrets: async () => secrets,
       log: (_level, msg) => logs.push(msg),
       now: () => clock.now(),
+      ...extra,
     });
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 90_000 };
     // Each receive's long-poll wait, as the handler's options shape it.
@@ -157,6 +165,34 @@ describe('drainer handler', () => {
     // Before the next tick, which then finds the function free.
     expect(h.clock.now()).toBeLessThan(TICK + SCHEDULE_PERIOD_MS);
     expect(h.logs).toContain('drainer run overran its deadline; returning without its closing calls');
+  });
+
+  // The SDK has no timeout by default: a hung secret read held the function, and every tick, for 15 minutes.
+  it('fails when reading the secret hangs, instead of holding the function', async () => {
+    const h = harness(undefined, defaults, undefined, {
+      secrets: () => new Promise<never>(() => {}),
+      secretsTimeoutMs: 50,
+    });
+
+    await expect(h.handler({ time: '2026-11-25T14:00:00Z' }, h.context)).rejects.toMatchObject({
+      code: 'secrets-timeout',
+    });
+    expect(h.app.requests).toHaveLength(0);
+  });
+
+  it('does nothing, cleanly, when too little of the function time is left to run and close', async () => {
+    const h = harness();
+    const { envelope, body } = webhook({ webhookId: 'w' });
+    h.queue.send(encode(envelope, body, 'shop'));
+
+    const result = await h.handler(
+      { time: '2026-11-25T14:00:00Z' },
+      { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 2_000 },
+    );
+
+    expect(result).toEqual({ outcome: 'no-budget', delivered: 0, deadLettered: 0 });
+    expect(h.state.lease).toBeUndefined();
+    expect(h.queue.size).toBe(1);
   });
 
   it('polls an empty queue until the run stops when idleExitSeconds is 0 (the default)', async () => {

@@ -207,4 +207,30 @@ describe('makeVerifyHandler (enqueue failures)', () => {
     expect([response.statusCode, parse(response.body).error]).toEqual([503, 'enqueue-failed']);
     sqs.restore();
   });
+
+  // An SDK call has no timeout by default: a hung connection kept Shopify waiting past its 5 s.
+  it('answers 503 in time when storing hangs, and 503 when the secret read hangs', async () => {
+    const hang = { send: () => new Promise<never>(() => {}) };
+    const base = {
+      s3: hang,
+      queueUrl: 'https://queue',
+      bucketName: 'b',
+      rules: OPEN_RULES,
+      ordering: 'shop' as const,
+      log: () => {},
+      answerWithinMs: 200,
+    };
+    const slowStore = makeVerifyHandler({ ...base, sqs: hang, secrets: async () => [SECRET] });
+    const slowSecret = makeVerifyHandler({
+      ...base,
+      sqs: hang,
+      secrets: () => new Promise<never>(() => {}),
+    });
+
+    const stored = await slowStore(proxyEvent());
+    const secret = await slowSecret(proxyEvent());
+
+    expect([stored.statusCode, parse(stored.body).error]).toEqual([503, 'store-slow']);
+    expect(secret.statusCode).toBe(503);
+  });
 });
