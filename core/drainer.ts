@@ -1,7 +1,7 @@
 /** The drainer loop (DESIGN §4): lease, pipelined receive, group-fair paced delivery, retries in place, DLQ. */
 import { classify, signalOf, type Verdict } from './classify';
 import { ATTR, ContractError, decode, type Envelope } from './contract';
-import { buildDelivery } from './delivery';
+import { buildDelivery, unsafeTarget } from './delivery';
 import {
   configure,
   createPacer,
@@ -1218,6 +1218,11 @@ class DrainerRun implements Drainer {
       return;
     }
     const { envelope } = decoded;
+    const unsafe = unsafeTarget(envelope.target);
+    if (unsafe) {
+      await this.dropUnsendable(item, 'contract', `${unsafe}: it would leave the downstream URL's path`);
+      return;
+    }
     let body: string | Uint8Array = decoded.body;
     if (envelope.claimCheck !== undefined) {
       const bodies = this.deps.bodies;

@@ -1,6 +1,7 @@
 /** The edge's header screening (DESIGN §2): shape checks and allow-lists, pure, no body and no secret. */
 import type { SluiceConfig } from './config';
 import { type Envelope, envelopeOf, groupIdOf, type IncomingRequest, type OrderingKey } from './contract';
+import { unsafeTarget } from './delivery';
 import { type Headers, REQUIRED_FIELDS, type ShopifyField, shopifyHeader } from './headers';
 import { isWellFormedSignature } from './signature';
 
@@ -30,7 +31,8 @@ export type ScreeningFailure =
   | 'topic-not-allowed'
   | 'malformed-webhook-id'
   | 'malformed-api-version'
-  | 'group-id-too-long';
+  | 'group-id-too-long'
+  | 'unsafe-path';
 
 /** The outcome of screening: an envelope ready to encode, or a stable failure code with a human detail. */
 export type ScreeningResult =
@@ -95,6 +97,8 @@ export function screen(
   }
   if (!API_VERSION.test(apiVersion)) return fail('malformed-api-version', 'API version is not YYYY-MM');
   const envelope = envelopeOf(req, stripPrefix);
+  const unsafe = unsafeTarget(envelope.target);
+  if (unsafe) return fail('unsafe-path', unsafe);
   if (groupIdOf(ordering, envelope).length > MAX_GROUP_ID_LENGTH) {
     return fail('group-id-too-long', `message group id exceeds ${MAX_GROUP_ID_LENGTH} characters`);
   }

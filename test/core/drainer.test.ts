@@ -1070,6 +1070,17 @@ describe('drainer', () => {
     expect(h.queue.size).toBe(0);
   });
 
+  it('never sends a webhook whose path would climb out of the downstream URL, and dead-letters it', async () => {
+    const h = harness();
+    h.enqueue([{ webhookId: 'w0', target: '/%2e%2e/admin/delete-all' }, { webhookId: 'w1' }]);
+
+    await h.drainer().run();
+
+    expect(h.app.requests.map((r) => r.webhookId)).toEqual(['w1']);
+    expect(h.queue.dlq[0]?.info).toMatchObject({ reason: 'contract' });
+    expect(h.queue.dlq[0]?.info?.detail).toContain('would leave the downstream URL');
+  });
+
   it('stops on abort, releasing what it holds', async () => {
     const controller = new AbortController();
     const h = harness({

@@ -122,4 +122,26 @@ describe('screen', () => {
     });
     expect(screen(request(headers), OPEN_RULES, 'shop').ok).toBe(true);
   });
+
+  // The HTTP client normalises dot segments: `/shopify/webhooks` + `/%2e%2e/admin` reached `/shopify/admin`.
+  it.each([
+    '/../admin',
+    '/webhooks/./x',
+    '/%2e%2e/%2E%2E/admin/delete-all',
+    '/webhooks/.%2e/admin',
+    '/webhooks\\..\\admin',
+    '/webhooks/..%5cadmin',
+  ])('rejects a path with a dot segment: %s', (path) => {
+    expect(screen(request(shopifyHeaders(), path), OPEN_RULES, 'shop')).toMatchObject({
+      ok: false,
+      failure: 'unsafe-path',
+    });
+  });
+
+  it.each(['/webhooks/orders', '/webhooks/v1.2/orders', '/webhooks/...', '/webhooks/.well-known', '/a?x=..'])(
+    'accepts a path whose dots are not a segment of their own: %s',
+    (path) => {
+      expect(screen(request(shopifyHeaders(), path), OPEN_RULES, 'shop').ok).toBe(true);
+    },
+  );
 });
