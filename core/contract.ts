@@ -224,3 +224,19 @@ export function decode(
   if (body === undefined) throw new ContractError('message has no body');
   return { envelope, body };
 }
+
+/**
+ * Why a webhook's path may not be appended to the downstream URL, or undefined: a `.` or `..` segment (also
+ * percent-encoded, or split by a backslash, which URL parsers read as a slash) would climb out of the
+ * downstream URL's base path once the HTTP client normalises it (`/shopify/webhooks` + `/%2e%2e/admin` →
+ * `/shopify/admin`). Shopify never sends one; a replayed, signed body with such a path could reach another
+ * endpoint of the app.
+ */
+export function unsafeTarget(target: string): string | undefined {
+  const path = target.split('?')[0] ?? '';
+  for (const segment of path.split(/[/\\]|%5c/i)) {
+    const plain = segment.replace(/%2e/gi, '.');
+    if (plain === '.' || plain === '..') return `the path ${path} has a "${segment}" segment`;
+  }
+  return undefined;
+}

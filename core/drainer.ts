@@ -1,7 +1,7 @@
 /** The drainer loop (DESIGN §4): lease, pipelined receive, group-fair paced delivery, retries in place, DLQ. */
 import { classify, signalOf, type Verdict } from './classify';
-import { ATTR, ContractError, decode, type Envelope } from './contract';
-import { buildDelivery, unsafeTarget } from './delivery';
+import { ATTR, ContractError, decode, type Envelope, unsafeTarget } from './contract';
+import { buildDelivery } from './delivery';
 import {
   configure,
   createPacer,

@@ -1,7 +1,13 @@
 /** The edge's header screening (DESIGN §2): shape checks and allow-lists, pure, no body and no secret. */
 import type { SluiceConfig } from './config';
-import { type Envelope, envelopeOf, groupIdOf, type IncomingRequest, type OrderingKey } from './contract';
-import { unsafeTarget } from './delivery';
+import {
+  type Envelope,
+  envelopeOf,
+  groupIdOf,
+  type IncomingRequest,
+  type OrderingKey,
+  unsafeTarget,
+} from './contract';
 import { type Headers, REQUIRED_FIELDS, type ShopifyField, shopifyHeader } from './headers';
 import { isWellFormedSignature } from './signature';
 
