@@ -67,6 +67,35 @@ describe('cachedSecrets', () => {
     expect(client.calls).toHaveLength(1);
   });
 
+  // Secrets Manager down for a few minutes made every verified webhook a 503 and stopped the drainer.
+  it('keeps the last value through a failed refresh for an hour, trying again every 30 s', async () => {
+    let now = 0;
+    const client = fakeClient(['a', new Error('ServiceUnavailable'), new Error('ServiceUnavailable'), 'b']);
+    const secrets = cachedSecrets(client, 'arn', { ttlMs: 1000, now: () => now });
+
+    expect(await secrets()).toEqual(['a']);
+    now = 1_000;
+    expect(await secrets()).toEqual(['a']); // refresh failed: the last value
+    now = 20_000;
+    expect(await secrets()).toEqual(['a']); // not tried again yet
+    expect(client.calls).toHaveLength(2);
+    now = 31_000;
+    expect(await secrets()).toEqual(['a']); // tried again, failed again
+    now = 62_000;
+    expect(await secrets()).toEqual(['b']);
+    expect(client.calls).toHaveLength(4);
+  });
+
+  it('rethrows a failed refresh an hour after the last good read', async () => {
+    let now = 0;
+    const client = fakeClient(['a', new Error('ServiceUnavailable')]);
+    const secrets = cachedSecrets(client, 'arn', { ttlMs: 1000, now: () => now });
+
+    expect(await secrets()).toEqual(['a']);
+    now = 3_600_000;
+    await expect(secrets()).rejects.toThrow('ServiceUnavailable');
+  });
+
   it('rethrows a failed read and tries again on the next call', async () => {
     const client = fakeClient([new Error('AccessDenied'), 'a']);
     const secrets = cachedSecrets(client, 'arn');
