@@ -716,13 +716,34 @@ export async function deleteDeadLetterRecordsBefore(
   before: number,
   options: { readonly maxPages?: number } = {},
 ): Promise<{ readonly deleted: number; readonly left: number }> {
+  return deleteDeadLetterRecordKeys(
+    client,
+    tableName,
+    await deadLetterRecordKeys(client, tableName, { ...options, before }),
+  );
+}
+
+/**
+ * The keys of the dead-letter index records (all of them, or those of failures before `before`). `dlq purge`
+ * reads them before it purges and deletes exactly those after: a time bound compares the drainer's clock with
+ * the operator's, and a laptop a minute behind kept every record of the last minute's dead letters.
+ */
+export async function deadLetterRecordKeys(
+  client: DynamoDBClient,
+  tableName: string,
+  options: { readonly maxPages?: number; readonly before?: number } = {},
+): Promise<string[]> {
   const maxPages = options.maxPages ?? 1000;
   const keys: string[] = [];
   let startKey: Record<string, AttributeValue> | undefined;
   for (let pages = 0; pages < maxPages; pages++) {
     const page = await queryIndex(client, tableName, {
-      condition: '#deadIndex = :dead AND #deadOrder < :before',
-      values: { ':dead': S(DEAD_INDEX_PARTITION), ':before': S(deadOrder(before)) },
+      condition:
+        options.before === undefined ? '#deadIndex = :dead' : '#deadIndex = :dead AND #deadOrder < :before',
+      values: {
+        ':dead': S(DEAD_INDEX_PARTITION),
+        ...(options.before === undefined ? {} : { ':before': S(deadOrder(options.before)) }),
+      },
       projection: '#pk',
       startKey,
     });
@@ -733,7 +754,16 @@ export async function deleteDeadLetterRecordsBefore(
     startKey = page.next;
     if (!startKey) break;
   }
-  const left = await batchDelete(client, tableName, keys, 4, 25);
+  return keys;
+}
+
+/** Deletes index records by their keys (as `deadLetterRecordKeys` returns them). */
+export async function deleteDeadLetterRecordKeys(
+  client: DynamoDBClient,
+  tableName: string,
+  keys: readonly string[],
+): Promise<{ readonly deleted: number; readonly left: number }> {
+  const left = await batchDelete(client, tableName, [...keys], 4, 25);
   return { deleted: keys.length - left, left };
 }
 

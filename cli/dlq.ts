@@ -17,8 +17,9 @@ import {
   type DeadLetterFind,
   DeadLetterIndexError,
   type DeadLetterListing,
+  deadLetterRecordKeys,
+  deleteDeadLetterRecordKeys,
   deleteDeadLetterRecords,
-  deleteDeadLetterRecordsBefore,
   findDeadLetterRecord,
   listDeadLetterRecords,
   moveDeadLetterRecord,
@@ -794,7 +795,6 @@ export function registerDlq(program: Command, io: CliIo): void {
           throw new OperationError('cancelled', 'purge cancelled; nothing was deleted');
         }
       }
-      // PurgeQueue removes the messages sent before the call, so the index records of earlier failures go.
       const startedAt = io.now();
       // AWS: messages sent while the purge runs (up to 60 s) may be deleted too. A dead letter the drainer
       // writes in that minute could go unseen: said below, unless delivery is paused.
@@ -802,13 +802,23 @@ export function registerDlq(program: Command, io: CliIo): void {
         (s) => s.controls.paused,
         () => false,
       );
+      // PurgeQueue removes the messages sent before the call: the index records read before it are theirs.
+      // Read first, deleted after, by key: no clock of this machine compared with the drainer's.
+      let keys: string[] = [];
+      let readError: string | undefined;
+      try {
+        keys = await deadLetterRecordKeys(t.dynamo, t.tableName);
+      } catch (err) {
+        readError = err instanceof Error ? err.message : String(err);
+      }
       await t.sqs.send(new PurgeQueueCommand({ QueueUrl: t.dlqUrl }));
       let index: { readonly removed: number; readonly left: number; readonly error?: string };
       try {
-        const d = await deleteDeadLetterRecordsBefore(t.dynamo, t.tableName, startedAt);
+        if (readError !== undefined) throw new Error(readError);
+        const d = await deleteDeadLetterRecordKeys(t.dynamo, t.tableName, keys);
         index = { removed: d.deleted, left: d.left };
       } catch (err) {
-        index = { removed: 0, left: 0, error: err instanceof Error ? err.message : String(err) };
+        index = { removed: 0, left: keys.length, error: err instanceof Error ? err.message : String(err) };
       }
       emit(
         io,

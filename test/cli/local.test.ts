@@ -320,6 +320,24 @@ describe('sluice CLI (local mode)', () => {
       expect((await cli('dlq', 'purge', '--yes')).stdout).not.toMatch(/Delivery was not paused/);
       expect(await listJson()).toMatchObject({ indexed: 0, total: 0, entries: [] });
     });
+
+    // Records were deleted up to this machine's clock: two minutes behind the drainer's, the last two minutes'
+    // dead letters kept records of messages the purge had removed, for 14 days.
+    it("clears the records of what a purge removed whatever this machine's clock says", async () => {
+      const { r, stateFile } = await setUp('dlq-purge-skew');
+      app = await startRecorder(() => ({ status: 400 }));
+      await enqueue(clients.sqs, r.queueUrl, [{ webhookId: 'k0' }, { webhookId: 'k1' }]);
+      running = startDrainer(clients, r, app.url);
+      const cli = (...argv: string[]) =>
+        sluice(['--state-file', stateFile, ...argv], { now: () => Date.now() - 120_000 });
+      const listJson = async () => JSON.parse((await cli('dlq', 'list', '--json')).stdout);
+      await waitUntil(async () => (await listJson()).indexed === 2, 20_000, 'two indexed dead letters');
+
+      const purged = await cli('dlq', 'purge', '--yes', '--json');
+
+      expect(JSON.parse(purged.stdout).index).toEqual({ removed: 2, left: 0 });
+      expect(await listJson()).toMatchObject({ indexed: 0 });
+    });
   });
 
   describe('dlq show', () => {
