@@ -89,6 +89,12 @@ export function registerCost(program: Command, io: CliIo): void {
       1,
     )
     .option('--log-bytes <b>', 'log bytes per webhook (access log, Lambda lines, EMF)', numberIn(0, 1e6), 650)
+    .option(
+      '--egress-per-gb <usd>',
+      'USD per GB sent to your app: 0.09 to the internet, about 0.01 to a public address in the same AWS region',
+      numberIn(0, 1),
+      0.09,
+    )
     .option('--x86', 'price the functions on x86_64 instead of arm64')
     .option('--prices', 'print the price table with sources and exit')
     .action(
@@ -105,6 +111,7 @@ export function registerCost(program: Command, io: CliIo): void {
           drainerMemoryMb: number;
           receiveBatch: number;
           logBytes: number;
+          egressPerGb: number;
           x86?: boolean;
           prices?: boolean;
         },
@@ -143,6 +150,7 @@ export function registerCost(program: Command, io: CliIo): void {
           drainerMemoryMb: opts.drainerMemoryMb,
           receiveBatch: opts.receiveBatch,
           logBytesPerWebhook: opts.logBytes,
+          egressPerGbUsd: opts.egressPerGb,
           architecture: opts.x86 ? 'x86_64' : 'arm64',
         };
         emit(io, g, estimateCost(overrides), costText);

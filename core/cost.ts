@@ -63,6 +63,11 @@ export interface CostAssumptions {
   readonly stateReadsPerMinute: number;
   /** Log bytes per webhook: API access log, authorizer platform lines. */
   readonly logBytesPerWebhook: number;
+  /**
+   * USD per GB of webhooks sent to the app (body and headers): AWS's internet egress by default; about 0.01 to
+   * a public address in the same AWS region.
+   */
+  readonly egressPerGbUsd: number;
   /** Log bytes per drainer run, whatever it delivers: start and stop lines, EMF flushes every 5 s. */
   readonly drainerLogBytesPerRun: number;
   /** Custom EMF metrics (name × dimension combinations) the functions emit. */
@@ -100,6 +105,7 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   stateWriteUnits: 2,
   stateReadsPerMinute: 30,
   logBytesPerWebhook: 650,
+  egressPerGbUsd: PRICES.dataTransferOutGb.usd,
   drainerLogBytesPerRun: 5_000,
   customMetrics: 24,
   alarmMetrics: 7,
@@ -117,6 +123,7 @@ export type Service =
   | 'CloudWatch'
   | 'Secrets Manager'
   | 'S3 claim checks'
+  | 'Data transfer'
   | 'EventBridge schedule';
 
 /** One itemised line: a variable part per million webhooks and a fixed part per month. */
@@ -307,6 +314,7 @@ function check(a: CostAssumptions): void {
     'stateWritesPerMinute',
     'stateReadsPerMinute',
     'logBytesPerWebhook',
+    'egressPerGbUsd',
     'drainerLogBytesPerRun',
     'customMetrics',
     'alarmMetrics',
@@ -457,6 +465,13 @@ export function estimateCost(overrides: Partial<CostAssumptions> = {}): CostRepo
         a.stateReadsPerMinute * PRICES.dynamoRead.usd),
   );
 
+  // Every webhook goes out once more, to the app (its retries are not counted).
+  add(
+    'Data transfer',
+    `to your app: ${round(a.avgBodyKb + 1.5, 1)} KB per webhook (body and headers) at $${a.egressPerGbUsd}/GB`,
+    egressPerMillionOf(a),
+  );
+
   // CloudWatch.
   add(
     'CloudWatch',
@@ -534,12 +549,19 @@ function notesOf(a: CostAssumptions): string[] {
       ? `No idle exit: each minute's run polls until it stops taking work, ${round(activeSecondsOf(a), 1)} s after its tick (${stopText(a)}), + ${a.idleRunOverheadSeconds} s start-up and shutdown: ${round(idle.billedHours, 1)} h/month; a run that is delivering goes on through the rest of its minute (the busy line); --idle-exit-seconds N models idleExitSeconds, --downstream-timeout-ms N downstreamTimeoutMs.`
       : `Idle exit after ${a.idleExitSeconds} s: idle drainer time = ${a.drainerIdleHours} h × (${a.idleExitSeconds} s + ${a.idleRunOverheadSeconds} s start-up and shutdown) / 60 s = ${round(idle.billedHours, 1)} h/month, with ${Math.round(idle.receives).toLocaleString('en-US')} empty polls; busy time is billed on top. A webhook that arrives after a run's idle exit waits for the next minute's run (up to ~${60 - a.idleExitSeconds} s more).`,
     `Drainer time is the larger of two readings of the same volume: in bursts drained at ${a.deliveryRatePerSecond}/s (the busy line, per million), or spread evenly over the month, when most runs are woken and a run that delivered in its last ${BUSY_SECONDS} s goes on through its minute (the "kept awake" line, monthly: it stops growing once the drainer is always on, $${round(HOURS_PER_MONTH * gb(a.drainerMemoryMb) * 3600 * gbSecondOf(a), 2)}/month at ${a.drainerMemoryMb} MB).`,
-    'Not counted: data transfer out to the app (internet egress, ~$0.09/GB), DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h), S3 storage of claim-checked bodies (kept 28 days; at the S3 Standard price of ~$0.023 per GB-month, ~$30 per million claim-checked 1.5 MB bodies).',
+    'Not counted: DLQ traffic, retries of failing deliveries, DynamoDB storage (records expire after 24 h), S3 storage of claim-checked bodies (kept 28 days; at the S3 Standard price of ~$0.023 per GB-month, ~$30 per million claim-checked 1.5 MB bodies).',
   ];
 }
 
 /** The AWS alternatives, priced per million webhooks with the same table and body size. */
+/** Sending a million webhooks to the app: body plus ~1.5 KB of headers each, at `egressPerGbUsd`. */
+function egressPerMillionOf(a: CostAssumptions): number {
+  return ((MILLION * (a.avgBodyKb + 1.5) * 1024) / 1024 ** 3) * a.egressPerGbUsd;
+}
+
 function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
+  // Every path sends the webhook to the app once: the same egress on each.
+  const egress = egressPerMillionOf(a);
   const chunks64 = sqsChunks(a.avgBodyKb);
   const logs = ((MILLION * a.logBytesPerWebhook) / 1024 ** 3) * PRICES.logsIngestGb.usd;
   const sqsChunks3 = (2 * sqsChunks(a.avgBodyKb + 1.5) + 1) * PRICES.sqsFifoRequest.usd * MILLION;
@@ -550,8 +572,9 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
     {
       name: 'Shopify → EventBridge partner source → API destination',
       perMillionUsd:
-        MILLION * chunks64 * (PRICES.eventBridgePartnerEvent.usd + PRICES.eventBridgeApiDestination.usd),
-      how: '$1.00/M partner events + $0.20/M API-destination invocations (64 KB chunks)',
+        MILLION * chunks64 * (PRICES.eventBridgePartnerEvent.usd + PRICES.eventBridgeApiDestination.usd) +
+        egress,
+      how: '$1.00/M partner events + $0.20/M API-destination invocations (64 KB chunks) + data transfer to the app',
       tradeOff:
         'no public endpoint and no HMAC; but a fixed rate limit (not adaptive), no per-shop order, and the app must accept the EventBridge envelope instead of the Shopify request',
     },
@@ -563,7 +586,8 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
         sqsChunks3 +
         consumer +
         dynamo +
-        logs,
+        logs +
+        egress,
       how: 'HTTP API $1 + proxy 128 MB × 30 ms + 3 SQS requests + consumer 256 MB × 400 ms (batch 1) + pacing state and idempotency in DynamoDB + logs',
       tradeOff:
         'verifies before enqueueing; but reserved concurrency 1 with many groups throttles into the DLQ, and the consumer pays for every wait on the app',
@@ -576,7 +600,8 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
         sqsChunks3 +
         consumer +
         dynamo +
-        logs,
+        logs +
+        egress,
       how: 'same as Sluice at the edge; the consumer is a batch-1 event-source mapping',
       tradeOff:
         'drain-per-batch costs 30–45% of the app capacity and a slow app pushes valid messages to the DLQ',

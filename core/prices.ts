@@ -38,6 +38,11 @@ export const PRICES = {
   lambdaGbSecondX86: { usd: 0.0000166667, unit: 'GB-second (x86_64, first tier)', source: LAMBDA },
   sqsFifoRequest: { usd: 0.5 / 1e6, unit: 'FIFO request (per 64 KB chunk)', source: SQS },
   sqsStandardRequest: { usd: 0.4 / 1e6, unit: 'standard request (per 64 KB chunk)', source: SQS },
+  dataTransferOutGb: {
+    usd: 0.09,
+    unit: 'GB out to the internet (first 10 TB/month; the first 100 GB/month free, ignored here)',
+    source: 'https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer',
+  },
   dynamoWrite: {
     usd: 0.625 / 1e6,
     unit: 'on-demand write request unit (≤ 1 KB)',

@@ -33,6 +33,7 @@ describe('estimateCost', () => {
         'CloudWatch',
         'Secrets Manager',
         'S3 claim checks',
+        'Data transfer',
         'EventBridge schedule',
       ]),
     );
@@ -205,9 +206,20 @@ describe('estimateCost', () => {
     );
   });
 
-  it('compares with the EventBridge partner source at $1.20 per million', () => {
-    const eb = estimateCost().alternatives.find((a) => /EventBridge/.test(a.name));
+  it('compares with the EventBridge partner source at $1.20 per million plus the same data transfer', () => {
+    const eb = estimateCost({ egressPerGbUsd: 0 }).alternatives.find((a) => /EventBridge/.test(a.name));
     expect(eb?.perMillionUsd).toBeCloseTo(1.2, 10);
+  });
+
+  // Every webhook goes to the app once: 9.5 KB a webhook (8 KB body, ~1.5 KB of headers) at $0.09/GB.
+  it('prices sending each webhook to the app, and drops it for an app priced at 0 per GB', () => {
+    const r = estimateCost();
+    const egress = (1e6 * 9.5 * 1024 * 0.09) / 1024 ** 3;
+    expect(line(r, 'Data transfer', /to your app/)?.perMillionUsd).toBeCloseTo(egress, 10);
+    const local = estimateCost({ egressPerGbUsd: 0 });
+    expect(r.perMillionUsd - local.perMillionUsd).toBeCloseTo(egress, 10);
+    // The alternatives send the same bytes.
+    expect(r.alternatives[0]!.perMillionUsd - local.alternatives[0]!.perMillionUsd).toBeCloseTo(egress, 10);
   });
 
   it('names its prices, date and assumptions', () => {
@@ -245,7 +257,7 @@ describe('sluice cost', () => {
     expect(run.stdout).toMatch(/SERVICE\s+ITEM\s+PER MILLION\s+PER MONTH/);
     expect(run.stdout).toMatch(/At 5,000,000 webhooks\/month/);
     expect(run.stdout).toMatch(/Assumptions:/);
-    expect(run.stdout).toMatch(/EventBridge partner source → API destination\s+\$1\.20/);
+    expect(run.stdout).toMatch(/EventBridge partner source → API destination\s+\$2\.02/);
   });
 
   it('prints JSON that parses, with the options applied', async () => {
