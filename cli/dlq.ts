@@ -430,7 +430,10 @@ export async function redrive(
     held.set(m.MessageId ?? '', m);
   };
   /** Sends `m` to the webhook queue (`take`) or to the back of the DLQ, then deletes it from the DLQ. */
+  /** Whether the last `send` failure came after its SendMessage succeeded (the delete failed). */
+  let sentThenFailed = false;
   const send = async (m: Message, entry: DlqEntry, take: boolean): Promise<void> => {
+    sentThenFailed = false;
     const sent = await sqs.send(
       new SendMessageCommand({
         QueueUrl: take ? target.queueUrl : target.dlqUrl,
@@ -440,7 +443,12 @@ export async function redrive(
         MessageAttributes: resendAttributes(m, !take),
       }),
     );
-    await sqs.send(new DeleteMessageCommand({ QueueUrl: target.dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
+    try {
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: target.dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
+    } catch (err) {
+      sentThenFailed = true;
+      throw err;
+    }
     if (take) {
       redriven.push(entry);
       if (sent.MessageId) sentBack.add(sent.MessageId);
@@ -457,14 +465,14 @@ export async function redrive(
       });
     }
   };
+  // Held messages stay hidden until the pass can last no longer (finishing its groups included).
+  const holdS = Math.min(
+    43_200,
+    Math.max(HOLD_VISIBILITY_S, Math.ceil((hardDeadline - limits.now()) / 1000) + 60),
+  );
   try {
     while ((!overLimits() || rotating.size > 0) && limits.now() < hardDeadline) {
-      const got = await receive(
-        sqs,
-        target.dlqUrl,
-        HOLD_VISIBILITY_S,
-        overLimits() ? BATCH : limits.limit - handled,
-      );
+      const got = await receive(sqs, target.dlqUrl, holdS, overLimits() ? BATCH : limits.limit - handled);
       // Nothing new: the rest is held (a held message's visibility can run out during a long pass).
       if (got.every((m) => held.has(m.MessageId ?? ''))) break;
       for (const m of got) {
@@ -485,8 +493,10 @@ export async function redrive(
           hold(m);
           continue;
         }
+        // Past the pass's limits, a group is only being finished: what matches waits at the back for the next
+        // pass, so the limits hold for what is sent.
+        const take = matches(entry, filter) && !overLimits();
         handled++;
-        const take = matches(entry, filter);
         try {
           await send(m, entry, take);
         } catch (err) {
@@ -494,7 +504,7 @@ export async function redrive(
             messageId: entry.messageId,
             error: err instanceof Error ? err.message : String(err),
           });
-          if (rotating.has(entry.groupId)) {
+          if (rotating.has(entry.groupId) && !sentThenFailed) {
             // Its group has moved ones at the back: held here, it would stay in front of them. Moved too, it
             // stays in order (and in the DLQ).
             try {
@@ -773,6 +783,11 @@ export function registerDlq(program: Command, io: CliIo): void {
         );
         if (r.failed.length > 0)
           throw new OperationError('redrive-partial', `${r.failed.length} webhook(s) could not be redriven`);
+        if (r.disordered.length > 0)
+          throw new OperationError(
+            'redrive-disordered',
+            `message group(s) ${r.disordered.join(', ')} left out of order in ${t.dlqName}`,
+          );
       },
     );
 

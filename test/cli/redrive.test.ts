@@ -81,7 +81,7 @@ class FifoModel {
 
 const sqsMock = mockClient(SQSClient);
 
-function setup(failSendOf?: string, failQueueSendOf?: string, onSend?: () => void) {
+function setup(failSendOf?: string, failQueueSendOf?: string, onSend?: () => void, failDeleteOf?: string) {
   const model = new FifoModel();
   sqsMock.reset();
   sqsMock.on(ReceiveMessageCommand).callsFake((input) => ({
@@ -98,6 +98,8 @@ function setup(failSendOf?: string, failQueueSendOf?: string, onSend?: () => voi
     };
   });
   sqsMock.on(DeleteMessageCommand).callsFake((input) => {
+    const m = model.queues.get(input.QueueUrl)!.find((x) => x.handle === input.ReceiptHandle);
+    if (m && m.body === failDeleteOf) throw new Error('InternalError');
     model.delete(input.QueueUrl, input.ReceiptHandle);
     return {};
   });
@@ -176,14 +178,15 @@ describe('dlq redrive against SQS FIFO batches', () => {
 
   // Stopped halfway round a group, a pass left the ones it had moved behind the ones it had not reached, and the
   // next pass sent them out of order.
-  it('finishes going round a group it began to move, past its --limit, so what it keeps stays in order', async () => {
+  it('finishes going round a group it began to move, past its --limit, sending no more than the limit', async () => {
     const h = setup();
     alternating(h);
 
     const result = await h.run({ reason: 'rejected' }, { limit: 2, budgetMs: 60_000, now: () => 0 });
 
-    expect(queueOrder(h)).toEqual(['a2', 'a4', 'a6']);
-    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a5']);
+    // a1 kept, a2 sent: the limit. The rest goes round to the back, matching or not, in order.
+    expect(queueOrder(h)).toEqual(['a2']);
+    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a4', 'a5', 'a6']);
     expect(result.disordered).toEqual([]);
   });
 
@@ -197,8 +200,22 @@ describe('dlq redrive against SQS FIFO batches', () => {
 
     await h.run({ reason: 'rejected' }, { limit: 100, budgetMs: 5_000, now: () => t });
 
-    expect(dlqOrder(h)).toEqual(['a1', 'a3', 'a5', 'a7', 'a9', 'a11', 'a13']);
-    expect(queueOrder(h)).toEqual(['a2', 'a4', 'a6', 'a8', 'a10', 'a12', 'a14']);
+    // Sent while the budget lasted; then the rest went round to the back, in order.
+    expect(queueOrder(h)).toEqual(['a2', 'a4']);
+    expect(dlqOrder(h)).toEqual([
+      'a1',
+      'a3',
+      'a5',
+      'a6',
+      'a7',
+      'a8',
+      'a9',
+      'a10',
+      'a11',
+      'a12',
+      'a13',
+      'a14',
+    ]);
   });
 
   // Without a Failure, its reason and time came from SentTimestamp, which the move to the back reset: it then
@@ -217,6 +234,28 @@ describe('dlq redrive against SQS FIFO batches', () => {
       failedAt: 5000,
     });
     expect(queueOrder(h)).toEqual(['a2']);
+  });
+
+  it('sends no more than --limit when a whole group matches after one that does not', async () => {
+    const h = setup();
+    h.deadLetter('shop-a', 'a1', 'exhausted');
+    for (let i = 2; i <= 30; i++) h.deadLetter('shop-a', `a${i}`, 'rejected');
+
+    await h.run({ reason: 'rejected' }, { limit: 1, budgetMs: 60_000, now: () => 0 });
+
+    expect(queueOrder(h)).toEqual([]);
+    expect(dlqOrder(h)).toEqual(Array.from({ length: 30 }, (_, i) => `a${i + 1}`));
+  });
+
+  // Sent to the queue, then not deleted from the DLQ: moving it to the back as well left it in both.
+  it('does not move one to the back whose send went through but whose delete failed', async () => {
+    const h = setup(undefined, undefined, undefined, 'a2');
+    alternating(h);
+
+    const result = await h.run({ reason: 'rejected' });
+
+    expect(result.failed.map((f) => f.error)).toEqual(['InternalError']);
+    expect(h.model.log.filter((l) => l.startsWith('send a2'))).toEqual(['send a2 to queue']);
   });
 
   it('moves one it could not send to the back too, once its group has moved ones there', async () => {
