@@ -233,10 +233,17 @@ export function decode(
  * endpoint of the app.
  */
 export function unsafeTarget(target: string): string | undefined {
+  // URL parsers drop tabs and line breaks and cut at `#`: `/.\t./x` and `/..#/x` are dot segments once parsed.
+  if (/[\u0000-\u001f\u007f#]/.test(target)) return 'the path has a control character or a "#"';
   const path = target.split('?')[0] ?? '';
   for (const segment of path.split(/[/\\]|%5c/i)) {
     const plain = segment.replace(/%2e/gi, '.');
     if (plain === '.' || plain === '..') return `the path ${path} has a "${segment}" segment`;
   }
+  // And whatever a parser makes of it, it must stay under the base it is appended to.
+  const resolved = new URL(`http://sluice.invalid/base${target.startsWith('/') ? '' : '/'}${target}`)
+    .pathname;
+  if (resolved !== '/base' && !resolved.startsWith('/base/'))
+    return `the path ${path} resolves outside its base`;
   return undefined;
 }

@@ -131,6 +131,10 @@ describe('screen', () => {
     '/webhooks/.%2e/admin',
     '/webhooks\\..\\admin',
     '/webhooks/..%5cadmin',
+    '/..#/x',
+    '/.\t./admin',
+    '/%2e\n%2e/admin',
+    '/..\r/admin',
   ])('rejects a path with a dot segment: %s', (path) => {
     expect(screen(request(shopifyHeaders(), path), OPEN_RULES, 'shop')).toMatchObject({
       ok: false,
