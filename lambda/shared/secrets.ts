@@ -36,14 +36,19 @@ export function cachedSecrets(
   const graceMs = options.graceMs ?? 60 * 60_000;
   const retryMs = options.retryMs ?? 30_000;
   const now = options.now ?? Date.now;
+  /** `stale`: its last refresh failed, so it is served at once while the next one runs in the background. */
   let cached:
-    | { readonly value: readonly string[]; readonly until: number; readonly readAt: number }
+    | {
+        readonly value: readonly string[];
+        readonly until: number;
+        readonly readAt: number;
+        readonly stale?: boolean;
+      }
     | undefined;
   let pending: Promise<readonly string[]> | undefined;
-  return async () => {
-    if (cached && now() < cached.until) return cached.value;
-    // Concurrent callers in one container share one request.
-    pending ??= client
+  // Concurrent callers in one container share one request.
+  const refresh = (): Promise<readonly string[]> =>
+    (pending ??= client
       .send(new GetSecretValueCommand({ SecretId: secretId }))
       .then((out) => {
         const value = secretsOf(out.SecretString);
@@ -54,12 +59,19 @@ export function cachedSecrets(
       })
       .catch((err: unknown) => {
         if (!cached || now() - cached.readAt >= graceMs) throw err;
-        cached = { ...cached, until: now() + retryMs };
+        cached = { ...cached, until: now() + retryMs, stale: true };
         return cached.value;
       })
       .finally(() => {
         pending = undefined;
-      });
-    return pending;
+      }));
+  return async () => {
+    if (cached && now() < cached.until) return cached.value;
+    if (cached?.stale && now() - cached.readAt < graceMs) {
+      // Secrets Manager failing: no caller waits on its next (probably failing) call.
+      refresh().catch(() => {});
+      return cached.value;
+    }
+    return refresh();
   };
 }

@@ -80,10 +80,41 @@ describe('cachedSecrets', () => {
     expect(await secrets()).toEqual(['a']); // not tried again yet
     expect(client.calls).toHaveLength(2);
     now = 31_000;
-    expect(await secrets()).toEqual(['a']); // tried again, failed again
+    expect(await secrets()).toEqual(['a']); // tried again (in the background), failed again
+    await new Promise((r) => setImmediate(r));
     now = 62_000;
+    expect(await secrets()).toEqual(['a']); // tried again: this one reads b
+    await new Promise((r) => setImmediate(r));
     expect(await secrets()).toEqual(['b']);
     expect(client.calls).toHaveLength(4);
+  });
+
+  it('does not make callers wait on a refresh once one has failed: the last value at once', async () => {
+    let now = 0;
+    let answer: (v: { SecretString: string }) => void = () => {};
+    const calls: unknown[] = [];
+    const client = {
+      send: async (command: unknown) => {
+        calls.push(command);
+        if (calls.length === 1) return { SecretString: 'a' };
+        if (calls.length === 2) throw new Error('ServiceUnavailable');
+        return new Promise<{ SecretString: string }>((resolve) => {
+          answer = resolve;
+        });
+      },
+    };
+    const secrets = cachedSecrets(client, 'arn', { ttlMs: 1000, now: () => now });
+
+    expect(await secrets()).toEqual(['a']);
+    now = 1_000;
+    expect(await secrets()).toEqual(['a']); // the refresh failed
+    now = 31_000;
+    // The next refresh hangs: the caller still gets the last value at once.
+    expect(await secrets()).toEqual(['a']);
+    expect(calls).toHaveLength(3);
+    answer({ SecretString: 'b' });
+    await new Promise((r) => setImmediate(r));
+    expect(await secrets()).toEqual(['b']);
   });
 
   it('rethrows a failed refresh an hour after the last good read', async () => {
