@@ -234,7 +234,8 @@ export function decode(
  */
 export function unsafeTarget(target: string): string | undefined {
   // URL parsers drop tabs and line breaks and cut at `#`: `/.\t./x` and `/..#/x` are dot segments once parsed.
-  if (/[\u0000-\u001f\u007f#]/.test(target)) return 'the path has a control character or a "#"';
+  const control = [...target].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (control || target.includes('#')) return 'the path has a control character or a "#"';
   const path = target.split('?')[0] ?? '';
   for (const segment of path.split(/[/\\]|%5c/i)) {
     const plain = segment.replace(/%2e/gi, '.');

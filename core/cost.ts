@@ -553,12 +553,12 @@ function notesOf(a: CostAssumptions): string[] {
   ];
 }
 
-/** The AWS alternatives, priced per million webhooks with the same table and body size. */
 /** Sending a million webhooks to the app: body plus ~1.5 KB of headers each, at `egressPerGbUsd`. */
 function egressPerMillionOf(a: CostAssumptions): number {
   return ((MILLION * (a.avgBodyKb + 1.5) * 1024) / 1024 ** 3) * a.egressPerGbUsd;
 }
 
+/** The AWS alternatives, priced per million webhooks with the same table and body size. */
 function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
   // Every path sends the webhook to the app once: the same egress on each.
   const egress = egressPerMillionOf(a);
