@@ -712,7 +712,13 @@ export function registerDlq(program: Command, io: CliIo): void {
           );
         }
         const entry = entryOfRecord(found.record);
-        const note = `(body not shown: FIFO hands out message group ${entry.groupId}'s later webhooks only after its earlier ones leave the DLQ)`;
+        // Its message would be its group's head if it failed before the head seen, or if the DLQ is empty: then
+        // the message is gone (deleted by hand, or purged) and only the record stayed.
+        const head = r.entries.find((e) => e.groupId === entry.groupId);
+        const gone = r.total === 0 || (head !== undefined && entry.failedAt < head.failedAt);
+        const note = gone
+          ? `(its DLQ message is gone: this index record is stale; \`dlq purge\` clears such records)`
+          : `(body not shown: FIFO hands out message group ${entry.groupId}'s later webhooks only after its earlier ones leave the DLQ)`;
         emit(io, g, { ...entry, body: null, note }, () => showText(entry, note, io.now()));
         return;
       }

@@ -310,6 +310,9 @@ describe('sluice CLI (local mode)', () => {
       expect((await cli('dlq', 'list')).stdout).toMatch(
         /index: 3, DLQ: ~2\n1 index record\(s\) without a DLQ message/,
       );
+      // Its record says so, rather than that FIFO hides it behind its group's head.
+      const shown = await cli('dlq', 'show', head?.MessageId ?? '');
+      expect(shown.stdout).toContain('its DLQ message is gone: this index record is stale');
 
       const purged = await cli('dlq', 'purge', '--yes', '--json');
 
