@@ -408,7 +408,8 @@ export async function redrive(
   /** Groups with a message moved to the back and not yet met again: the pass must go round them. */
   const rotating = new Set<string>();
   const disordered = new Set<string>();
-  const overLimits = (): boolean => handled >= limits.limit || limits.now() >= deadline;
+  // `--limit` counts webhooks sent back: a pass that only moves non-matching ones round is bounded by time.
+  const overLimits = (): boolean => redriven.length >= limits.limit || limits.now() >= deadline;
   /**
    * What this pass sent back to the webhook queue: queue message ids, and webhook ids. A running drainer that
    * dead-letters one again puts a new DLQ message in, which this pass must not redrive again (a webhook your
@@ -425,7 +426,6 @@ export async function redrive(
   const redriven: DlqEntry[] = [];
   const failed: { messageId: string; error: string }[] = [];
   let kept = 0;
-  let handled = 0;
   const hold = (m: Message): void => {
     held.set(m.MessageId ?? '', m);
   };
@@ -466,13 +466,14 @@ export async function redrive(
     }
   };
   // Held messages stay hidden until the pass can last no longer (finishing its groups included).
+  // At most an hour: a pass that crashes leaves them hidden that long.
   const holdS = Math.min(
-    43_200,
+    3_600,
     Math.max(HOLD_VISIBILITY_S, Math.ceil((hardDeadline - limits.now()) / 1000) + 60),
   );
   try {
     while ((!overLimits() || rotating.size > 0) && limits.now() < hardDeadline) {
-      const got = await receive(sqs, target.dlqUrl, holdS, overLimits() ? BATCH : limits.limit - handled);
+      const got = await receive(sqs, target.dlqUrl, holdS, BATCH);
       // Nothing new: the rest is held (a held message's visibility can run out during a long pass).
       if (got.every((m) => held.has(m.MessageId ?? ''))) break;
       for (const m of got) {
@@ -488,6 +489,8 @@ export async function redrive(
           cameBack(entry) ||
           (overLimits() && !rotating.has(entry.groupId))
         ) {
+          // Held in front of what this pass moved to the back of its group: that group is out of order.
+          if (rotating.has(entry.groupId) && !moved.has(entry.messageId)) disordered.add(entry.groupId);
           blockedGroups.add(entry.groupId);
           rotating.delete(entry.groupId);
           hold(m);
@@ -496,7 +499,6 @@ export async function redrive(
         // Past the pass's limits, a group is only being finished: what matches waits at the back for the next
         // pass, so the limits hold for what is sent.
         const take = matches(entry, filter) && !overLimits();
-        handled++;
         try {
           await send(m, entry, take);
         } catch (err) {
@@ -514,7 +516,9 @@ export async function redrive(
               disordered.add(entry.groupId);
             }
           }
-          // Not sent (or sent and not deleted): keep it and its group where they are for this pass.
+          // Not sent (or sent and not deleted): keep it and its group where they are for this pass. In front of
+          // ones this pass moved to the back, its group is out of order (said, and the command fails).
+          if (rotating.has(entry.groupId)) disordered.add(entry.groupId);
           blockedGroups.add(entry.groupId);
           rotating.delete(entry.groupId);
           hold(m);
@@ -739,7 +743,7 @@ export function registerDlq(program: Command, io: CliIo): void {
     .option('--reason <reason>', `only this reason (${REASONS.join(', ')})`)
     .option('--since <time>', 'only failures at or after: ISO date, epoch ms, or an age like 2h')
     .option('--until <time>', 'only failures before: ISO date, epoch ms, or an age like 30m')
-    .option('--limit <n>', 'most webhooks to handle in this pass', numberIn(1, 1_000_000, true), 10_000)
+    .option('--limit <n>', 'most webhooks to send back in this pass', numberIn(1, 1_000_000, true), 10_000)
     .option('--max-seconds <s>', 'time budget of this pass', numberIn(1, 3_600, true), 240)
     .action(
       async (
@@ -775,13 +779,13 @@ export function registerDlq(program: Command, io: CliIo): void {
           g,
           { queue: t.queueName, dlq: t.dlqName, ...r, ...(filtered ? { deliveryPaused: paused } : {}) },
           (v) =>
-            `Redrove ${v.redriven.length} webhook(s) to ${t.queueName}; kept ${v.kept} that did not match; ${v.failed.length} failed; ~${v.remaining} left in ${t.dlqName}.` +
+            `Redrove ${v.redriven.length} webhook(s) to ${t.queueName}; kept ${v.kept} in ${t.dlqName} (not matching, or past the limits); ${v.failed.length} failed; ~${v.remaining} left in ${t.dlqName}.` +
             v.failed.map((f) => `\n  failed ${f.messageId}: ${f.error}`).join('') +
             (v.index.failed > 0
               ? `\nThe dead-letter index was not updated for ${v.index.failed} webhook(s) (${v.index.error ?? 'unknown error'}); \`dlq list\` will show the index and the DLQ apart.`
               : '') +
             (v.disordered.length > 0
-              ? `\nLeft out of order in ${t.dlqName}: message group(s) ${v.disordered.join(', ')} (a webhook could be neither sent nor moved behind the others of its group); check them with \`dlq list\` before redriving them.`
+              ? `\nLeft out of order in ${t.dlqName}: message group(s) ${v.disordered.join(', ')} (a webhook could not be moved behind the others of its group, or the pass ran out of time going round it); check them with \`dlq list\` before redriving them.`
               : '') +
             (filtered && v.kept > 0 && !paused
               ? '\nDelivery was not paused: a webhook the drainer dead-lettered into a group during the pass may sit between the ones kept (`sluice pause` before a filtered redrive keeps the DLQ in order).'
