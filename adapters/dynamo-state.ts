@@ -707,23 +707,6 @@ export async function deleteDeadLetterRecords(
 }
 
 /**
- * Deletes every index record of a failure before `before` (epoch ms): after a purge, which removes the
- * messages sent before it started. Returns the records deleted and those left (throttled).
- */
-export async function deleteDeadLetterRecordsBefore(
-  client: DynamoDBClient,
-  tableName: string,
-  before: number,
-  options: { readonly maxPages?: number } = {},
-): Promise<{ readonly deleted: number; readonly left: number }> {
-  return deleteDeadLetterRecordKeys(
-    client,
-    tableName,
-    await deadLetterRecordKeys(client, tableName, { ...options, before }),
-  );
-}
-
-/**
  * The keys of the dead-letter index records (all of them, or those of failures before `before`). `dlq purge`
  * reads them before it purges and deletes exactly those after: a time bound compares the drainer's clock with
  * the operator's, and a laptop a minute behind kept every record of the last minute's dead letters.

@@ -12,8 +12,9 @@ import {
   DeadLetterIndexError,
   DynamoRetries,
   DynamoState,
+  deadLetterRecordKeys,
+  deleteDeadLetterRecordKeys,
   deleteDeadLetterRecords,
-  deleteDeadLetterRecordsBefore,
   findDeadLetterRecord,
   LeaseLostError,
   listDeadLetterRecords,
@@ -453,7 +454,11 @@ describe('dead-letter index against dynalite', () => {
       'q-m01',
       'q-absent',
     ]);
-    const purged = await deleteDeadLetterRecordsBefore(clients.dynamo, table, T0 + 250);
+    const purged = await deleteDeadLetterRecordKeys(
+      clients.dynamo,
+      table,
+      await deadLetterRecordKeys(clients.dynamo, table, { before: T0 + 250 }),
+    );
 
     expect(left).toBe(0);
     expect(purged).toEqual({ deleted: 23, left: 0 });
