@@ -1,7 +1,7 @@
 /** Where the CDK app finds its configuration: `sluice.config.json`, then `-c key=value` context on top. */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, parseConfig, type SluiceConfig } from '../core/config';
+import { ConfigError, FIELDS, parseConfig, type SluiceConfig } from '../core/config';
 
 /** Context keys the app reads besides the config fields. */
 export const APP_CONTEXT = {
@@ -46,7 +46,21 @@ export function appConfig(context: Readonly<Record<string, unknown>>, cwd: strin
   for (const [key, value] of Object.entries(context)) {
     if (FIELD_LIKE.test(key) && key !== APP_CONTEXT.configFile && key !== APP_CONTEXT.stackName) {
       fromContext[key] = value;
+      continue;
+    }
+    // `-c rate_ceiling_per_second=…` or `-c downstream-url=…` would otherwise be ignored without a word.
+    const meant = misspelledField(key);
+    if (meant !== undefined) {
+      throw new ConfigError(key, value, `unknown context key; the field is spelled ${meant}`);
     }
   }
   return parseConfig({ ...fromFile, ...fromContext });
+}
+
+/** The config field (or app context key) a snake_case or kebab-case key names, if any. */
+function misspelledField(key: string): string | undefined {
+  if (!/^[a-z][a-z0-9]*([_-][a-z0-9]+)+$/i.test(key)) return undefined;
+  const camel = key.toLowerCase().replace(/[_-]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const names = [...FIELDS.map((f) => f.key), APP_CONTEXT.configFile, APP_CONTEXT.stackName];
+  return names.find((name) => name.toLowerCase() === camel.toLowerCase());
 }

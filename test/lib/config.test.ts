@@ -175,6 +175,21 @@ describe('appConfig (CDK context and sluice.config.json)', () => {
     expect(config.downstreamUrl).toBe('https://app.example.com');
   });
 
+  it.each([
+    ['rate_ceiling_per_second', 'rateCeilingPerSecond'],
+    ['downstream-url', 'downstreamUrl'],
+    ['STACK_NAME', 'stackName'],
+  ])('refuses -c %s=… naming the field it meant (%s) instead of ignoring it', (key, meant) => {
+    const attempt = (): unknown => appConfig({ ...BASE, [key]: '5' }, emptyDir());
+    expect(attempt).toThrow(expect.objectContaining({ field: key }));
+    expect(attempt).toThrow(`the field is spelled ${meant}`);
+  });
+
+  it('still ignores kebab-case keys that name no field (CDK CLI options)', () => {
+    const config = appConfig({ ...BASE, 'acknowledged-issue-numbers': [1], 'build-id': 'x' }, emptyDir());
+    expect(config.downstreamUrl).toBe('https://app.example.com');
+  });
+
   it('reads sluice.config.json and lets context override it', () => {
     const dir = emptyDir();
     writeFileSync(
