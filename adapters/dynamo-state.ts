@@ -116,7 +116,7 @@ export class ControlsError extends Error {
 export interface DynamoStateOptions {
   readonly client: DynamoDBClient;
   readonly tableName: string;
-  /** How long a delivered webhook id is remembered, s. @default TABLE.deliveredTtlSeconds (24 h) */
+  /** How long a delivered webhook id is remembered, s. @default TABLE.deliveredTtlSeconds (15 days) */
   readonly deliveredTtlSeconds?: number;
   /** Calls per batch chunk, counting the first; only unprocessed items are sent again. @default 4 */
   readonly batchAttempts?: number;

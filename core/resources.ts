@@ -31,8 +31,13 @@ export const TABLE = {
   stateKey: 'drainer#state',
   /** Prefix of the per-webhook delivered records (`delivered#<webhook id>`). */
   deliveredPrefix: 'delivered#',
-  /** How long a delivered webhook id is remembered (Shopify retries for up to 4 h). */
-  deliveredTtlSeconds: 24 * 3600,
+  /**
+   * How long a delivered webhook id is remembered: as long as a twin of it can still be waiting in the queue.
+   * Twins reach the queue up to ~4 h apart (Shopify's retries; SQS deduplicates only 5 minutes), and a backlog
+   * holds a message for up to the queue's retention, so a twin can come up for delivery days after the first
+   * copy was delivered (2 M webhooks at 5/s take 4.6 days). Retention plus a day covers both.
+   */
+  deliveredTtlSeconds: 15 * 24 * 3600,
   /**
    * Prefix of the dead-letter index records (`dead#<queue message id>`), one per webhook the drainer moved to
    * the DLQ, kept as long as the DLQ keeps the message (QUEUE.retentionSeconds). The DLQ stays the source of

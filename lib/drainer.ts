@@ -54,7 +54,7 @@ export interface DrainerProps {
   readonly memorySize?: number;
   /**
    * What happens to the state table on stack deletion. Its content is rebuilt by the next run (the pacer
-   * relearns; delivered records only matter for 24 h), so it is not kept by default.
+   * relearns; delivered records only matter while a twin can wait in the queue), so it is not kept by default.
    * @default RemovalPolicy.DESTROY
    */
   readonly tableRemovalPolicy?: RemovalPolicy;
@@ -258,7 +258,7 @@ export class Drainer extends Construct {
     return this.metric(METRICS.deadLetterIndexFailures, options);
   }
 
-  /** Webhook ids already delivered within 24 h, dropped as duplicates. */
+  /** Webhook ids already delivered (within the last 15 days), dropped as duplicates. */
   metricDuplicates(options?: MetricOptions): Metric {
     return this.metric(METRICS.duplicates, options);
   }
