@@ -11,7 +11,7 @@ export interface SluiceConfig {
   readonly downstreamUrl: string;
   /** Secrets Manager name of the Shopify client secret(s) ("new,old" during a rotation). @default created by the stack */
   readonly secretName?: string;
-  /** Ordering group: `shop`, `shop-topic`, `global` or `none`. @default 'shop' */
+  /** Ordering group: `resource`, `shop`, `shop-topic`, `global` or `none`. @default 'resource' */
   readonly orderingKey: OrderingKey;
   /** Shop domains allowed at the edge; empty allows any `*.myshopify.com`. @default [] */
   readonly allowedShops: readonly string[];
@@ -119,7 +119,7 @@ export const FIELDS: readonly Field[] = [
 ];
 
 export const DEFAULTS = {
-  orderingKey: 'shop',
+  orderingKey: 'resource',
   allowedShops: [],
   allowedTopics: [],
   rateFloorPerSecond: 1,

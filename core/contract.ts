@@ -33,9 +33,42 @@ export const ATTR = {
 /** Body of a message whose real body is in S3 (SQS bodies cannot be empty). */
 export const CLAIM_CHECK_BODY = 'sluice:claim-check';
 
-/** How webhooks are grouped for ordering. Order holds within a group; groups are delivered side by side. */
-export type OrderingKey = 'shop' | 'shop-topic' | 'global' | 'none';
-export const ORDERING_KEYS: readonly OrderingKey[] = ['shop', 'shop-topic', 'global', 'none'];
+/**
+ * How webhooks are grouped for ordering. Order holds within a group; groups are delivered side by side, and
+ * a group's webhooks one at a time (at most one per app round trip).
+ * - `resource`: per shop and resource, when Shopify names the resource in a header (`X-Shopify-Product-Id`,
+ *   `X-Shopify-Order-Id`, …), else per shop. A bulk edit of many products then spreads over as many groups,
+ *   while the updates of one product keep their order.
+ * - `shop`, `shop-topic`: per shop, per shop and topic. `global`: one group. `none`: no order.
+ */
+export type OrderingKey = 'resource' | 'shop' | 'shop-topic' | 'global' | 'none';
+export const ORDERING_KEYS: readonly OrderingKey[] = ['resource', 'shop', 'shop-topic', 'global', 'none'];
+
+/** SQS's cap on a message group id. */
+export const MAX_GROUP_ID_LENGTH = 128;
+
+// `x-shopify-product-id` or `shopify-product-id`: the kind is what lies between the prefix and `-id`.
+const RESOURCE_HEADER = /^(?:x-)?shopify-([a-z][a-z0-9-]{0,31})-id$/;
+// Ids of the delivery itself, not of the resource it is about (one per webhook: no order at all), or of the shop.
+const NOT_RESOURCES = new Set(['webhook', 'event', 'shop']);
+const RESOURCE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * The resource a webhook is about, from the headers some topics carry (`X-Shopify-Product-Id: 123` →
+ * `product:123`), or undefined. When several are present the alphabetically first kind is taken, so every
+ * delivery about the same resource picks the same one.
+ */
+export function resourceOf(headers: Readonly<Record<string, string>>): string | undefined {
+  const found: [string, string][] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    const kind = RESOURCE_HEADER.exec(name.toLowerCase())?.[1];
+    const id = value.trim();
+    if (kind !== undefined && !NOT_RESOURCES.has(kind) && RESOURCE_ID.test(id)) found.push([kind, id]);
+  }
+  found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const first = found[0];
+  return first ? `${first[0]}:${first[1]}` : undefined;
+}
 
 /** Everything Sluice knows about one webhook besides its body. */
 export interface Envelope {
@@ -109,9 +142,16 @@ export function envelopeOf(req: IncomingRequest, stripPrefix?: string): Envelope
 /** The FIFO message group for a webhook under an ordering key. */
 export function groupIdOf(
   ordering: OrderingKey,
-  env: Pick<Envelope, 'shop' | 'topic' | 'webhookId'>,
+  env: Pick<Envelope, 'shop' | 'topic' | 'webhookId' | 'headers'>,
 ): string {
   switch (ordering) {
+    case 'resource': {
+      const resource = resourceOf(env.headers);
+      if (resource === undefined) return env.shop;
+      const group = `${env.shop}/${resource}`;
+      // A long shop domain with a long id: a digest keeps the group (same resource, same digest) within SQS's cap.
+      return group.length <= MAX_GROUP_ID_LENGTH ? group : createHash('sha256').update(group).digest('hex');
+    }
     case 'shop':
       return env.shop;
     case 'shop-topic':

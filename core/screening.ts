@@ -5,6 +5,7 @@ import {
   envelopeOf,
   groupIdOf,
   type IncomingRequest,
+  MAX_GROUP_ID_LENGTH,
   type OrderingKey,
   unsafeTarget,
 } from './contract';
@@ -64,7 +65,6 @@ export const WEBHOOK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** `2026-01`, or `unstable`. */
 export const API_VERSION = /^(\d{4}-\d{2}|unstable)$/;
 /** SQS's limit on a message group id. */
-export const MAX_GROUP_ID_LENGTH = 128;
 
 const fail = (failure: ScreeningFailure, detail: string): ScreeningResult => ({ ok: false, failure, detail });
 

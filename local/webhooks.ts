@@ -24,6 +24,8 @@ export interface Webhook {
   readonly webhookId: string;
   /** Position of this webhook in its shop's stream, from 0. */
   readonly seq: number;
+  /** Which of the shop's resources it is about, from 0 (see WebhookOptions.resource). */
+  readonly resource: number;
 }
 
 export interface WebhookOptions {
@@ -31,6 +33,11 @@ export interface WebhookOptions {
   readonly shop: string;
   readonly topic: string;
   readonly seq: number;
+  /**
+   * Which of the shop's resources (products, orders, …) it is about, from 0: its id in the body and in the
+   * `X-Shopify-<Resource>-Id` header. @default seq (every webhook about a resource of its own)
+   */
+  readonly resource?: number;
   /** @default '/webhooks' */
   readonly path?: string;
   /** Trigger time, epoch ms. @default Date.now() */
@@ -61,9 +68,9 @@ const triggeredAt = (ms: number): string => new Date(ms).toISOString().replace(/
  * `\/` inside gids and HTML, and titles carry non-ASCII, so any re-serialisation on the way breaks the HMAC.
  * Characters stay inside the BMP: fauxqs 1.9.2 rejects astral characters (emoji) that real SQS accepts.
  */
-export function webhookBody(topic: string, seq: number, now: number): string {
+export function webhookBody(topic: string, seq: number, now: number, resourceIndex = seq): string {
   const resource = resourceOf(topic);
-  const id = (BASE_ID + BigInt(seq)).toString();
+  const id = (BASE_ID + BigInt(resourceIndex)).toString();
   const variantId = (BASE_ID * 10n + BigInt(seq)).toString();
   const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, '-00:00');
   return (
@@ -79,7 +86,8 @@ export function webhookBody(topic: string, seq: number, now: number): string {
 /** A signed webhook with every header a classic Shopify delivery carries. */
 export function makeWebhook(options: WebhookOptions): Webhook {
   const now = options.now ?? Date.now();
-  const body = Buffer.from(webhookBody(options.topic, options.seq, now), 'utf8');
+  const resourceIndex = options.resource ?? options.seq;
+  const body = Buffer.from(webhookBody(options.topic, options.seq, now, resourceIndex), 'utf8');
   const webhookId = randomUUID();
   const resource = resourceOf(options.topic);
   const headers: Record<string, string> = {
@@ -94,7 +102,7 @@ export function makeWebhook(options: WebhookOptions): Webhook {
     'X-Shopify-Triggered-At': triggeredAt(now),
     'X-Shopify-Event-Id': randomUUID(),
     // A topic-specific extra header, as Shopify sends on products/* and orders/*: must be forwarded too.
-    [`X-Shopify-${resource}-Id`]: (BASE_ID + BigInt(options.seq)).toString(),
+    [`X-Shopify-${resource}-Id`]: (BASE_ID + BigInt(resourceIndex)).toString(),
   };
   return {
     path: options.path ?? '/webhooks',
@@ -104,6 +112,7 @@ export function makeWebhook(options: WebhookOptions): Webhook {
     topic: options.topic,
     webhookId,
     seq: options.seq,
+    resource: resourceIndex,
   };
 }
 
@@ -117,6 +126,8 @@ export function makeFlood(options: {
   readonly topic: string;
   readonly secret: string;
   readonly path?: string;
+  /** Resources per shop the webhooks cycle over (seq mod this). @default one per webhook */
+  readonly resources?: number;
 }): Webhook[] {
   const out: Webhook[] = [];
   const next = new Array<number>(options.shops).fill(0);
@@ -130,6 +141,7 @@ export function makeFlood(options: {
         shop: shopDomain(s),
         topic: options.topic,
         seq,
+        ...(options.resources ? { resource: seq % options.resources } : {}),
         ...(options.path ? { path: options.path } : {}),
       }),
     );

@@ -9,6 +9,7 @@ import {
   groupIdOf,
   isSqsSafe,
   messageBytes,
+  resourceOf,
   targetOf,
 } from '../../core/contract';
 import { normalizeHeaders } from '../../core/headers';
@@ -100,15 +101,54 @@ describe('contract', () => {
     ).toThrow(/hmac-sha256|hmac/);
   });
 
+  const product = { 'x-shopify-product-id': '788032119674292922' };
   it.each([
-    ['shop', 'demo.myshopify.com'],
-    ['shop-topic', 'demo.myshopify.com:products/update'],
-    ['global', 'all'],
-    ['none', 'w-1'],
-  ] as const)('groups by %s', (ordering, expected) => {
+    ['resource', {}, 'demo.myshopify.com'],
+    ['resource', product, 'demo.myshopify.com/product:788032119674292922'],
+    ['shop', product, 'demo.myshopify.com'],
+    ['shop-topic', product, 'demo.myshopify.com:products/update'],
+    ['global', product, 'all'],
+    ['none', product, 'w-1'],
+  ] as const)('groups by %s (resource headers %j)', (ordering, headers, expected) => {
     expect(
-      groupIdOf(ordering, { shop: 'demo.myshopify.com', topic: 'products/update', webhookId: 'w-1' }),
+      groupIdOf(ordering, {
+        shop: 'demo.myshopify.com',
+        topic: 'products/update',
+        webhookId: 'w-1',
+        headers,
+      }),
     ).toBe(expected);
+  });
+
+  it('finds the resource in either spelling, never in the ids of the delivery itself, and the same one every time', () => {
+    expect(resourceOf({ 'shopify-order-id': '450789469' })).toBe('order:450789469');
+    expect(resourceOf({ 'X-Shopify-Inventory-Item-Id': ' 808950810 ' })).toBe('inventory-item:808950810');
+    // The webhook's and the event's ids are unique per delivery (grouping by them orders nothing).
+    expect(
+      resourceOf({ 'x-shopify-webhook-id': 'w', 'x-shopify-event-id': 'e', 'x-shopify-shop-id': '1' }),
+    ).toBeUndefined();
+    // An id SQS could not carry, or an empty one, names nothing.
+    expect(resourceOf({ 'x-shopify-product-id': '' })).toBeUndefined();
+    expect(resourceOf({ 'x-shopify-product-id': 'a b' })).toBeUndefined();
+    // Two resources: whichever order the headers come in, the same one is taken.
+    const both = { 'x-shopify-order-id': '2', 'x-shopify-customer-id': '9' };
+    const reversed = { 'x-shopify-customer-id': '9', 'x-shopify-order-id': '2' };
+    expect(resourceOf(both)).toBe('customer:9');
+    expect(resourceOf(reversed)).toBe('customer:9');
+  });
+
+  it("keeps a resource group within SQS's 128 characters for a long shop domain, the same for the same resource", () => {
+    const shop = `${'a'.repeat(100)}.myshopify.com`;
+    const env = (id: string, webhookId: string) => ({
+      shop,
+      topic: 'products/update',
+      webhookId,
+      headers: { 'x-shopify-product-id': id },
+    });
+    const one = groupIdOf('resource', env('1234567890123456789', 'w-1'));
+    expect(one.length).toBeLessThanOrEqual(128);
+    expect(groupIdOf('resource', env('1234567890123456789', 'w-2'))).toBe(one);
+    expect(groupIdOf('resource', env('1234567890123456780', 'w-3'))).not.toBe(one);
   });
 
   it.each([

@@ -24,7 +24,12 @@ describe('local mode with on-disk state (Ctrl-C during a flood, then npm start a
   });
 
   it('loses nothing and keeps every shop in order across a graceful stop and restart', async () => {
-    const env = { DOWNSTREAM_URL: app.url, SLUICE_STATE_DIR: join(dir, 'state'), RATE_CEILING: '60' };
+    const env = {
+      DOWNSTREAM_URL: app.url,
+      SLUICE_STATE_DIR: join(dir, 'state'),
+      RATE_CEILING: '60',
+      ORDERING_KEY: 'shop',
+    };
     const endpoints = join(dir, 'endpoints.json');
     const flood = makeFlood({ count: 300, shops: 3, topic: 'products/update', secret: DEV_SECRET });
 

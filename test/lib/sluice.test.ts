@@ -166,7 +166,7 @@ describe('Sluice', () => {
             BUCKET_NAME: stack.resolve(s.bodyBucket.bucketName),
             SECRET_ARN: stack.resolve(s.secret.secretArn),
             DOWNSTREAM_URL: 'https://app.example.com',
-            ORDERING_KEY: 'shop',
+            ORDERING_KEY: 'resource',
           }),
         },
       });

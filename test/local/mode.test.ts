@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseConfig } from '../../core/config';
 import * as pacer from '../../core/pacer';
 import { startLocalMode, tryCommand } from '../../local/mode';
-import { makeWebhook } from '../../local/webhooks';
+import { sendWebhooks } from '../../local/sender';
+import { makeFlood, makeWebhook } from '../../local/webhooks';
 import { waitUntil } from '../helpers/recorder';
 import { startScriptedApp } from '../helpers/scripted-app';
 
@@ -81,4 +82,50 @@ describe('startLocalMode', () => {
     expect(accepted()[0]).toMatchObject({ kind: 'accepted', serviceMs: 12.5 });
     expect(printed).toContain("Service time  read from your app's Server-Timing metric app");
   });
+  // The flood Sluice is for: one merchant's bulk edit, one shop, many products. Under the default ordering key
+  // each product is its own group, so the app gets several at once; under `shop` it gets one at a time.
+  it.each([
+    ['resource (the default)', 'several', {}],
+    ['shop', 'one', { orderingKey: 'shop' }],
+  ] as const)(
+    "delivers one shop's bulk edit under %s %s at a time, each product's updates in order",
+    async (_, expected, extra) => {
+      const secret = 'local-test-secret';
+      const app = await startScriptedApp(() => ({ status: 200, delayMs: 150 }));
+      const local = await startLocalMode({
+        config: parseConfig({ downstreamUrl: app.url, ...extra }),
+        secrets: [secret],
+        port: 0,
+        endpointsFile: join(dir, `endpoints-bulk-${expected}.json`),
+        out: { write: () => {} },
+      });
+      try {
+        // 48 updates of 8 products, in the order a bulk edit sends them.
+        const flood = makeFlood({ count: 48, shops: 1, topic: 'products/update', secret, resources: 8 });
+        const sent = await sendWebhooks(flood, { baseUrl: local.apiUrl, concurrency: 1 });
+        expect(sent.accepted).toBe(48);
+        await waitUntil(() => app.committed().length >= 48, 60_000, '48 deliveries');
+      } finally {
+        await local.stop();
+        await app.close();
+      }
+      const exchanges = app.exchanges;
+      const most = Math.max(
+        ...exchanges.map(
+          (e) => exchanges.filter((o) => o.at <= e.at && (o.answeredAt ?? Infinity) > e.at).length,
+        ),
+      );
+      if (expected === 'several') expect(most).toBeGreaterThan(1);
+      else expect(most).toBe(1);
+      const product = (e: { headers: Readonly<Record<string, string>> }) => e.headers['x-shopify-product-id'];
+      for (const id of new Set(exchanges.map(product))) {
+        const seqs = app
+          .committed()
+          .filter((e) => product(e) === id)
+          .map((e) => Number(/"sequence":(\d+)/.exec(e.body.toString('utf8'))?.[1]));
+        expect(seqs).toHaveLength(6);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
+    },
+  );
 });
