@@ -189,6 +189,10 @@ export interface DrainerStatus {
   window: number;
   /** End of an announced Retry-After wait, epoch ms (0: none). */
   pausedUntil: number;
+  /** Since when the app has refused everything (REFUSING_STREAK), epoch ms: sending one at a time, slowly. */
+  refusingSince?: number;
+  /** Since when every signature has failed (BAD_SIGNATURE_STREAK), epoch ms: dead-lettering them slowly. */
+  badSignaturesSince?: number;
   /** What sets the rate and the window now (absent before the pacer exists). */
   pace?: PaceExplanation;
   operatorPaused: boolean;
@@ -230,6 +234,24 @@ const DEFAULT_CONTROLS_REFRESH_MS = 2_000;
 const PERSIST_EVERY_MS = 5_000;
 /** Never hold more than this many messages, whatever the rate. */
 const MAX_HELD = 1_000;
+/**
+ * An app that refuses everything (a deploy that broke its webhook route or its HMAC check: 401, 404, 3xx to
+ * every webhook) would see the whole queue dead-lettered at the pacer's rate, 2 million in hours. After this
+ * many refusals in a row, from at least REFUSING_SHOPS shops and with no delivery in between, the drainer
+ * sends one webhook at a time, REFUSING_GAP_MS apart, round-robin over the groups it holds, until one is
+ * accepted: each refused one still goes to the DLQ with its answer (nothing is held back unseen), but at a
+ * pace that leaves hours to fix the app, not minutes. One shop's refusals (an uninstalled shop) never trip it.
+ */
+const REFUSING_STREAK = 10;
+const REFUSING_SHOPS = 3;
+const REFUSING_GAP_MS = 1_000;
+/**
+ * The same for signatures: a wrong secret (a rotation done in the wrong order) fails every webhook, and each
+ * went to the DLQ as fast as it was received, a whole backlog within minutes. After this many failures in a
+ * row from at least REFUSING_SHOPS shops, with no good signature in between, they go to the DLQ one per
+ * REFUSING_GAP_MS until a signature passes again. Forged traffic mixed with real webhooks never trips it.
+ */
+const BAD_SIGNATURE_STREAK = 10;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
 const RETRY_BASE_MS = 200;
 /**
@@ -463,6 +485,16 @@ class DrainerRun implements Drainer {
   private operatorPaused = false;
   /** When this run last had a webhook delivered (-∞: none yet). */
   private lastDeliveredAt = Number.NEGATIVE_INFINITY;
+  /** Refusals for good since the last delivery, and their shops (REFUSING_STREAK). */
+  private refusedInARow = 0;
+  private readonly refusedShops = new Set<string>();
+  private refusingSince: number | undefined;
+  private nextRefusingSendAt = 0;
+  /** Signature failures since the last good signature, and their shops (BAD_SIGNATURE_STREAK). */
+  private badSignaturesInARow = 0;
+  private readonly badSignatureShops = new Set<string>();
+  private badSignaturesSince: number | undefined;
+  private nextSignatureDropAt = 0;
   /**
    * The first failure (of the failing messages' first failures) among the app-wide failures of this run that
    * blamed no message: the app down or full for everyone since then, unless something was delivered after it.
@@ -542,6 +574,8 @@ class DrainerRun implements Drainer {
       ratePerSecond: pace?.ratePerSecond ?? 0,
       window: pace?.window ?? 0,
       pausedUntil: p ? pausedUntil(p) : 0,
+      ...(this.refusingSince !== undefined ? { refusingSince: this.refusingSince } : {}),
+      ...(this.badSignaturesSince !== undefined ? { badSignaturesSince: this.badSignaturesSince } : {}),
       ...(pace ? { pace } : {}),
       operatorPaused: this.operatorPaused,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
@@ -755,6 +789,9 @@ class DrainerRun implements Drainer {
     );
     const p = this.pacer!;
     if (pacedOut && this.scheduler.hasReady(now)) at = Math.min(at, earliestSend(p, now));
+    if (this.refusingSince !== undefined && this.sending === 0 && this.scheduler.hasReady(now)) {
+      at = Math.min(at, Math.max(now, this.nextRefusingSendAt));
+    }
     const backoffEnd = this.scheduler.nextWakeAt(now);
     if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
     if (this.options.idleExitMs !== undefined && this.emptySince !== undefined) {
@@ -789,6 +826,11 @@ class DrainerRun implements Drainer {
         this.starved = false;
         return true;
       }
+      if (this.refusingSince !== undefined && (this.sending > 0 || now < this.nextRefusingSendAt)) {
+        // One at a time while the app refuses everything: its answer, or the gap's end, wakes the loop.
+        this.starved = false;
+        return false;
+      }
       const taken = this.scheduler.take(now);
       if (!taken) return false;
       const item = taken.item;
@@ -802,6 +844,7 @@ class DrainerRun implements Drainer {
       // Book the send at its slot, not at `now`: a timer that fires late must not lower the average rate
       // below the pacer's. The slot is never before earliestSend, so no send falls inside a Retry-After
       // wait; CATCH_UP_MS bounds the burst after a late wake.
+      if (this.refusingSince !== undefined) this.nextRefusingSendAt = now + REFUSING_GAP_MS;
       this.send(item, prepared, now, Math.max(slot, now - CATCH_UP_MS));
     }
   }
@@ -871,10 +914,12 @@ class DrainerRun implements Drainer {
     const group = item.msg.groupId;
     switch (verdict.kind) {
       case 'delivered':
+        this.acceptedAgain(now);
         this.delivered(item);
         this.scheduler.finish(group, 'done');
         break;
       case 'permanent':
+        this.refused(item.prepared!.envelope.shop, verdict.status, now);
         await this.deadLetterHead(item, 'rejected', verdict.status, verdict.detail, now);
         break;
       case 'retry':
@@ -882,6 +927,37 @@ class DrainerRun implements Drainer {
         break;
     }
     this.kick();
+  }
+
+  /** A refusal for good: counts towards "the app refuses everything" (REFUSING_STREAK). */
+  private refused(shop: string, status: number | undefined, now: number): void {
+    this.refusedInARow++;
+    this.refusedShops.add(shop);
+    if (
+      this.refusingSince === undefined &&
+      this.refusedInARow >= REFUSING_STREAK &&
+      this.refusedShops.size >= REFUSING_SHOPS
+    ) {
+      this.refusingSince = now;
+      this.log(
+        'error',
+        'your app refuses every webhook: sending one a second until it accepts one (each refused one goes to the DLQ as rejected); check its webhook route, its secret and what it answers',
+        { refusedInARow: this.refusedInARow, shops: this.refusedShops.size, lastStatus: status },
+      );
+    }
+  }
+
+  /** A delivery: the app accepts webhooks, whatever it refused before. */
+  private acceptedAgain(now: number): void {
+    if (this.refusingSince !== undefined) {
+      this.log('info', "your app accepts webhooks again: back to the pacer's rate", {
+        refusedInARow: this.refusedInARow,
+        slowedForMs: now - this.refusingSince,
+      });
+    }
+    this.refusedInARow = 0;
+    this.refusedShops.clear();
+    this.refusingSince = undefined;
   }
 
   private delivered(item: Held): void {
@@ -1267,9 +1343,11 @@ class DrainerRun implements Drainer {
       body = stored;
     }
     if (!verify(body, envelope.hmac, this.secrets)) {
+      if (!(await this.signatureFailed(envelope.shop))) return; // shutting down: released with the rest
       await this.dropUnsendable(item, 'signature', 'the body does not match its signature under any secret');
       return;
     }
+    this.signaturePassed();
     if (this.deliveredIds.has(envelope.webhookId)) {
       if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item, envelope.webhookId);
       return;
@@ -1388,6 +1466,43 @@ class DrainerRun implements Drainer {
       deadLetteredAt: now,
     };
     await this.safely('retries.put', () => retries.put(item.msg.messageId, updated, now));
+  }
+
+  /**
+   * Counts a failed signature (BAD_SIGNATURE_STREAK) and, once every signature fails, waits for this one's
+   * turn to be dead-lettered. False when shutdown came first: the message stays queued.
+   */
+  private async signatureFailed(shop: string): Promise<boolean> {
+    const now = this.clock.now();
+    this.badSignaturesInARow++;
+    this.badSignatureShops.add(shop);
+    if (
+      this.badSignaturesSince === undefined &&
+      this.badSignaturesInARow >= BAD_SIGNATURE_STREAK &&
+      this.badSignatureShops.size >= REFUSING_SHOPS
+    ) {
+      this.badSignaturesSince = now;
+      this.log(
+        'error',
+        'every webhook fails its signature: the Shopify secret Sluice holds is probably wrong (a rotation?); moving them to the DLQ one a second until one passes. Fix the secret, then `sluice dlq redrive --reason signature`',
+        { failedInARow: this.badSignaturesInARow, shops: this.badSignatureShops.size },
+      );
+    }
+    if (this.badSignaturesSince === undefined) return true;
+    const at = Math.max(now, this.nextSignatureDropAt);
+    this.nextSignatureDropAt = at + REFUSING_GAP_MS;
+    if (at > now) await this.clock.sleep(at - now, this.receiveAbort.signal);
+    return !this.stopping;
+  }
+
+  /** A signature that passed: the secret is right, whatever failed before. */
+  private signaturePassed(): void {
+    if (this.badSignaturesSince !== undefined) {
+      this.log('info', 'signatures pass again', { failedInARow: this.badSignaturesInARow });
+    }
+    this.badSignaturesInARow = 0;
+    this.badSignatureShops.clear();
+    this.badSignaturesSince = undefined;
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */

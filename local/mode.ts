@@ -507,7 +507,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             ...(s?.pace ? { paceSetBy: paceTag(s.pace) } : {}),
             deadLetters: dlq.visible + dlq.inFlight,
             ...(paused ? { paused } : {}),
-            downstream: downstream.state(now),
+            downstream: s?.refusingSince !== undefined ? 'refusing' : downstream.state(now),
+            ...(s?.badSignaturesSince !== undefined ? { badSignatures: true } : {}),
           }),
         );
       } catch {

@@ -24,8 +24,10 @@ export interface StatusSample {
   readonly deadLetters: number;
   /** Why delivery is paused (operator pause, Retry-After), when it is. */
   readonly paused?: string;
-  /** What the last delivery attempts said about the app. */
-  readonly downstream: 'ok' | 'idle' | 'overloaded' | 'unreachable';
+  /** Every signature fails (a wrong secret?): the drainer dead-letters them one a second. */
+  readonly badSignatures?: boolean;
+  /** What the last delivery attempts said about the app (`refusing`: it refuses everything, see the drainer). */
+  readonly downstream: 'ok' | 'idle' | 'overloaded' | 'unreachable' | 'refusing';
 }
 
 const num = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -45,6 +47,8 @@ export function formatStatus(s: StatusSample): string {
   if (s.paused) parts.push(`PAUSED (${s.paused})`);
   if (s.downstream === 'unreachable') parts.push('downstream unreachable');
   else if (s.downstream === 'overloaded') parts.push('downstream overloaded');
+  else if (s.downstream === 'refusing') parts.push('downstream REFUSES everything (sending 1/s)');
+  if (s.badSignatures) parts.push('every signature FAILS: wrong secret? (1/s to the DLQ)');
   return parts.join(' │ ');
 }
 

@@ -337,6 +337,48 @@ describe('drainer', () => {
     expect(h.metrics.sum(METRICS.deadLettered, { Reason: 'rejected' })).toBe(2);
   });
 
+  it('slows to one webhook a second while the app refuses everything, and resumes its pace at the first 2xx', async () => {
+    // A deploy broke the app's webhook route: 401 to everything for 20 s, then fixed.
+    let fixedAt = Number.POSITIVE_INFINITY;
+    const clock = { now: () => 0 };
+    const h = harness({
+      script: () => (clock.now() < fixedAt ? { status: 401, body: 'bad hmac' } : { status: 200 }),
+    });
+    clock.now = () => h.clock.now();
+    fixedAt = h.t0 + 20_000;
+    h.enqueue(flood(3_000, 20));
+    let deadAtFix = -1;
+    h.at(20_000, () => {
+      deadAtFix = h.queue.dlq.length;
+    });
+
+    const summary = await h.drainer().run();
+
+    // Ten refused at the pacer's rate, then one a second: not the hundreds 20 s at 20–200/s would take.
+    expect(deadAtFix).toBeGreaterThanOrEqual(10);
+    expect(deadAtFix).toBeLessThanOrEqual(35);
+    expect(summary.deadLettered).toBe(h.queue.dlq.length);
+    expect(h.queue.dlq.every((d) => d.info?.reason === 'rejected' && d.info.status === 401)).toBe(true);
+    expect(h.logs.some((l) => l.level === 'error' && /refuses every webhook/.test(l.msg))).toBe(true);
+    expect(h.logs.some((l) => l.level === 'info' && /accepts webhooks again/.test(l.msg))).toBe(true);
+    // After the fix the pacer's pace is back: far more than one a second in the remaining 40 s.
+    const after = accepted(h.app).length;
+    expect(after).toBeGreaterThan(400);
+    expect(after + h.queue.dlq.length).toBeLessThanOrEqual(3_000);
+    expectOrderedOnce(h.app, accepted(h.app));
+  });
+
+  it("does not slow down for one shop's refusals (an uninstalled shop), even with nothing else to send", async () => {
+    const h = harness({ script: () => ({ status: 410, body: 'shop uninstalled' }) });
+    h.enqueue(flood(300, 1));
+
+    const summary = await h.drainer({ stopAt: h.t0 + 20_000, deadline: h.t0 + 30_000 }).run();
+
+    // At one a second 20 s would move about 30; at the pacer's rate all 300 go.
+    expect(summary.deadLettered).toBe(300);
+    expect(h.logs.some((l) => /refuses every webhook/.test(l.msg))).toBe(false);
+  });
+
   it('indexes every dead letter through the state port, with its failure, its webhook and where it landed', async () => {
     const h = harness({ script: (r) => (r.webhookId === 'w3' ? { status: 200 } : { status: 400 }) });
     h.enqueue(flood(4, 1));
@@ -512,6 +554,45 @@ describe('drainer', () => {
     expect(summary.deadLettered).toBe(2);
     expect(h.queue.dlq.map((d) => d.info?.reason)).toEqual(['signature', 'signature']);
     expect(h.metrics.sum(METRICS.signatureFailures)).toBe(2);
+  });
+
+  it('moves webhooks signed with another secret to the DLQ one a second once every signature fails', async () => {
+    // The secret was rotated in Shopify but not in Sluice: every queued webhook fails, from every shop.
+    const h = harness();
+    h.enqueue(flood(500, 20).map((w) => ({ ...w, secret: 'the-new-secret' })));
+    let deadAt20s = -1;
+    h.at(20_000, () => {
+      deadAt20s = h.queue.dlq.length;
+    });
+
+    await h.drainer({ stopAt: h.t0 + 20_500, deadline: h.t0 + 30_000 }).run();
+
+    // Those received before it trips (10 failures in a row from 3 shops; SQS hands out up to 10 of a group at
+    // once, so a few dozen), then one a second: not all 500 within moments.
+    expect(deadAt20s).toBeGreaterThanOrEqual(10);
+    expect(deadAt20s).toBeLessThanOrEqual(100);
+    const later = h.queue.dlq.filter((d) => (d.info?.failedAt ?? 0) - h.t0 >= 1_000);
+    expect(later.length).toBeGreaterThanOrEqual(15);
+    expect(later.length).toBeLessThanOrEqual(21);
+    expect(h.queue.dlq.every((d) => d.info?.reason === 'signature')).toBe(true);
+    expect(h.app.requests).toHaveLength(0);
+    expect(h.logs.some((l) => l.level === 'error' && /fails its signature/.test(l.msg))).toBe(true);
+    // Nothing lost: what was not dead-lettered is still queued.
+    expect(h.queue.dlq.length + h.queue.size).toBe(500);
+  });
+
+  it('keeps dead-lettering forged webhooks at full speed while real ones pass between them', async () => {
+    const specs = flood(300, 20).map((w, i) =>
+      i % 3 === 0 ? w : { ...w, hmac: sign('attacker', Buffer.from(w.webhookId)) },
+    );
+    const h = harness();
+    h.enqueue(specs);
+
+    const summary = await h.drainer({ stopAt: h.t0 + 10_000, deadline: h.t0 + 20_000 }).run();
+
+    expect(summary.deadLettered).toBe(200);
+    expect(accepted(h.app)).toHaveLength(100);
+    expect(h.logs.some((l) => /fails its signature/.test(l.msg))).toBe(false);
   });
 
   it('accepts either secret during a rotation', async () => {

@@ -38,6 +38,17 @@ describe('formatStatus', () => {
     expect(line).toContain('PAUSED (operator)');
     expect(line).toMatch(/downstream unreachable$/);
   });
+
+  it('says so when every signature fails', () => {
+    expect(formatStatus(sample({ badSignatures: true }))).toMatch(/every signature FAILS: wrong secret\?/);
+    expect(formatStatus(sample({}))).not.toMatch(/signature/);
+  });
+
+  it('says so when the app refuses everything and the drainer sends one a second', () => {
+    expect(formatStatus(sample({ downstream: 'refusing' }))).toMatch(
+      /downstream REFUSES everything \(sending 1\/s\)$/,
+    );
+  });
 });
 
 describe('StatusPrinter', () => {
