@@ -10,7 +10,7 @@ import { DEV_SECRET } from '../local/webhooks';
 // The configuration fields that matter locally, with their flag help. Flags win over the environment.
 const CONFIG_FLAGS: Readonly<Record<string, string>> = {
   DOWNSTREAM_URL: 'base URL of your app (default: the built-in demo app)',
-  ORDERING_KEY: 'ordering group: shop, shop-topic, global or none (default shop)',
+  ORDERING_KEY: 'ordering group: resource, shop, shop-topic, global or none (default resource)',
   ALLOWED_SHOPS: 'comma-separated shop domains allowed at the edge (default any)',
   ALLOWED_TOPICS: 'comma-separated topics allowed at the edge (default any)',
   RATE_FLOOR: 'lowest delivery rate, req/s (default 1)',
@@ -45,7 +45,8 @@ program.addOption(new Option('--demo-rate <n>', 'demo app capacity, req/s').env(
 program.addOption(
   new Option('--demo-concurrency <n>', 'demo app requests at once').env('DEMO_CONCURRENCY').default('4'),
 );
-program.addOption(new Option('--verbose', 'print the drainer’s info lines').env('SLUICE_VERBOSE'));
+// Not `.env()`: commander turns a boolean flag on whenever its variable exists, SLUICE_VERBOSE=0 included.
+program.addOption(new Option('--verbose', 'print the drainer’s info lines [env SLUICE_VERBOSE=1]'));
 for (const field of FIELDS) {
   const help = CONFIG_FLAGS[field.env];
   if (help) program.addOption(new Option(`--${flagOf(field.env)} <value>`, `${help} [env ${field.env}]`));
@@ -104,7 +105,7 @@ async function main(): Promise<LocalMode> {
     ...(process.env.SLUICE_RUN_SECONDS
       ? { runMs: number('runSeconds', process.env.SLUICE_RUN_SECONDS, 5) * 1000 }
       : {}),
-    verbose: o.verbose === true || o.verbose === 'true' || o.verbose === '1',
+    verbose: o.verbose === true || /^(1|true|yes|on)$/i.test(process.env.SLUICE_VERBOSE ?? ''),
   });
 }
 

@@ -38,6 +38,11 @@ const program = new Command('send')
   .option('-s, --shops <n>', 'shops to spread them over (each shop in order)', positiveInt('--shops'), 3)
   .option('-t, --topic <topic>', 'webhook topic', 'products/update')
   .option(
+    '-r, --resources <n>',
+    'products (or orders) per shop the webhooks update in turn (default: each its own)',
+    positiveInt('--resources'),
+  )
+  .option(
     '-u, --url <url>',
     'webhook URL (default: the running local mode, else http://127.0.0.1:3000/webhooks)',
   )
@@ -54,6 +59,7 @@ interface Options {
   count: number;
   shops: number;
   topic: string;
+  resources?: number;
   url?: string;
   secret?: string;
   concurrency: number;
@@ -73,7 +79,14 @@ async function main(): Promise<number> {
   let path = `${url.pathname}${url.search}`;
   if (o.verified && !path.startsWith('/verified/')) path = `/verified${path === '/' ? '/webhooks' : path}`;
   const secret = o.secret ?? parseSecrets(process.env.SHOPIFY_CLIENT_SECRET)[0] ?? DEV_SECRET;
-  const webhooks = makeFlood({ count: o.count, shops: o.shops, topic: o.topic, secret, path });
+  const webhooks = makeFlood({
+    count: o.count,
+    shops: o.shops,
+    topic: o.topic,
+    secret,
+    path,
+    ...(o.resources ? { resources: o.resources } : {}),
+  });
   const lanes = o.unordered ? o.concurrency : Math.min(o.concurrency, o.shops);
   console.log(
     `Sending ${o.count} ${o.topic} webhooks for ${o.shops} shop(s) to ${url.origin}${path}` +

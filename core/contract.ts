@@ -52,20 +52,38 @@ const RESOURCE_HEADER = /^(?:x-)?shopify-([a-z][a-z0-9-]{0,31})-id$/;
 // Ids of the delivery itself, not of the resource it is about (one per webhook: no order at all), or of the shop.
 const NOT_RESOURCES = new Set(['webhook', 'event', 'shop']);
 const RESOURCE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+// Events deliveries name the resource as a global id (`shopify-resource-id: gid://shopify/Product/123`).
+const GLOBAL_ID = /^gid:\/\/shopify\/([A-Za-z][A-Za-z0-9]{0,31})\/([A-Za-z0-9_.:-]{1,64})$/;
+
+/** `ProductVariant` → `product-variant`, `InventoryItem` → `inventory-item`: the kind as headers spell it. */
+const kebab = (type: string): string => type.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+/** `products/update` → `product`, `inventory_items/create` → `inventory-item`: the kind a topic is about. */
+function topicKind(topic: string): string {
+  const head = (topic.split('/')[0] ?? '').toLowerCase().replace(/_/g, '-');
+  return head.endsWith('ies') ? `${head.slice(0, -3)}y` : head.replace(/s$/, '');
+}
 
 /**
- * The resource a webhook is about, from the headers some topics carry (`X-Shopify-Product-Id: 123` →
- * `product:123`), or undefined. When several are present the alphabetically first kind is taken, so every
- * delivery about the same resource picks the same one.
+ * The resource a webhook is about, from the headers some topics carry (`X-Shopify-Product-Id: 123` or
+ * `shopify-resource-id: gid://shopify/Product/123` → `product:123`), or undefined. Several: the one of the
+ * topic's own kind (`orders/*` → the order), else the alphabetically first kind, so every delivery about the
+ * same resource picks the same one.
  */
-export function resourceOf(headers: Readonly<Record<string, string>>): string | undefined {
+export function resourceOf(headers: Readonly<Record<string, string>>, topic = ''): string | undefined {
   const found: [string, string][] = [];
   for (const [name, value] of Object.entries(headers)) {
     const kind = RESOURCE_HEADER.exec(name.toLowerCase())?.[1];
-    const id = value.trim();
-    if (kind !== undefined && !NOT_RESOURCES.has(kind) && RESOURCE_ID.test(id)) found.push([kind, id]);
+    if (kind === undefined || NOT_RESOURCES.has(kind)) continue;
+    // A repeated header arrives joined with commas: the same id each time is still that id.
+    const ids = [...new Set(value.split(',').map((v) => v.trim()))];
+    const id = ids.length === 1 ? (ids[0] ?? '') : '';
+    const global = GLOBAL_ID.exec(id);
+    if (global) found.push([kebab(global[1]!), global[2]!]);
+    else if (kind !== 'resource' && RESOURCE_ID.test(id)) found.push([kind, id]);
   }
-  found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const own = topicKind(topic);
+  found.sort(([a], [b]) => (a === own ? -1 : b === own ? 1 : a < b ? -1 : a > b ? 1 : 0));
   const first = found[0];
   return first ? `${first[0]}:${first[1]}` : undefined;
 }
@@ -146,7 +164,7 @@ export function groupIdOf(
 ): string {
   switch (ordering) {
     case 'resource': {
-      const resource = resourceOf(env.headers);
+      const resource = resourceOf(env.headers, env.topic);
       if (resource === undefined) return env.shop;
       const group = `${env.shop}/${resource}`;
       // A long shop domain with a long id: a digest keeps the group (same resource, same digest) within SQS's cap.

@@ -565,7 +565,7 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
   const chunks64 = sqsChunks(a.avgBodyKb);
   const logs = ((MILLION * a.logBytesPerWebhook) / 1024 ** 3) * PRICES.logsIngestGb.usd;
   const sqsChunks3 = (2 * sqsChunks(a.avgBodyKb + 1.5) + 1) * PRICES.sqsFifoRequest.usd * MILLION;
-  // Plain SQS event-source mapping consumer: batch 1, the function waits on the app (aws-facts.md §8).
+  // Plain SQS event-source mapping consumer: batch 1, the function waits on the app.
   const consumer = MILLION * (PRICES.lambdaRequest.usd + gb(256) * 0.4 * gbSecond);
   const dynamo = MILLION * (PRICES.dynamoRead.usd + 3 * PRICES.dynamoWrite.usd);
   return [
@@ -593,7 +593,7 @@ function alternatives(a: CostAssumptions, gbSecond: number): Alternative[] {
         'verifies before enqueueing; but reserved concurrency 1 with many groups throttles into the DLQ, and the consumer pays for every wait on the app',
     },
     {
-      name: 'HTTP API → SQS FIFO (direct) → event-source-mapping Lambda (aws-facts.md §8 model)',
+      name: 'HTTP API → SQS FIFO (direct) → event-source-mapping Lambda (the common setup)',
       perMillionUsd:
         MILLION * PRICES.httpApiRequest.usd +
         MILLION * (PRICES.lambdaRequest.usd + gb(128) * 0.01 * gbSecond) +

@@ -64,7 +64,6 @@ export const TOPIC = /^[A-Za-z0-9_.-]{1,64}(\/[A-Za-z0-9_.-]{1,64}){0,3}$/;
 export const WEBHOOK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** `2026-01`, or `unstable`. */
 export const API_VERSION = /^(\d{4}-\d{2}|unstable)$/;
-/** SQS's limit on a message group id. */
 
 const fail = (failure: ScreeningFailure, detail: string): ScreeningResult => ({ ok: false, failure, detail });
 

@@ -3,7 +3,7 @@ import type {
   APIGatewayRequestAuthorizerEventV2,
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
-import { configFromEnv } from '../core/config';
+import { configFromEnv, DEFAULTS } from '../core/config';
 import { encode, type OrderingKey } from '../core/contract';
 import { normalizeHeaders } from '../core/headers';
 import { authorizerContext } from '../core/mapping';
@@ -14,7 +14,7 @@ import { once } from './shared/once';
 export type AuthorizerResult = APIGatewaySimpleAuthorizerWithContextResult<Record<string, string>>;
 
 export interface AuthorizerOptions {
-  /** How webhooks are grouped for ordering. @default 'shop' */
+  /** How webhooks are grouped for ordering. @default DEFAULTS.orderingKey ('resource') */
   readonly ordering?: OrderingKey;
   /** Receive time when the event carries none, epoch ms. @default Date.now */
   readonly now?: () => number;
@@ -30,7 +30,7 @@ export function makeAuthorizer(
   rules: ScreeningRules,
   options: AuthorizerOptions = {},
 ): (event: APIGatewayRequestAuthorizerEventV2) => Promise<AuthorizerResult> {
-  const ordering = options.ordering ?? 'shop';
+  const ordering = options.ordering ?? DEFAULTS.orderingKey;
   const now = options.now ?? Date.now;
   const log = options.log ?? ((entry) => console.log(JSON.stringify(entry)));
   return async (event) => {

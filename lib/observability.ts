@@ -27,6 +27,7 @@ import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { DEFAULTS } from '../core/config';
+import { QUEUE } from '../core/resources';
 
 /** The webhook queue's metrics (AWS/SQS). */
 export interface QueueMetricSource {
@@ -163,6 +164,7 @@ export interface SluiceAlarmsProps extends MetricSources {
 export class SluiceAlarms extends Construct {
   readonly dlqNotEmpty: Alarm;
   readonly oldestTooOld: Alarm;
+  readonly nearRetention: Alarm;
   readonly notDelivering: Alarm;
   readonly intakeServerErrors: Alarm;
   readonly signatureFailures: Alarm;
@@ -199,6 +201,17 @@ export class SluiceAlarms extends Construct {
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       datapointsToAlarm: 3,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    // OldestTooOld fires in every big burst; this one says webhooks are about to be lost: SQS deletes a message
+    // unseen at the queue's retention, with no dead letter, so a backlog that drains too slowly loses its tail.
+    const retentionDays = QUEUE.retentionSeconds / 86_400;
+    this.nearRetention = new Alarm(this, 'NearRetention', {
+      alarmDescription: `The oldest queued webhook is over ${retentionDays - NEAR_RETENTION_DAYS} days old: SQS deletes webhooks unseen at ${retentionDays} days. Deliver faster (your app's capacity, \`sluice rate\`, \`sluice resume\`) or they will be lost.`,
+      metric: props.queue.metricOldestAge({ period: FIVE_MIN, statistic: 'Maximum' }),
+      threshold: QUEUE.retentionSeconds - NEAR_RETENTION_DAYS * 86_400,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.notDelivering = new Alarm(this, 'NotDelivering', {
@@ -280,12 +293,16 @@ export class SluiceAlarms extends Construct {
     return [
       this.dlqNotEmpty,
       this.oldestTooOld,
+      this.nearRetention,
       this.notDelivering,
       this.intakeServerErrors,
       this.signatureFailures,
     ];
   }
 }
+
+/** NearRetention fires this many days before the queue's retention would delete the oldest webhook. */
+const NEAR_RETENTION_DAYS = 3;
 
 function positive(name: string, v: number): void {
   if (!Number.isFinite(v) || v <= 0)

@@ -101,9 +101,12 @@ export function makeWebhook(options: WebhookOptions): Webhook {
     'X-Shopify-Webhook-Id': webhookId,
     'X-Shopify-Triggered-At': triggeredAt(now),
     'X-Shopify-Event-Id': randomUUID(),
-    // A topic-specific extra header, as Shopify sends on products/* and orders/*: must be forwarded too.
-    [`X-Shopify-${resource}-Id`]: (BASE_ID + BigInt(resourceIndex)).toString(),
   };
+  // A topic-specific extra header, seen from Shopify on products/* and orders/* only: forwarded like the rest,
+  // and what the default ordering key groups by.
+  if (/^(products|orders)\//.test(options.topic)) {
+    headers[`X-Shopify-${resource}-Id`] = (BASE_ID + BigInt(resourceIndex)).toString();
+  }
   return {
     path: options.path ?? '/webhooks',
     headers,

@@ -135,6 +135,24 @@ describe('contract', () => {
     const reversed = { 'x-shopify-customer-id': '9', 'x-shopify-order-id': '2' };
     expect(resourceOf(both)).toBe('customer:9');
     expect(resourceOf(reversed)).toBe('customer:9');
+    // …unless one is of the topic's own kind: an order's webhooks follow the order, whatever else they name.
+    expect(resourceOf(both, 'orders/updated')).toBe('order:2');
+    expect(
+      resourceOf({ 'x-shopify-inventory-item-id': '5', 'x-shopify-a-id': '1' }, 'inventory_items/update'),
+    ).toBe('inventory-item:5');
+    // A repeated header (joined with commas on the way in) with one id is that id; two ids name nothing.
+    expect(resourceOf({ 'x-shopify-product-id': '7, 7' })).toBe('product:7');
+    expect(resourceOf({ 'x-shopify-product-id': '7,8' })).toBeUndefined();
+  });
+
+  it("reads an Events delivery's global id as the same resource as the classic header", () => {
+    const classic = resourceOf({ 'x-shopify-product-id': '123' }, 'products/update');
+    expect(resourceOf({ 'shopify-resource-id': 'gid://shopify/Product/123' }, 'products/update')).toBe(
+      classic,
+    );
+    expect(resourceOf({ 'shopify-resource-id': 'gid://shopify/InventoryItem/9' })).toBe('inventory-item:9');
+    // Not a global id: `resource` is no kind of its own.
+    expect(resourceOf({ 'shopify-resource-id': '123' })).toBeUndefined();
   });
 
   it("keeps a resource group within SQS's 128 characters for a long shop domain, the same for the same resource", () => {

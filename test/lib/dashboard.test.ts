@@ -4,7 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { METRICS, OUTPUTS } from '../../core/resources';
+import { METRICS, OUTPUTS, QUEUE } from '../../core/resources';
 import { Drainer } from '../../lib/drainer';
 import { Ingress } from '../../lib/ingress';
 import { SluiceAlarms, type SluiceAlarmsProps, SluiceDashboard } from '../../lib/observability';
@@ -198,7 +198,7 @@ describe('SluiceDashboard', () => {
 
   it('puts the alarm status on top', () => {
     const status = widgets.find((w) => w.type === 'alarm');
-    expect(status?.properties.alarms).toHaveLength(5);
+    expect(status?.properties.alarms).toHaveLength(6);
   });
 
   it('has a console URL naming the region and the dashboard', () => {
@@ -293,7 +293,17 @@ describe('SluiceAlarms', () => {
     expect(
       template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }),
     ).toEqual({});
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+  });
+
+  it("alarms 3 days before the queue's retention would delete the oldest webhook unseen", () => {
+    const { template } = observedStack();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Statistic: 'Maximum',
+      Threshold: QUEUE.retentionSeconds - 3 * 86_400,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
   });
 
   it('has no action and no topic by default', () => {
@@ -327,7 +337,7 @@ describe('SluiceAlarms', () => {
     });
     const topic = Object.keys(template.findResources('AWS::SNS::Topic'))[0]!;
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(5);
+    expect(alarms).toHaveLength(6);
     for (const a of alarms) {
       const p = (a as { Properties: { AlarmActions: unknown; OKActions: unknown } }).Properties;
       expect(p.AlarmActions).toEqual([{ Ref: topic }]);
