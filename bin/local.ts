@@ -5,6 +5,7 @@ import { LOCAL_STATE_FILE } from '../core/resources';
 import { parseSecrets } from '../core/signature';
 import { PortInUseError } from '../local/api';
 import { EndpointsFileInUseError, type LocalMode, StateDirInUseError, startLocalMode } from '../local/mode';
+import { SnapshotError } from '../local/snapshot';
 import { DEV_SECRET } from '../local/webhooks';
 
 // The configuration fields that matter locally, with their flag help. Flags win over the environment.
@@ -115,7 +116,7 @@ main().then(
     const onSignal = (name: string) => {
       // One Ctrl-C can arrive more than once (the terminal signals the whole process group, and a parent
       // may forward it too): only a second press, a moment later, forces.
-      if (firstAt > 0 && Date.now() - firstAt < 1_000) return;
+      if (firstAt > 0 && Date.now() - firstAt < 250) return;
       if (firstAt > 0) {
         console.error(`\n${name} again: exiting now, without a final save.`);
         process.exit(130);
@@ -131,6 +132,10 @@ main().then(
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    // Closing the terminal: a stop like Ctrl-C (the queue is saved), not the default hard exit. Its output is
+    // gone by then (EIO, or EPIPE when piped into `head`): writes that fail are dropped, not a crash mid-save.
+    process.on('SIGHUP', () => onSignal('SIGHUP'));
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
     // `npm start` runs this under `sh -c`: a SIGTERM to npm (a process manager, an IDE's stop button) ends npm
     // and the shell but never reaches this process, which would keep serving, orphaned. A parent that goes
     // away is a stop as well.
@@ -154,7 +159,18 @@ main().then(
       console.error(`sluice: ${err.message}${flag ? ` (given as --${flagOf(flag)})` : ''}`);
       process.exit(err instanceof ConfigError ? 2 : 1);
     }
-    console.error(`sluice: could not start local mode: ${err instanceof Error ? err.stack : String(err)}`);
+    if (err instanceof SnapshotError) {
+      console.error(
+        `sluice: ${err.message}. It holds the queue saved at the last stop: fix it, or move it aside to start with an empty queue.`,
+      );
+      process.exit(1);
+    }
+    // A file system error (a state folder that is a file, say) says enough with its message and path.
+    const code = (err as { code?: unknown } | undefined)?.code;
+    const brief = err instanceof Error && typeof code === 'string';
+    console.error(
+      `sluice: could not start local mode: ${brief ? err.message : err instanceof Error ? err.stack : String(err)}`,
+    );
     process.exit(1);
   },
 );

@@ -85,7 +85,7 @@ export function registerCost(program: Command, io: CliIo): void {
     .option(
       '--receive-batch <n>',
       'messages per receive call (1 for a trickle; up to 10 while a backlog drains)',
-      numberIn(1, 10),
+      numberIn(1, 10, true),
       1,
     )
     .option('--log-bytes <b>', 'log bytes per webhook (access log, Lambda lines, EMF)', numberIn(0, 1e6), 650)

@@ -333,6 +333,19 @@ function check(a: CostAssumptions): void {
   if (a.architecture !== 'arm64' && a.architecture !== 'x86_64') {
     throw new CostInputError('architecture', a.architecture, 'arm64 or x86_64');
   }
+  if (!Number.isInteger(a.receiveBatch)) {
+    throw new CostInputError('receiveBatch', a.receiveBatch, 'a whole number of messages from 1 to 10');
+  }
+  // One drainer delivers at most deliveryRatePerSecond all month: more webhooks than that is a backlog that
+  // grows without end (and passes the queue's 14 days), not a cost.
+  const most = a.deliveryRatePerSecond * HOURS_PER_MONTH * 3600;
+  if (a.webhooksPerMonth > most) {
+    throw new CostInputError(
+      'webhooksPerMonth',
+      a.webhooksPerMonth,
+      `at most ${Math.floor(most).toLocaleString('en-US')}: the drainer delivers ${a.deliveryRatePerSecond}/s (deliveryRatePerSecond), so more never drains; raise the delivery rate to ${Math.ceil((a.webhooksPerMonth / (HOURS_PER_MONTH * 3600)) * 100) / 100}/s or more`,
+    );
+  }
 }
 
 /** SQS bills each 64 KB chunk of a request's payload as one request. */

@@ -191,8 +191,6 @@ export interface DrainerStatus {
   pausedUntil: number;
   /** Since when the app has refused everything (REFUSING_STREAK), epoch ms: sending one at a time, slowly. */
   refusingSince?: number;
-  /** Since when every signature has failed (BAD_SIGNATURE_STREAK), epoch ms: dead-lettering them slowly. */
-  badSignaturesSince?: number;
   /** What sets the rate and the window now (absent before the pacer exists). */
   pace?: PaceExplanation;
   operatorPaused: boolean;
@@ -238,20 +236,18 @@ const MAX_HELD = 1_000;
  * An app that refuses everything (a deploy that broke its webhook route or its HMAC check: 401, 404, 3xx to
  * every webhook) would see the whole queue dead-lettered at the pacer's rate, 2 million in hours. After this
  * many refusals in a row, from at least REFUSING_SHOPS shops and with no delivery in between, the drainer
- * sends one webhook at a time, REFUSING_GAP_MS apart, round-robin over the groups it holds, until one is
- * accepted: each refused one still goes to the DLQ with its answer (nothing is held back unseen), but at a
- * pace that leaves hours to fix the app, not minutes. One shop's refusals (an uninstalled shop) never trip it.
+ * slows down: webhooks of shops the app accepted within ACCEPTED_LATELY_MS still go at the pacer's rate (their
+ * app works: a few uninstalled shops' leftovers must not hold them up), every other one goes one at a time,
+ * REFUSING_GAP_MS apart, shops not refused first. The first 2xx for a shop without a recent one ends it (the
+ * app works again). Each refused webhook still goes to the DLQ with its answer (nothing is held back unseen),
+ * but at a pace that leaves hours to fix the app, not minutes. One shop's refusals never trip it.
  */
 const REFUSING_STREAK = 10;
 const REFUSING_SHOPS = 3;
 const REFUSING_GAP_MS = 1_000;
-/**
- * The same for signatures: a wrong secret (a rotation done in the wrong order) fails every webhook, and each
- * went to the DLQ as fast as it was received, a whole backlog within minutes. After this many failures in a
- * row from at least REFUSING_SHOPS shops, with no good signature in between, they go to the DLQ one per
- * REFUSING_GAP_MS until a signature passes again. Forged traffic mixed with real webhooks never trips it.
- */
-const BAD_SIGNATURE_STREAK = 10;
+const ACCEPTED_LATELY_MS = 10_000;
+/** Shops remembered for ACCEPTED_LATELY_MS (the oldest are forgotten first beyond this many). */
+const ACCEPTED_SHOPS_MAX = 10_000;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
 const RETRY_BASE_MS = 200;
 /**
@@ -365,6 +361,8 @@ interface Held {
   lastDetail?: string;
   /** When its copy landed in the DLQ while the message itself could not be deleted (it comes back). */
   deadLetteredAt?: number;
+  /** Sent as the one slow turn while the app refuses everything (REFUSING_STREAK). */
+  slowTurn?: boolean;
 }
 
 /** A set that forgets its oldest entries beyond `limit`, so a long run's memory stays bounded. */
@@ -490,11 +488,10 @@ class DrainerRun implements Drainer {
   private readonly refusedShops = new Set<string>();
   private refusingSince: number | undefined;
   private nextRefusingSendAt = 0;
-  /** Signature failures since the last good signature, and their shops (BAD_SIGNATURE_STREAK). */
-  private badSignaturesInARow = 0;
-  private readonly badSignatureShops = new Set<string>();
-  private badSignaturesSince: number | undefined;
-  private nextSignatureDropAt = 0;
+  /** A slow turn is out (REFUSING_STREAK): the next waits for its answer. */
+  private slowTurnOut = false;
+  /** When the app last accepted a webhook of each shop (oldest first), for ACCEPTED_LATELY_MS. */
+  private readonly acceptedAt = new Map<string, number>();
   /**
    * The first failure (of the failing messages' first failures) among the app-wide failures of this run that
    * blamed no message: the app down or full for everyone since then, unless something was delivered after it.
@@ -575,7 +572,6 @@ class DrainerRun implements Drainer {
       window: pace?.window ?? 0,
       pausedUntil: p ? pausedUntil(p) : 0,
       ...(this.refusingSince !== undefined ? { refusingSince: this.refusingSince } : {}),
-      ...(this.badSignaturesSince !== undefined ? { badSignaturesSince: this.badSignaturesSince } : {}),
       ...(pace ? { pace } : {}),
       operatorPaused: this.operatorPaused,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
@@ -789,7 +785,7 @@ class DrainerRun implements Drainer {
     );
     const p = this.pacer!;
     if (pacedOut && this.scheduler.hasReady(now)) at = Math.min(at, earliestSend(p, now));
-    if (this.refusingSince !== undefined && this.sending === 0 && this.scheduler.hasReady(now)) {
+    if (this.refusingSince !== undefined && !this.slowTurnOut && this.scheduler.hasReady(now)) {
       at = Math.min(at, Math.max(now, this.nextRefusingSendAt));
     }
     const backoffEnd = this.scheduler.nextWakeAt(now);
@@ -826,12 +822,25 @@ class DrainerRun implements Drainer {
         this.starved = false;
         return true;
       }
-      if (this.refusingSince !== undefined && (this.sending > 0 || now < this.nextRefusingSendAt)) {
-        // One at a time while the app refuses everything: its answer, or the gap's end, wakes the loop.
-        this.starved = false;
-        return false;
+      let taken: ReturnType<typeof this.scheduler.take>;
+      let slowTurn = false;
+      if (this.refusingSince === undefined) taken = this.scheduler.take(now);
+      else {
+        // The app refuses everything: shops it accepted lately go at the pacer's rate, the rest take slow
+        // turns, one at a time (its answer, or the gap's end, wakes the loop), shops not refused first.
+        const shopOf = (item: Held): string => item.prepared?.envelope.shop ?? '';
+        taken = this.scheduler.take(now, (item) => this.acceptedLately(shopOf(item), now));
+        if (!taken) {
+          if (this.slowTurnOut || now < this.nextRefusingSendAt) {
+            this.starved = false;
+            return false;
+          }
+          taken =
+            this.scheduler.take(now, (item) => !this.refusedShops.has(shopOf(item))) ??
+            this.scheduler.take(now);
+          slowTurn = taken !== undefined;
+        }
       }
-      const taken = this.scheduler.take(now);
       if (!taken) return false;
       const item = taken.item;
       const prepared = item.prepared!;
@@ -844,7 +853,11 @@ class DrainerRun implements Drainer {
       // Book the send at its slot, not at `now`: a timer that fires late must not lower the average rate
       // below the pacer's. The slot is never before earliestSend, so no send falls inside a Retry-After
       // wait; CATCH_UP_MS bounds the burst after a late wake.
-      if (this.refusingSince !== undefined) this.nextRefusingSendAt = now + REFUSING_GAP_MS;
+      if (slowTurn) {
+        this.nextRefusingSendAt = now + REFUSING_GAP_MS;
+        this.slowTurnOut = true;
+        item.slowTurn = true;
+      }
       this.send(item, prepared, now, Math.max(slot, now - CATCH_UP_MS));
     }
   }
@@ -912,9 +925,13 @@ class DrainerRun implements Drainer {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));
     }
     const group = item.msg.groupId;
+    if (item.slowTurn) {
+      item.slowTurn = false;
+      this.slowTurnOut = false;
+    }
     switch (verdict.kind) {
       case 'delivered':
-        this.acceptedAgain(now);
+        this.accepted(item.prepared!.envelope.shop, now);
         this.delivered(item);
         this.scheduler.finish(group, 'done');
         break;
@@ -947,9 +964,21 @@ class DrainerRun implements Drainer {
     }
   }
 
-  /** A delivery: the app accepts webhooks, whatever it refused before. */
-  private acceptedAgain(now: number): void {
+  /**
+   * A delivery. Outside a slow-down it breaks the run of refusals. During one, a 2xx for a shop the app
+   * accepted lately says nothing new (those go at the pacer's rate anyway); one for any other shop says the
+   * app accepts webhooks again, and ends it.
+   */
+  private accepted(shop: string, now: number): void {
+    const lately = this.acceptedLately(shop, now);
+    this.acceptedAt.delete(shop);
+    this.acceptedAt.set(shop, now);
+    if (this.acceptedAt.size > ACCEPTED_SHOPS_MAX) {
+      const oldest = this.acceptedAt.keys().next().value;
+      if (oldest !== undefined) this.acceptedAt.delete(oldest);
+    }
     if (this.refusingSince !== undefined) {
+      if (lately) return;
       this.log('info', "your app accepts webhooks again: back to the pacer's rate", {
         refusedInARow: this.refusedInARow,
         slowedForMs: now - this.refusingSince,
@@ -958,6 +987,11 @@ class DrainerRun implements Drainer {
     this.refusedInARow = 0;
     this.refusedShops.clear();
     this.refusingSince = undefined;
+  }
+
+  private acceptedLately(shop: string, now: number): boolean {
+    const at = this.acceptedAt.get(shop);
+    return at !== undefined && now - at < ACCEPTED_LATELY_MS;
   }
 
   private delivered(item: Held): void {
@@ -1343,11 +1377,9 @@ class DrainerRun implements Drainer {
       body = stored;
     }
     if (!verify(body, envelope.hmac, this.secrets)) {
-      if (!(await this.signatureFailed(envelope.shop))) return; // shutting down: released with the rest
       await this.dropUnsendable(item, 'signature', 'the body does not match its signature under any secret');
       return;
     }
-    this.signaturePassed();
     if (this.deliveredIds.has(envelope.webhookId)) {
       if (this.scheduler.remove(msg.groupId, item)) this.duplicate(item, envelope.webhookId);
       return;
@@ -1466,43 +1498,6 @@ class DrainerRun implements Drainer {
       deadLetteredAt: now,
     };
     await this.safely('retries.put', () => retries.put(item.msg.messageId, updated, now));
-  }
-
-  /**
-   * Counts a failed signature (BAD_SIGNATURE_STREAK) and, once every signature fails, waits for this one's
-   * turn to be dead-lettered. False when shutdown came first: the message stays queued.
-   */
-  private async signatureFailed(shop: string): Promise<boolean> {
-    const now = this.clock.now();
-    this.badSignaturesInARow++;
-    this.badSignatureShops.add(shop);
-    if (
-      this.badSignaturesSince === undefined &&
-      this.badSignaturesInARow >= BAD_SIGNATURE_STREAK &&
-      this.badSignatureShops.size >= REFUSING_SHOPS
-    ) {
-      this.badSignaturesSince = now;
-      this.log(
-        'error',
-        'every webhook fails its signature: the Shopify secret Sluice holds is probably wrong (a rotation?); moving them to the DLQ one a second until one passes. Fix the secret, then `sluice dlq redrive --reason signature`',
-        { failedInARow: this.badSignaturesInARow, shops: this.badSignatureShops.size },
-      );
-    }
-    if (this.badSignaturesSince === undefined) return true;
-    const at = Math.max(now, this.nextSignatureDropAt);
-    this.nextSignatureDropAt = at + REFUSING_GAP_MS;
-    if (at > now) await this.clock.sleep(at - now, this.receiveAbort.signal);
-    return !this.stopping;
-  }
-
-  /** A signature that passed: the secret is right, whatever failed before. */
-  private signaturePassed(): void {
-    if (this.badSignaturesSince !== undefined) {
-      this.log('info', 'signatures pass again', { failedInARow: this.badSignaturesInARow });
-    }
-    this.badSignaturesInARow = 0;
-    this.badSignatureShops.clear();
-    this.badSignaturesSince = undefined;
   }
 
   /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */

@@ -46,6 +46,7 @@ export interface LocalApiOptions {
     route: 'direct' | 'verified' | 'none',
     status: number,
     request: { readonly method: string; readonly path: string },
+    why?: string,
   ) => void;
 }
 
@@ -70,6 +71,8 @@ interface Reply {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body: string | Buffer;
+  /** Why it failed, for the local log only (API Gateway tells the caller nothing more). */
+  readonly why?: string;
 }
 
 // API Gateway's own error bodies.
@@ -233,9 +236,9 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
           SequenceNumber: sent.SequenceNumber,
         }),
       };
-    } catch {
+    } catch (err) {
       // What the deployed route does when SQS refuses the message (e.g. over 1 MiB): a 500, so Shopify retries.
-      return json(500, 'Internal Server Error');
+      return { ...json(500, 'Internal Server Error'), why: `SQS refused it: ${errorMessage(err)}` };
     }
   };
 
@@ -308,12 +311,12 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     handle(req)
       .then(([reply, which]) => {
         send(res, reply);
-        options.onResult?.(which, reply.status, { method: req.method ?? '', path: req.url ?? '' });
+        options.onResult?.(which, reply.status, { method: req.method ?? '', path: req.url ?? '' }, reply.why);
       })
-      .catch(() => {
+      .catch((err: unknown) => {
         // A handler that throws is a 500 from API Gateway, never a hang.
         send(res, json(500, 'Internal Server Error'));
-        options.onResult?.('none', 500, { method: req.method ?? '', path: req.url ?? '' });
+        options.onResult?.('none', 500, { method: req.method ?? '', path: req.url ?? '' }, errorMessage(err));
       });
   });
   await new Promise<void>((resolve, reject) => {
@@ -333,3 +336,5 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       }),
   };
 }
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

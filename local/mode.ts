@@ -177,18 +177,35 @@ const REFUSALS_PER_WINDOW = 10;
 const LOCAL_LEASE_TTL_MS = 5_000;
 const LOCAL_RECEIVE_WAIT_S = 2;
 
-// Errors that mean nothing is listening at the app's address.
-const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|UND_ERR_SOCKET/;
+// Errors that mean nothing is listening at the app's address, or nothing that speaks what we asked for there
+// (https to an http server, a certificate this machine does not trust).
+const UNREACHABLE =
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|UND_ERR_SOCKET|ERR_SSL|CERT|SELF_SIGNED|EPROTO/;
+// A connection error is printed once per code in this long: it says what is wrong where the status line cannot.
+const ERROR_REPEAT_MS = 60_000;
 
-/** Watches delivery results so the status line can say "downstream unreachable". */
+/** Watches delivery results so the status line can say "downstream unreachable", and says why once. */
 class DownstreamWatch implements DownstreamPort {
   private last?: { kind: 'ok' | 'overloaded' | 'unreachable'; at: number };
-  constructor(private readonly inner: DownstreamPort) {}
+  private readonly told = new Map<string, number>();
+  constructor(
+    private readonly inner: DownstreamPort,
+    private readonly tell: (line: string) => void = () => {},
+  ) {}
 
   async post(request: Parameters<DownstreamPort['post']>[0], timeoutMs: number): Promise<DeliveryResult> {
     const result = await this.inner.post(request, timeoutMs);
     const at = Date.now();
     if (result.kind === 'error') {
+      if (at - (this.told.get(result.code) ?? Number.NEGATIVE_INFINITY) >= ERROR_REPEAT_MS) {
+        this.told.set(result.code, at);
+        const hint = /ERR_SSL|EPROTO/.test(result.code)
+          ? ' (is DOWNSTREAM_URL http or https?)'
+          : /CERT|SELF_SIGNED/.test(`${result.code} ${result.message}`)
+            ? ' (a certificate Node does not trust: NODE_EXTRA_CA_CERTS, or use http locally)'
+            : '';
+        this.tell(`[downstream] ${result.code} at ${new URL(request.url).origin}: ${result.message}${hint}`);
+      }
       this.last = {
         kind: UNREACHABLE.test(`${result.code} ${result.message}`) ? 'unreachable' : 'overloaded',
         at,
@@ -292,7 +309,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       metrics,
     });
     cleanups.push(() => adapters.close());
-    const downstream = new DownstreamWatch(adapters.downstream);
+    const downstream = new DownstreamWatch(adapters.downstream, (line) => printer.log(line));
     const log: DrainerLog = (level, msg, data) => {
       if (level === 'info' && !options.verbose) return;
       printer.log(`[drainer ${level}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}`);
@@ -399,14 +416,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         ordering: config.orderingKey,
         log: (entry) => note(`[verify] ${entry.message ?? ''}: ${fields(entry)}`),
       }),
-      onResult: (route, status, request) => {
+      onResult: (route, status, request, why) => {
         if (status >= 200 && status < 300) {
           counts.received++;
           return;
         }
         counts.refused++;
+        // An SQS refusal on the direct route is over 1 MiB, or characters the emulator cannot store (README).
+        const hint =
+          why && route === 'direct' ? ' (over 1 MiB, or emoji fauxqs cannot store? use /verified/…)' : '';
         note(
-          `[api] ${status} ${request.method} ${request.path}${route === 'none' ? '' : ` (${route} route)`}`,
+          `[api] ${status} ${request.method} ${request.path}${route === 'none' ? '' : ` (${route} route)`}${why ? `: ${why}${hint}` : ''}`,
         );
       },
     });
@@ -507,8 +527,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
             ...(s?.pace ? { paceSetBy: paceTag(s.pace) } : {}),
             deadLetters: dlq.visible + dlq.inFlight,
             ...(paused ? { paused } : {}),
-            downstream: s?.refusingSince !== undefined ? 'refusing' : downstream.state(now),
-            ...(s?.badSignaturesSince !== undefined ? { badSignatures: true } : {}),
+            downstream:
+              s?.refusingSince !== undefined && downstream.state(now) !== 'unreachable'
+                ? 'refusing'
+                : downstream.state(now),
           }),
         );
       } catch {

@@ -24,17 +24,24 @@ export interface StatusSample {
   readonly deadLetters: number;
   /** Why delivery is paused (operator pause, Retry-After), when it is. */
   readonly paused?: string;
-  /** Every signature fails (a wrong secret?): the drainer dead-letters them one a second. */
-  readonly badSignatures?: boolean;
   /** What the last delivery attempts said about the app (`refusing`: it refuses everything, see the drainer). */
   readonly downstream: 'ok' | 'idle' | 'overloaded' | 'unreachable' | 'refusing';
 }
 
 const num = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-/** The status line, e.g. `received 2,000 │ queued 1,540 │ in flight 4 │ delivered 456 (48.0/s) │ …`. */
+/**
+ * The status line, e.g. `received 2,000 │ queued 1,540 │ in flight 4 │ delivered 456 (48.0/s) │ …`. Alerts
+ * (a pause, an app down or refusing, failing signatures) come first: a narrow terminal cuts the end.
+ */
 export function formatStatus(s: StatusSample): string {
+  const alerts: string[] = [];
+  if (s.paused) alerts.push(`PAUSED (${s.paused})`);
+  if (s.downstream === 'unreachable') alerts.push('downstream unreachable');
+  else if (s.downstream === 'overloaded') alerts.push('downstream overloaded');
+  else if (s.downstream === 'refusing') alerts.push('downstream REFUSES everything (sending 1/s)');
   const parts = [
+    ...alerts,
     `received ${num(s.received)}${s.refused > 0 ? ` (+${num(s.refused)} refused)` : ''}`,
     `queued ${num(s.queued)}`,
     `in flight ${num(s.inFlight)}`,
@@ -44,11 +51,6 @@ export function formatStatus(s: StatusSample): string {
       : `pacing ${s.ratePerSecond.toFixed(1)}/s window ${s.window ?? '-'}${s.paceSetBy && !s.paused ? ` (${s.paceSetBy})` : ''}`,
     `DLQ ${num(s.deadLetters)}`,
   ];
-  if (s.paused) parts.push(`PAUSED (${s.paused})`);
-  if (s.downstream === 'unreachable') parts.push('downstream unreachable');
-  else if (s.downstream === 'overloaded') parts.push('downstream overloaded');
-  else if (s.downstream === 'refusing') parts.push('downstream REFUSES everything (sending 1/s)');
-  if (s.badSignatures) parts.push('every signature FAILS: wrong secret? (1/s to the DLQ)');
   return parts.join(' │ ');
 }
 
@@ -76,7 +78,8 @@ export class StatusPrinter {
 
   show(line: string): void {
     if (this.out.isTTY) {
-      const width = Math.max(20, (this.out.columns ?? 120) - 1);
+      // A terminal that reports no width (0: `script`, some CI ptys) is taken as the common 120.
+      const width = Math.max(20, (this.out.columns || 120) - 1);
       const cut = line.length > width ? `${line.slice(0, width - 1)}…` : line;
       this.out.write(`\r\x1b[2K${cut}`);
       this.drawn = true;

@@ -237,6 +237,12 @@ describe('estimateCost', () => {
     );
     expect(() => estimateCost({ verifiedShare: 0.1, claimCheckShare: 0.2 })).toThrow(/at most verifiedShare/);
     expect(() => estimateCost({ receiveBatch: 11 })).toThrow(/receiveBatch/);
+    expect(() => estimateCost({ receiveBatch: 2.5 })).toThrow(/receiveBatch = 2\.5; allowed: a whole number/);
+    // 100 M a month at 20/s would take 1,389 h: a month has 730.
+    expect(() => estimateCost({ webhooksPerMonth: 1e8, deliveryRatePerSecond: 20 })).toThrow(
+      /webhooksPerMonth = 100000000; allowed: at most 52,560,000: .* raise the delivery rate to 38\.06\/s/,
+    );
+    expect(() => estimateCost({ webhooksPerMonth: 5e7, deliveryRatePerSecond: 20 })).not.toThrow();
     expect(() => estimateCost({ idleExitSeconds: 51 })).toThrow(
       /idleExitSeconds = 51; allowed: a number from 0 to 50/,
     );

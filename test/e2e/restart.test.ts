@@ -69,6 +69,46 @@ describe('local mode with on-disk state (Ctrl-C during a flood, then npm start a
   });
 });
 
+describe('local mode with on-disk state when its terminal closes (SIGHUP)', () => {
+  let dir: string;
+  let app: Recorder;
+  const children: LocalChild[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-hup-'));
+    app = await startRecorder(() => ({ status: 200, delayMs: 15 }));
+  });
+  afterAll(async () => {
+    for (const c of children) await c.stop('SIGKILL').catch(() => {});
+    await app?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('saves the queue as Ctrl-C does, and delivers all of it after a restart', async () => {
+    const env = { DOWNSTREAM_URL: app.url, SLUICE_STATE_DIR: join(dir, 'state'), RATE_CEILING: '2' };
+    const endpoints = join(dir, 'endpoints.json');
+    const flood = makeFlood({ count: 30, shops: 3, topic: 'products/update', secret: DEV_SECRET });
+
+    const first = await startLocalChild(env, endpoints);
+    children.push(first);
+    expect((await sendWebhooks(flood, { baseUrl: first.endpoints.apiUrl, concurrency: 3 })).accepted).toBe(
+      30,
+    );
+    await first.stop('SIGHUP');
+    expect(first.output()).toMatch(/Saved \d+ queued webhook\(s\)/);
+    expect(existsSync(endpoints)).toBe(false);
+
+    const second = await startLocalChild(env, endpoints);
+    children.push(second);
+    await waitUntil(
+      () => new Set(app.requests.map((r) => r.headers['x-shopify-webhook-id'])).size >= 30,
+      60_000,
+      'all 30 delivered after the restart',
+    );
+    await second.stop('SIGINT');
+  });
+});
+
 describe('local mode stopped through npm alone (a process manager, an IDE)', () => {
   let dir: string;
   let child: LocalChild | undefined;

@@ -22,6 +22,7 @@ describe('local API', () => {
   let api: LocalApi;
   let queueUrl: string;
   const verifyEvents: APIGatewayProxyEventV2[] = [];
+  const results: { status: number; why?: string }[] = [];
 
   beforeAll(async () => {
     emulators = await startEmulators();
@@ -42,6 +43,7 @@ describe('local API', () => {
       sqs: clients.sqs,
       queueUrl,
       authorizer: makeAuthorizer(OPEN_RULES, { log: () => {} }),
+      onResult: (_route, status, _request, why) => results.push(why ? { status, why } : { status }),
       verify: async (event) => {
         verifyEvents.push(event);
         return verify(event);
@@ -143,6 +145,8 @@ describe('local API', () => {
 
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ message: 'Internal Server Error' });
+    // The caller learns nothing more, as from API Gateway; the local log says why.
+    expect(results.at(-1)).toEqual({ status: 500, why: expect.stringMatching(/^SQS refused it: .+/) });
   });
 
   it('answers 413 to a body over API Gateway’s 10 MB limit', async () => {

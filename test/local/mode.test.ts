@@ -128,4 +128,28 @@ describe('startLocalMode', () => {
       }
     },
   );
+  it('says once why deliveries fail when the downstream URL is https and the app speaks http', async () => {
+    const secret = 'local-test-secret';
+    const app = await startScriptedApp();
+    let printed = '';
+    const local = await startLocalMode({
+      config: parseConfig({ downstreamUrl: app.url.replace('http:', 'https:') }),
+      secrets: [secret],
+      port: 0,
+      endpointsFile: join(dir, 'endpoints-tls.json'),
+      out: { write: (text: string) => (printed += text) },
+    });
+    try {
+      const flood = makeFlood({ count: 3, shops: 3, topic: 'products/update', secret });
+      expect((await sendWebhooks(flood, { baseUrl: local.apiUrl, concurrency: 1 })).accepted).toBe(3);
+      await waitUntil(() => /\[downstream\] \S*SSL/.test(printed), 30_000, 'the TLS error to be printed');
+    } finally {
+      await local.stop();
+      await app.close();
+    }
+    expect(printed).toContain('(is DOWNSTREAM_URL http or https?)');
+    // Once per code, however many deliveries failed with it.
+    expect(printed.match(/\[downstream\]/g)).toHaveLength(1);
+    expect(app.exchanges).toHaveLength(0);
+  });
 });
