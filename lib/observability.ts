@@ -357,7 +357,7 @@ export class SluiceDashboard extends Construct {
           ingress.metricClientErrors({
             period: ONE_MIN,
             statistic: 'Sum',
-            label: '4xx (refused at the edge)',
+            label: '4xx (refused at the edge, or 429: throttled)',
           }),
           ingress.metricServerErrors({ period: ONE_MIN, statistic: 'Sum', label: '5xx' }),
         ],
