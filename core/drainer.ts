@@ -488,6 +488,8 @@ class DrainerRun implements Drainer {
   private readonly refusedShops = new Set<string>();
   private refusingSince: number | undefined;
   private nextRefusingSendAt = 0;
+  /** Unsendable messages waiting to head their group before their DLQ move (dropUnsendable). */
+  private readonly headWaiters = new Map<Held, (headed: boolean) => void>();
   /** A slow turn is out (REFUSING_STREAK): the next waits for its answer. */
   private slowTurnOut = false;
   /** When the app last accepted a webhook of each shop (oldest first), for ACCEPTED_LATELY_MS. */
@@ -634,6 +636,11 @@ class DrainerRun implements Drainer {
     try {
       await this.loop();
     } finally {
+      // The run is over: messages waiting for their DLQ turn stay queued, released with the rest.
+      for (const [item, resolve] of this.headWaiters) {
+        this.headWaiters.delete(item);
+        resolve(false);
+      }
       this.timerCancel?.abort(KICK);
       this.timerCancel = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
@@ -646,6 +653,7 @@ class DrainerRun implements Drainer {
       this.kicked = false;
       const now = this.clock.now();
       if (this.checkStop(now)) return;
+      this.wakeHeadWaiters();
       this.runChores(now);
       const pacedOut = this.dispatch(now);
       this.flushMarks(now);
@@ -1500,11 +1508,32 @@ class DrainerRun implements Drainer {
     await this.safely('retries.put', () => retries.put(item.msg.messageId, updated, now));
   }
 
-  /** A message that can never be delivered: to the DLQ, out of its group (it was never out, so order holds). */
+  /**
+   * A message that can never be delivered: to the DLQ, once everything before it in its group has left, so
+   * that a group's dead letters land in the DLQ in queue order (a redrive sends them back in DLQ order).
+   * Moved at once, several of a group received together raced each other's sends (and a throttled one came
+   * in behind the rest); and one moved while a webhook ahead of it was still being tried landed first.
+   */
   private async dropUnsendable(item: Held, reason: DeadLetterReason, detail: string): Promise<void> {
+    if (!(await this.untilHead(item))) return; // the run ended first: released with the rest
     if (await this.deadLetter(item, reason, undefined, detail, this.clock.now())) {
       this.scheduler.remove(item.msg.groupId, item);
       this.kick();
+    }
+  }
+
+  /** Resolves true once `item` heads its group, false if the run ends first. */
+  private untilHead(item: Held): Promise<boolean> {
+    if (this.scheduler.isHead(item.msg.groupId, item)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => this.headWaiters.set(item, resolve));
+  }
+
+  /** Lets the messages that now head their groups go to the DLQ (dropUnsendable). */
+  private wakeHeadWaiters(): void {
+    for (const [item, resolve] of this.headWaiters) {
+      if (!this.scheduler.isHead(item.msg.groupId, item)) continue;
+      this.headWaiters.delete(item);
+      resolve(true);
     }
   }
 

@@ -69,6 +69,11 @@ export class Scheduler<T> {
    * Removes an item that is not out (e.g. one settled during preparation). Returns false when it is not
    * held or is the head currently out.
    */
+  /** Whether `item` is the first of `group` (everything received before it in its group has left). */
+  isHead(group: string, item: T): boolean {
+    return this.groups.get(group)?.items[0] === item;
+  }
+
   remove(group: string, item: T): boolean {
     const g = this.groups.get(group);
     if (!g) return false;

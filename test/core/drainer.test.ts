@@ -623,6 +623,38 @@ describe('drainer', () => {
     expect(h.logs.some((l) => /fails its signature/.test(l.msg))).toBe(false);
   });
 
+  it("moves a group's unsendable webhooks to the DLQ in queue order, behind one ahead of them still being tried", async () => {
+    // A wrong secret, and SQS throttling the first DLQ send once (retried 500 ms later): moved at once, each
+    // raced the others and the throttled one landed last. Ahead of them, w0 is good but its app answers 500
+    // twice before a 410: its dead letter must come first.
+    const h = harness({
+      script: (r, n) =>
+        r.webhookId === 'w0' ? (n < 2 ? { status: 500 } : { status: 410 }) : { status: 200 },
+    });
+    let calls = 0;
+    const inner = h.queue.deadLetter.bind(h.queue);
+    h.queue.deadLetter = async (m, info) => {
+      if (info.reason === 'signature' && calls++ === 0) {
+        throw Object.assign(new Error('ThrottlingException'), { retryable: true });
+      }
+      return inner(m, info);
+    };
+    h.enqueue([
+      { webhookId: 'w0', shop: 'one.myshopify.com' },
+      ...Array.from({ length: 9 }, (_, i) => ({
+        webhookId: `w${i + 1}`,
+        shop: 'one.myshopify.com',
+        secret: 'rotated-secret',
+      })),
+    ]);
+
+    await h.drainer({ stopAt: h.t0 + 20_000, deadline: h.t0 + 30_000 }).run();
+
+    expect(h.queue.dlq.map((d) => d.message.attributes.WebhookId?.StringValue)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `w${i}`),
+    );
+  });
+
   it('accepts either secret during a rotation', async () => {
     const h = harness({ drainer: { secrets: ['new-secret', QUEUE_SECRET] } });
     h.enqueue([{ webhookId: 'w0', secret: 'new-secret' }, { webhookId: 'w1' }]);
