@@ -246,6 +246,18 @@ const REFUSING_STREAK = 10;
 const REFUSING_SHOPS = 3;
 const REFUSING_GAP_MS = 1_000;
 const ACCEPTED_LATELY_MS = 10_000;
+/**
+ * During a slow-down, refused shops' webhooks can fill everything the drainer holds (a few uninstalled shops'
+ * leftovers, one group each under the `resource` key), and then nothing behind them is received: live shops
+ * would wait for the leftovers to go one a second. So when all it holds belongs to refused shops and it can
+ * take no more, it hands their groups back to the queue for PARK_S (keeping one group per shop for the slow
+ * turns), at most every PARK_EVERY_MS, and receives what lies behind them: a few hundred every 5 s reaches
+ * live shops behind 3,000 leftovers within a minute. A parked webhook comes back in 30 minutes, its order
+ * kept; 30 minutes a time keeps SQS's receive count far under its 1,000 over 14 days. With the app refusing
+ * everything this churns the queue at most ~1,000 messages per PARK_EVERY_MS, a few cents of SQS an hour.
+ */
+const PARK_S = 1_800;
+const PARK_EVERY_MS = 5_000;
 /** Shops remembered for ACCEPTED_LATELY_MS (the oldest are forgotten first beyond this many). */
 const ACCEPTED_SHOPS_MAX = 10_000;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
@@ -492,6 +504,9 @@ class DrainerRun implements Drainer {
   private readonly headWaiters = new Map<Held, (headed: boolean) => void>();
   /** A slow turn is out (REFUSING_STREAK): the next waits for its answer. */
   private slowTurnOut = false;
+  /** When each shop last had a slow turn (slow turns go round by shop, not by group). */
+  private readonly slowTurnAt = new Map<string, number>();
+  private lastParkAt = Number.NEGATIVE_INFINITY;
   /** When the app last accepted a webhook of each shop (oldest first), for ACCEPTED_LATELY_MS. */
   private readonly acceptedAt = new Map<string, number>();
   /**
@@ -654,6 +669,7 @@ class DrainerRun implements Drainer {
       const now = this.clock.now();
       if (this.checkStop(now)) return;
       this.wakeHeadWaiters();
+      this.parkRefused(now);
       this.runChores(now);
       const pacedOut = this.dispatch(now);
       this.flushMarks(now);
@@ -793,8 +809,14 @@ class DrainerRun implements Drainer {
     );
     const p = this.pacer!;
     if (pacedOut && this.scheduler.hasReady(now)) at = Math.min(at, earliestSend(p, now));
-    if (this.refusingSince !== undefined && !this.slowTurnOut && this.scheduler.hasReady(now)) {
-      at = Math.min(at, Math.max(now, this.nextRefusingSendAt));
+    if (
+      this.refusingSince !== undefined &&
+      !this.slowTurnOut &&
+      this.canSend(now) &&
+      this.sending < windowSize(p, now) &&
+      this.scheduler.hasReady(now)
+    ) {
+      at = Math.min(at, Math.max(now, this.nextRefusingSendAt, earliestSend(p, now)));
     }
     const backoffEnd = this.scheduler.nextWakeAt(now);
     if (backoffEnd !== undefined) at = Math.min(at, backoffEnd);
@@ -843,9 +865,12 @@ class DrainerRun implements Drainer {
             this.starved = false;
             return false;
           }
-          taken =
-            this.scheduler.take(now, (item) => !this.refusedShops.has(shopOf(item))) ??
-            this.scheduler.take(now);
+          // Shops not refused first, then the shop whose last slow turn is oldest.
+          taken = this.scheduler.takeBest(now, (item) => {
+            const shop = shopOf(item);
+            return (this.refusedShops.has(shop) ? 1e15 : 0) + (this.slowTurnAt.get(shop) ?? 0);
+          });
+          if (taken) this.slowTurnAt.set(shopOf(taken.item), now);
           slowTurn = taken !== undefined;
         }
       }
@@ -906,6 +931,10 @@ class DrainerRun implements Drainer {
 
   private async settle(item: Held, result: DeliveryResult, level: number): Promise<void> {
     const now = this.clock.now();
+    if (item.slowTurn) {
+      item.slowTurn = false;
+      this.slowTurnOut = false;
+    }
     const verdict = classify(result, now);
     const { metrics } = this.deps;
     metrics.add(METRICS.responses, 'Count', 1, { StatusClass: verdict.statusClass });
@@ -933,10 +962,6 @@ class DrainerRun implements Drainer {
       metrics.add(METRICS.backoffTime, 'Milliseconds', pauseAfter - Math.max(pauseBefore, now));
     }
     const group = item.msg.groupId;
-    if (item.slowTurn) {
-      item.slowTurn = false;
-      this.slowTurnOut = false;
-    }
     switch (verdict.kind) {
       case 'delivered':
         this.accepted(item.prepared!.envelope.shop, now);
@@ -956,6 +981,8 @@ class DrainerRun implements Drainer {
 
   /** A refusal for good: counts towards "the app refuses everything" (REFUSING_STREAK). */
   private refused(shop: string, status: number | undefined, now: number): void {
+    // A shop it accepted a moment ago refused now: the app broke for live shops too, none keeps its pace.
+    if (this.acceptedLately(shop, now)) this.acceptedAt.clear();
     this.refusedInARow++;
     this.refusedShops.add(shop);
     if (
@@ -1520,6 +1547,44 @@ class DrainerRun implements Drainer {
       this.scheduler.remove(item.msg.groupId, item);
       this.kick();
     }
+  }
+
+  /** Hands refused shops' groups back to the queue for a while when they fill the drainer (PARK_S). */
+  private parkRefused(now: number): void {
+    if (this.refusingSince === undefined || now - this.lastParkAt < PARK_EVERY_MS) return;
+    if (this.stopping || this.scheduler.held < this.maxHeld(now)) return;
+    for (const item of this.scheduler.items()) {
+      const shop = item.prepared?.envelope.shop;
+      // Still being prepared (it may be a live shop's), or a shop not refused: its slow turn comes first.
+      if (shop === undefined || !this.refusedShops.has(shop)) return;
+    }
+    this.lastParkAt = now;
+    const kept = new Set<string>();
+    const parked = this.scheduler.park((items) => {
+      const shop = items[0]?.prepared?.envelope.shop ?? '';
+      if (kept.has(shop)) return true;
+      kept.add(shop);
+      return false;
+    });
+    if (parked.length === 0) return;
+    this.log(
+      'info',
+      "parked refused shops' webhooks back in the queue for 30 min, to reach what lies behind them",
+      {
+        parked: parked.length,
+        shops: kept.size,
+      },
+    );
+    // A failed change only makes them visible again when their current visibility ends: they come back.
+    this.track(async () => {
+      await this.safely('changeVisibility', () =>
+        this.deps.queue.changeVisibility(
+          parked.map((item) => item.msg.receiptHandle),
+          PARK_S,
+        ),
+      );
+    });
+    this.kick();
   }
 
   /** Resolves true once `item` heads its group, false if the run ends first. */

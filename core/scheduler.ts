@@ -135,6 +135,40 @@ export class Scheduler<T> {
     this.groups.delete(name);
   }
 
+  /**
+   * Like `take`, but the eligible head with the lowest `score` (the first of equals in rotation order), or
+   * undefined when none is eligible.
+   */
+  takeBest(now: number, score: (item: T) => number): Taken<T> | undefined {
+    let best: { group: string; score: number } | undefined;
+    for (const [group, g] of this.groups) {
+      if (g.busy || g.notBefore > now) continue;
+      const head = g.items[0];
+      if (head === undefined || this.notReady.has(head)) continue;
+      const s = score(head);
+      if (best === undefined || s < best.score) best = { group, score: s };
+    }
+    if (best === undefined) return undefined;
+    const chosen = best.group;
+    return this.take(now, (item) => this.groups.get(chosen)?.items[0] === item);
+  }
+
+  /**
+   * Removes and returns, in group order, every item of the groups `pick` selects among those whose head is
+   * not out and whose items are all ready (for handing groups back to the queue for a while).
+   */
+  park(pick: (items: readonly T[]) => boolean): T[] {
+    const out: T[] = [];
+    for (const [group, g] of this.groups) {
+      if (g.busy || g.items.some((item) => this.notReady.has(item)) || !pick(g.items)) continue;
+      out.push(...g.items);
+      this.heldCount -= g.items.length;
+      g.items.splice(0);
+      this.dropGroup(group, g);
+    }
+    return out;
+  }
+
   /** True when some group could send now (ignoring `accept` filters). */
   hasReady(now: number): boolean {
     for (const g of this.groups.values()) {

@@ -421,6 +421,51 @@ describe('drainer', () => {
     );
   });
 
+  it("while slowed, hands refused shops' leftovers back to the queue when they fill it, to reach live shops behind", async () => {
+    // Three uninstalled shops' 3,000 leftovers, one group each (as bulk edits under `resource`), are ahead of
+    // live shops' webhooks. Held slots fill with the leftovers, which go one a second: nothing behind them
+    // would be received for about 50 minutes.
+    const h = harness({ script: (r) => (shopOf(r).startsWith('gone') ? { status: 410 } : { status: 200 }) });
+    const gone = Array.from({ length: 3_000 }, (_, i) => ({
+      webhookId: `g${i}`,
+      shop: `gone-${i % 3}.myshopify.com`,
+    }));
+    const live = flood(50, 5);
+    h.enqueue(gone, 'none');
+    h.enqueue(live, 'shop');
+
+    await h.drainer({ stopAt: h.t0 + 120_000, deadline: h.t0 + 130_000 }).run();
+
+    expect(h.logs.some((l) => /parked refused shops/.test(l.msg))).toBe(true);
+    expect([...accepted(h.app)].sort()).toEqual(live.map((w) => w.webhookId).sort());
+    const firstLive = h.app.answers.find((a) => a.status === 200)!;
+    expect(firstLive.at - h.t0).toBeLessThan(60_000);
+    expectOrderedOnce(
+      h.app,
+      live.map((w) => w.webhookId),
+    );
+    // Nothing lost: every leftover is in the DLQ or still queued (parked ones come back in 30 minutes).
+    expect(h.queue.dlq.length + h.queue.size).toBe(3_000);
+  });
+
+  it('slows down for every shop when shops it just accepted refuse: a deploy that broke a busy app', async () => {
+    // 200 shops, all accepted in the first 5 s; then every webhook gets 401.
+    let brokeAt = Number.POSITIVE_INFINITY;
+    const h = harness({ script: () => (h.clock.now() < brokeAt ? { status: 200 } : { status: 401 }) });
+    brokeAt = h.t0 + 5_000;
+    h.enqueue(flood(4_000, 200));
+    let deadAt15s = -1;
+    h.at(15_000, () => {
+      deadAt15s = h.queue.dlq.length;
+    });
+
+    await h.drainer({ stopAt: h.t0 + 15_500, deadline: h.t0 + 25_000 }).run();
+
+    // Not 10 s at the pacer's full rate (hundreds): the shops' recent 2xx do not keep their pace.
+    expect(accepted(h.app).length).toBeGreaterThan(50);
+    expect(deadAt15s).toBeLessThanOrEqual(40);
+  });
+
   it("does not slow down for one shop's refusals (an uninstalled shop), even with nothing else to send", async () => {
     const h = harness({ script: () => ({ status: 410, body: 'shop uninstalled' }) });
     h.enqueue(flood(300, 1));
