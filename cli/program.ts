@@ -58,6 +58,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.err(`error: ${err.message}`);
       return EXIT.failed;
     }
+    const refused =
+      err instanceof Error && /ECONNREFUSED/.test(`${(err as { code?: unknown }).code} ${err.message}`);
+    if (refused && (argv.includes('--local') || argv.includes('--state-file'))) {
+      io.err(
+        `error: local mode is not answering (${err.message}): is \`npm start\` still running? A local mode that was killed leaves its .local/sluice.json behind: start it again.`,
+      );
+      return EXIT.failed;
+    }
     io.err(`error: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
     return EXIT.failed;
   }

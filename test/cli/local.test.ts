@@ -450,6 +450,25 @@ describe('sluice CLI (local mode)', () => {
       expect(run.stderr).toMatch(/give --stack <name>.*or --local/);
     });
 
+    it('says local mode is not answering when its process lives on but its emulators are gone', async () => {
+      const stateFile = writeStateFile({
+        apiUrl: 'http://127.0.0.1:1',
+        sqsEndpoint: 'http://127.0.0.1:1',
+        s3Endpoint: 'http://127.0.0.1:1',
+        dynamoEndpoint: 'http://127.0.0.1:1',
+        region: 'us-east-1',
+        queueUrl: 'http://127.0.0.1:1/000000000000/q.fifo',
+        dlqUrl: 'http://127.0.0.1:1/000000000000/q-dlq.fifo',
+        tableName: 't',
+        bucketName: 'b',
+        // A live process (this one), as after a pid was reused.
+        pid: process.pid,
+      });
+      const run = await sluice(['--state-file', stateFile, 'status']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/local mode is not answering .*is `npm start` still running\?/);
+    });
+
     it('refuses a state file whose local mode is not running', async () => {
       const stateFile = writeStateFile({
         apiUrl: 'http://127.0.0.1:1',
