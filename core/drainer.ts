@@ -14,6 +14,7 @@ import {
   type PacerState,
   pausedUntil,
   ratePerSecond,
+  type Signal,
   type WindowRule,
   windowSize,
 } from './pacer';
@@ -258,6 +259,10 @@ const ACCEPTED_LATELY_MS = 10_000;
  */
 const PARK_S = 1_800;
 const PARK_EVERY_MS = 5_000;
+/** A shop refused this many times with no 2xx since looks gone (uninstalled): it is parked and served last. */
+const GONE_AFTER_REFUSALS = 3;
+/** Receipt handles of parked webhooks kept to hand them back at once when the app accepts again. */
+const PARKED_KEPT_MAX = 10_000;
 /** Shops remembered for ACCEPTED_LATELY_MS (the oldest are forgotten first beyond this many). */
 const ACCEPTED_SHOPS_MAX = 10_000;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
@@ -498,6 +503,10 @@ class DrainerRun implements Drainer {
   /** Refusals for good since the last delivery, and their shops (REFUSING_STREAK). */
   private refusedInARow = 0;
   private readonly refusedShops = new Set<string>();
+  /** Refusals per shop since its last 2xx, during a slow-down (GONE_AFTER_REFUSALS). */
+  private readonly refusalsByShop = new Map<string, number>();
+  /** Webhooks this run parked (PARK_S), to make visible again when the slow-down ends. */
+  private parkedHandles: string[] = [];
   private refusingSince: number | undefined;
   private nextRefusingSendAt = 0;
   /** Unsendable messages waiting to head their group before their DLQ move (dropUnsendable). */
@@ -868,7 +877,7 @@ class DrainerRun implements Drainer {
           // Shops not refused first, then the shop whose last slow turn is oldest.
           taken = this.scheduler.takeBest(now, (item) => {
             const shop = shopOf(item);
-            return (this.refusedShops.has(shop) ? 1e15 : 0) + (this.slowTurnAt.get(shop) ?? 0);
+            return (this.looksGone(shop) ? 1e15 : 0) + (this.slowTurnAt.get(shop) ?? 0);
           });
           if (taken) this.slowTurnAt.set(shopOf(taken.item), now);
           slowTurn = taken !== undefined;
@@ -946,7 +955,20 @@ class DrainerRun implements Drainer {
         ? serviceTimeMs(result.headers['server-timing'], metric)
         : undefined;
     const windowBefore = Math.floor(this.pacer!.delayWindow);
-    this.pacer = onSignal(this.pacer!, signalOf(verdict, result.rttMs, level, serviceMs), now);
+    // A webhook failing again with an error of its own (a 500 for its payload, a timeout of its own) while
+    // others are delivered says nothing new about the app's load: its first failure was counted. Each retry
+    // cutting the rate again let one poison webhook hold everyone at a few per second (20 groups, one 500-ing
+    // webhook: 43 delivered in 15 s against ~2,000). "Too busy" (429, 503) and Retry-After always count.
+    const again =
+      verdict.kind === 'retry' &&
+      !verdict.unsendable &&
+      item.failures > 0 &&
+      verdict.retryAfterMs === undefined &&
+      verdict.status !== 429 &&
+      verdict.status !== 503 &&
+      this.lastDeliveredAt > (item.lastFailureAt ?? Number.POSITIVE_INFINITY);
+    const signal: Signal = again ? { kind: 'unsent' } : signalOf(verdict, result.rttMs, level, serviceMs);
+    this.pacer = onSignal(this.pacer!, signal, now);
     const windowAfter = Math.floor(this.pacer.delayWindow);
     if (windowAfter !== windowBefore) {
       this.deps.onWindowChange?.({
@@ -985,6 +1007,7 @@ class DrainerRun implements Drainer {
     if (this.acceptedLately(shop, now)) this.acceptedAt.clear();
     this.refusedInARow++;
     this.refusedShops.add(shop);
+    this.refusalsByShop.set(shop, (this.refusalsByShop.get(shop) ?? 0) + 1);
     if (
       this.refusingSince === undefined &&
       this.refusedInARow >= REFUSING_STREAK &&
@@ -1006,6 +1029,7 @@ class DrainerRun implements Drainer {
    */
   private accepted(shop: string, now: number): void {
     const lately = this.acceptedLately(shop, now);
+    this.refusalsByShop.delete(shop);
     this.acceptedAt.delete(shop);
     this.acceptedAt.set(shop, now);
     if (this.acceptedAt.size > ACCEPTED_SHOPS_MAX) {
@@ -1017,11 +1041,29 @@ class DrainerRun implements Drainer {
       this.log('info', "your app accepts webhooks again: back to the pacer's rate", {
         refusedInARow: this.refusedInARow,
         slowedForMs: now - this.refusingSince,
+        unparked: this.parkedHandles.length,
       });
+      this.unpark();
     }
     this.refusedInARow = 0;
     this.refusedShops.clear();
+    this.refusalsByShop.clear();
     this.refusingSince = undefined;
+  }
+
+  /** A shop refused GONE_AFTER_REFUSALS times with no 2xx since, during a slow-down. */
+  private looksGone(shop: string): boolean {
+    return (this.refusalsByShop.get(shop) ?? 0) >= GONE_AFTER_REFUSALS;
+  }
+
+  /** The slow-down is over: what this run parked is due now, not in 30 minutes. */
+  private unpark(): void {
+    const handles = this.parkedHandles;
+    this.parkedHandles = [];
+    if (handles.length === 0) return;
+    this.track(async () => {
+      await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, 0));
+    });
   }
 
   private acceptedLately(shop: string, now: number): boolean {
@@ -1554,14 +1596,17 @@ class DrainerRun implements Drainer {
     if (this.refusingSince === undefined || now - this.lastParkAt < PARK_EVERY_MS) return;
     if (this.stopping || this.scheduler.held < this.maxHeld(now)) return;
     for (const item of this.scheduler.items()) {
+      // Waiting to go to the DLQ behind its group's head: it moves with its group (park keeps it).
+      if (this.headWaiters.has(item)) continue;
       const shop = item.prepared?.envelope.shop;
-      // Still being prepared (it may be a live shop's), or a shop not refused: its slow turn comes first.
-      if (shop === undefined || !this.refusedShops.has(shop)) return;
+      // Still being prepared (it may be a live shop's), or a shop that may be live: its slow turn comes first.
+      if (shop === undefined || !this.looksGone(shop)) return;
     }
     this.lastParkAt = now;
     const kept = new Set<string>();
     const parked = this.scheduler.park((items) => {
       const shop = items[0]?.prepared?.envelope.shop ?? '';
+      if (!this.looksGone(shop)) return false;
       if (kept.has(shop)) return true;
       kept.add(shop);
       return false;
@@ -1575,14 +1620,13 @@ class DrainerRun implements Drainer {
         shops: kept.size,
       },
     );
+    const handles = parked.map((item) => item.msg.receiptHandle);
+    this.parkedHandles.push(...handles);
+    if (this.parkedHandles.length > PARKED_KEPT_MAX)
+      this.parkedHandles.splice(0, this.parkedHandles.length - PARKED_KEPT_MAX);
     // A failed change only makes them visible again when their current visibility ends: they come back.
     this.track(async () => {
-      await this.safely('changeVisibility', () =>
-        this.deps.queue.changeVisibility(
-          parked.map((item) => item.msg.receiptHandle),
-          PARK_S,
-        ),
-      );
+      await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, PARK_S));
     });
     this.kick();
   }

@@ -466,6 +466,45 @@ describe('drainer', () => {
     expect(deadAt15s).toBeLessThanOrEqual(40);
   });
 
+  it('parks no live shop for one refusal (a deleted product): only shops refused 3 times with no 2xx since', async () => {
+    const h = harness({
+      script: (r) =>
+        shopOf(r).startsWith('gone') || r.webhookId === 'l0' ? { status: 410 } : { status: 200 },
+    });
+    const gone = Array.from({ length: 3_000 }, (_, i) => ({
+      webhookId: `g${i}`,
+      shop: `gone-${i % 3}.myshopify.com`,
+    }));
+    const live = Array.from({ length: 10 }, (_, i) => ({ webhookId: `l${i}`, shop: 'live.myshopify.com' }));
+    h.enqueue(gone.slice(0, 1_500), 'none');
+    h.enqueue(live, 'none');
+    h.enqueue(gone.slice(1_500), 'none');
+
+    await h.drainer({ stopAt: h.t0 + 120_000, deadline: h.t0 + 130_000 }).run();
+
+    expect([...accepted(h.app)].sort()).toEqual(
+      live
+        .slice(1)
+        .map((w) => w.webhookId)
+        .sort(),
+    );
+  });
+
+  it('hands back what it parked as soon as the app accepts again, not 30 minutes later', async () => {
+    // A broken deploy for a minute, then fixed: 3,000 webhooks of 20 shops, one group each.
+    let fixedAt = Number.POSITIVE_INFINITY;
+    const h = harness({ script: () => (h.clock.now() < fixedAt ? { status: 401 } : { status: 200 }) });
+    fixedAt = h.t0 + 60_000;
+    h.enqueue(flood(3_000, 20), 'none');
+
+    await h.drainer({ stopAt: h.t0 + 150_000, deadline: h.t0 + 160_000 }).run();
+
+    expect(h.logs.some((l) => /parked refused shops/.test(l.msg))).toBe(true);
+    // Everything answered within the run: refused before the fix, accepted after it; nothing left parked.
+    expect(accepted(h.app).length + h.queue.dlq.length).toBe(3_000);
+    expect(h.queue.size).toBe(0);
+  });
+
   it("does not slow down for one shop's refusals (an uninstalled shop), even with nothing else to send", async () => {
     const h = harness({ script: () => ({ status: 410, body: 'shop uninstalled' }) });
     h.enqueue(flood(300, 1));
@@ -475,6 +514,25 @@ describe('drainer', () => {
     // At one a second 20 s would move about 30; at the pacer's rate all 300 go.
     expect(summary.deadLettered).toBe(300);
     expect(h.logs.some((l) => /refuses every webhook/.test(l.msg))).toBe(false);
+  });
+
+  it('keeps the pace for everyone while one webhook fails again and again with an error of its own', async () => {
+    // One webhook the app answers 500 every time (a bug with its payload), among 20 shops' traffic.
+    const run = async (poison: boolean) => {
+      const h = harness({
+        script: (r) => (poison && r.webhookId === 'w5' ? { status: 500 } : { status: 200 }),
+      });
+      h.enqueue(flood(4_000, 20));
+      await h.drainer({ stopAt: h.t0 + 15_000, deadline: h.t0 + 25_000 }).run();
+      return accepted(h.app).length;
+    };
+    const clean = await run(false);
+    const poisoned = await run(true);
+
+    // Its group waits on it (in order): 1/20 of the traffic. Its first failure still counts (here it ends the
+    // start-up climb, the larger part of the gap); its retries do not (before: 177 against 2,620).
+    expect(clean).toBeGreaterThan(500);
+    expect(poisoned).toBeGreaterThan(0.6 * clean);
   });
 
   it('indexes every dead letter through the state port, with its failure, its webhook and where it landed', async () => {
