@@ -115,8 +115,9 @@ main().then(
     let firstAt = 0;
     const onSignal = (name: string) => {
       // One Ctrl-C can arrive more than once (the terminal signals the whole process group, and a parent
-      // may forward it too): only a second press, a moment later, forces.
-      if (firstAt > 0 && Date.now() - firstAt < 250) return;
+      // may forward it too): only a second press, a moment later, forces. Anything else during a stop (npm
+      // exiting after it forwarded a SIGTERM, the terminal closing) lets the stop finish and save.
+      if (firstAt > 0 && (name !== 'SIGINT' || Date.now() - firstAt < 250)) return;
       if (firstAt > 0) {
         console.error(`\n${name} again: exiting now, without a final save.`);
         process.exit(130);

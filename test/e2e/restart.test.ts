@@ -123,15 +123,31 @@ describe('local mode stopped through npm alone (a process manager, an IDE)', () 
 
   it('stops gracefully when SIGTERM reaches npm only, leaving no orphan serving', async () => {
     const endpoints = join(dir, 'endpoints.json');
-    child = await startLocalChild({}, endpoints);
-    const pid = child.endpoints.pid;
+    // A slow app and a queue to save: the stop takes long enough for npm's own exit to arrive during it.
+    const app = await startRecorder(() => ({ status: 200, delayMs: 1_500 }));
+    try {
+      child = await startLocalChild(
+        { DOWNSTREAM_URL: app.url, SLUICE_STATE_DIR: join(dir, 'state') },
+        endpoints,
+      );
+      const pid = child.endpoints.pid;
+      const flood = makeFlood({ count: 30, shops: 3, topic: 'products/update', secret: DEV_SECRET });
+      expect((await sendWebhooks(flood, { baseUrl: child.endpoints.apiUrl, concurrency: 3 })).accepted).toBe(
+        30,
+      );
 
-    // npm's shell dies without passing the signal on; local mode sees its parent go and stops itself.
-    child.signalNpm('SIGTERM');
+      // npm may forward the signal or not; either way local mode stops once, and its parent going away
+      // during that stop does not turn it into a hard exit that skips the save.
+      child.signalNpm('SIGTERM');
 
-    await waitUntil(() => !alive(pid), 20_000, `local mode (pid ${pid}) to stop after npm did`);
-    // A graceful stop: it removed its endpoints file on the way out.
-    expect(existsSync(endpoints)).toBe(false);
+      await waitUntil(() => !alive(pid), 30_000, `local mode (pid ${pid}) to stop after npm did`);
+      // A graceful stop: it saved the queue and removed its endpoints file on the way out.
+      expect(existsSync(endpoints)).toBe(false);
+      expect(child.output()).toMatch(/Saved \d+ queued webhook\(s\)/);
+      expect(child.output()).not.toMatch(/exiting now/);
+    } finally {
+      await app.close();
+    }
   });
 });
 
