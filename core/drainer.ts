@@ -261,8 +261,16 @@ const PARK_S = 1_800;
 const PARK_EVERY_MS = 5_000;
 /** A shop refused this many times with no 2xx since looks gone (uninstalled): it is parked and served last. */
 const GONE_AFTER_REFUSALS = 3;
-/** Receipt handles of parked webhooks kept to hand them back at once when the app accepts again. */
+/** Parked webhooks remembered (by shop) to hand them back at once when their shop is accepted again. */
 const PARKED_KEPT_MAX = 10_000;
+/**
+ * A webhook failing again with an error of its own does not cut the rate again while failures are under this
+ * share of answers (an average over the last ~20): above it the app is overloaded, not one webhook poisoned,
+ * and the retries are what tells the pacer (a pool that goes on working after its gateway's 500 or our
+ * timeout stayed overloaded when they did not count: 58% failing against 0%).
+ */
+const POISON_FAIL_SHARE = 0.1;
+const FAIL_SHARE_GAIN = 0.05;
 /** Shops remembered for ACCEPTED_LATELY_MS (the oldest are forgotten first beyond this many). */
 const ACCEPTED_SHOPS_MAX = 10_000;
 /** Per-message backoff between in-place retries: base · 2^(failures−1), capped. The pacer paces globally. */
@@ -505,8 +513,13 @@ class DrainerRun implements Drainer {
   private readonly refusedShops = new Set<string>();
   /** Refusals per shop since its last 2xx, during a slow-down (GONE_AFTER_REFUSALS). */
   private readonly refusalsByShop = new Map<string, number>();
-  /** Webhooks this run parked (PARK_S), to make visible again when the slow-down ends. */
-  private parkedHandles: string[] = [];
+  /** Webhooks this run parked (PARK_S) by shop, message id → latest receipt handle (unparkShop). */
+  private readonly parked = new Map<string, Map<string, string>>();
+  private parkedCount = 0;
+  /** The latest park call: a hand-back waits for it, so the 30-minute call cannot land after it. */
+  private parking: Promise<unknown> = Promise.resolve();
+  /** Share of answers that were failures to retry, averaged (POISON_FAIL_SHARE). */
+  private failShare = 0;
   private refusingSince: number | undefined;
   private nextRefusingSendAt = 0;
   /** Unsendable messages waiting to head their group before their DLQ move (dropUnsendable). */
@@ -959,14 +972,17 @@ class DrainerRun implements Drainer {
     // others are delivered says nothing new about the app's load: its first failure was counted. Each retry
     // cutting the rate again let one poison webhook hold everyone at a few per second (20 groups, one 500-ing
     // webhook: 43 delivered in 15 s against ~2,000). "Too busy" (429, 503) and Retry-After always count.
+    const failed = verdict.kind === 'retry' && !verdict.unsendable;
     const again =
-      verdict.kind === 'retry' &&
-      !verdict.unsendable &&
+      failed &&
       item.failures > 0 &&
       verdict.retryAfterMs === undefined &&
-      verdict.status !== 429 &&
-      verdict.status !== 503 &&
+      !(verdict.status !== undefined && APP_WIDE_STATUSES.has(verdict.status)) &&
+      this.failShare < POISON_FAIL_SHARE &&
       this.lastDeliveredAt > (item.lastFailureAt ?? Number.POSITIVE_INFINITY);
+    if (!(verdict.kind === 'retry' && verdict.unsendable)) {
+      this.failShare += FAIL_SHARE_GAIN * ((failed ? 1 : 0) - this.failShare);
+    }
     const signal: Signal = again ? { kind: 'unsent' } : signalOf(verdict, result.rttMs, level, serviceMs);
     this.pacer = onSignal(this.pacer!, signal, now);
     const windowAfter = Math.floor(this.pacer.delayWindow);
@@ -1029,6 +1045,8 @@ class DrainerRun implements Drainer {
    */
   private accepted(shop: string, now: number): void {
     const lately = this.acceptedLately(shop, now);
+    // A shop whose webhooks were parked as gone is not: they are due now, not in 30 minutes (a fixed deploy).
+    this.unparkShop(shop);
     this.refusalsByShop.delete(shop);
     this.acceptedAt.delete(shop);
     this.acceptedAt.set(shop, now);
@@ -1041,9 +1059,7 @@ class DrainerRun implements Drainer {
       this.log('info', "your app accepts webhooks again: back to the pacer's rate", {
         refusedInARow: this.refusedInARow,
         slowedForMs: now - this.refusingSince,
-        unparked: this.parkedHandles.length,
       });
-      this.unpark();
     }
     this.refusedInARow = 0;
     this.refusedShops.clear();
@@ -1056,12 +1072,19 @@ class DrainerRun implements Drainer {
     return (this.refusalsByShop.get(shop) ?? 0) >= GONE_AFTER_REFUSALS;
   }
 
-  /** The slow-down is over: what this run parked is due now, not in 30 minutes. */
-  private unpark(): void {
-    const handles = this.parkedHandles;
-    this.parkedHandles = [];
-    if (handles.length === 0) return;
+  /**
+   * Makes `shop`'s parked webhooks visible again. Only a 2xx for that very shop does: a live shop's 2xx
+   * ending a slow-down must not bring back the uninstalled shops' leftovers that parking moved out of the way.
+   */
+  private unparkShop(shop: string): void {
+    const mine = this.parked.get(shop);
+    if (!mine) return;
+    this.parked.delete(shop);
+    this.parkedCount -= mine.size;
+    const handles = [...mine.values()];
+    const parking = this.parking;
     this.track(async () => {
+      await parking;
       await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, 0));
     });
   }
@@ -1621,12 +1644,27 @@ class DrainerRun implements Drainer {
       },
     );
     const handles = parked.map((item) => item.msg.receiptHandle);
-    this.parkedHandles.push(...handles);
-    if (this.parkedHandles.length > PARKED_KEPT_MAX)
-      this.parkedHandles.splice(0, this.parkedHandles.length - PARKED_KEPT_MAX);
+    for (const item of parked) {
+      const shop = item.prepared?.envelope.shop ?? '';
+      let mine = this.parked.get(shop);
+      if (!mine) {
+        mine = new Map();
+        this.parked.set(shop, mine);
+      }
+      if (!mine.has(item.msg.messageId)) this.parkedCount++;
+      mine.set(item.msg.messageId, item.msg.receiptHandle);
+    }
+    // Beyond the cap the oldest shops' are forgotten: they come back when their 30 minutes end.
+    for (const [shop, mine] of this.parked) {
+      if (this.parkedCount <= PARKED_KEPT_MAX) break;
+      this.parked.delete(shop);
+      this.parkedCount -= mine.size;
+    }
     // A failed change only makes them visible again when their current visibility ends: they come back.
+    const call = this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, PARK_S));
+    this.parking = call;
     this.track(async () => {
-      await this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, PARK_S));
+      await call;
     });
     this.kick();
   }

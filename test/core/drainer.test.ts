@@ -440,6 +440,8 @@ describe('drainer', () => {
     expect([...accepted(h.app)].sort()).toEqual(live.map((w) => w.webhookId).sort());
     const firstLive = h.app.answers.find((a) => a.status === 200)!;
     expect(firstLive.at - h.t0).toBeLessThan(60_000);
+    // Parked once or a few times, not again after every live 2xx (which used to hand them all back: 21 parks).
+    expect(h.logs.filter((l) => /parked refused shops/.test(l.msg)).length).toBeLessThanOrEqual(8);
     expectOrderedOnce(
       h.app,
       live.map((w) => w.webhookId),
@@ -533,6 +535,37 @@ describe('drainer', () => {
     // start-up climb, the larger part of the gap); its retries do not (before: 177 against 2,620).
     expect(clean).toBeGreaterThan(500);
     expect(poisoned).toBeGreaterThan(0.6 * clean);
+  });
+
+  it('still slows down for an overloaded app whose failures are 500s: retries count once failures are common', async () => {
+    // A pool of 4 workers at 100 ms, 5 times slower from 30 s (8/s), behind a gateway that answers 500 once a
+    // request would take over 1 s, while the work it gave up on still runs (the app stays as busy).
+    const free = [0, 0, 0, 0];
+    const h = harness({
+      script: () => {
+        const now = h.clock.now();
+        const i = free.indexOf(Math.min(...free));
+        const start = Math.max(now, free[i]!);
+        free[i] = start + (now - h.t0 < 30_000 ? 100 : 500);
+        const rtt = free[i]! - now;
+        return rtt > 1_000 ? { status: 500, rttMs: 1_000 } : { status: 200, rttMs: rtt };
+      },
+    });
+    h.enqueue(flood(40_000, 50));
+
+    await h
+      .drainer({
+        stopAt: h.t0 + 120_000,
+        deadline: h.t0 + 130_000,
+        downstreamTimeoutMs: 10_000,
+        pacer: { floorPerSecond: 1, ceilingPerSecond: 500, maxWindow: 64, initialRatePerSecond: 20 },
+      })
+      .run();
+
+    // With every retry of a failing webhook ignored, 63% of the answers of the last 80 s were 500s.
+    const late = h.app.answers.filter((a) => a.at - h.t0 >= 40_000);
+    const failing = late.filter((a) => a.status === 500).length / late.length;
+    expect(failing).toBeLessThan(0.3);
   });
 
   it('indexes every dead letter through the state port, with its failure, its webhook and where it landed', async () => {
