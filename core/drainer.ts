@@ -513,8 +513,8 @@ class DrainerRun implements Drainer {
   private readonly refusedShops = new Set<string>();
   /** Refusals per shop since its last 2xx, during a slow-down (GONE_AFTER_REFUSALS). */
   private readonly refusalsByShop = new Map<string, number>();
-  /** Webhooks this run parked (PARK_S) by shop, message id → latest receipt handle (unparkShop). */
-  private readonly parked = new Map<string, Map<string, string>>();
+  /** Webhooks this run parked (PARK_S) by shop, message id → latest receipt handle and when (unparkShop). */
+  private readonly parked = new Map<string, Map<string, { handle: string; at: number }>>();
   private parkedCount = 0;
   /** The latest park call: a hand-back waits for it, so the 30-minute call cannot land after it. */
   private parking: Promise<unknown> = Promise.resolve();
@@ -980,7 +980,9 @@ class DrainerRun implements Drainer {
       !(verdict.status !== undefined && APP_WIDE_STATUSES.has(verdict.status)) &&
       this.failShare < POISON_FAIL_SHARE &&
       this.lastDeliveredAt > (item.lastFailureAt ?? Number.POSITIVE_INFINITY);
-    if (!(verdict.kind === 'retry' && verdict.unsendable)) {
+    // First tries only: counting the poison webhooks' own retries fed the share on itself (6 of them, 159
+    // delivered against 8,005), while an overloaded app fails many first tries.
+    if (item.failures === 0 && !(verdict.kind === 'retry' && verdict.unsendable)) {
       this.failShare += FAIL_SHARE_GAIN * ((failed ? 1 : 0) - this.failShare);
     }
     const signal: Signal = again ? { kind: 'unsent' } : signalOf(verdict, result.rttMs, level, serviceMs);
@@ -1081,7 +1083,10 @@ class DrainerRun implements Drainer {
     if (!mine) return;
     this.parked.delete(shop);
     this.parkedCount -= mine.size;
-    const handles = [...mine.values()];
+    // Parked longer ago than PARK_S: visible again already, and its handle may be stale (received since).
+    const now = this.clock.now();
+    const handles = [...mine.values()].filter((p) => now - p.at < PARK_S * 1000).map((p) => p.handle);
+    if (handles.length === 0) return;
     const parking = this.parking;
     this.track(async () => {
       await parking;
@@ -1652,7 +1657,7 @@ class DrainerRun implements Drainer {
         this.parked.set(shop, mine);
       }
       if (!mine.has(item.msg.messageId)) this.parkedCount++;
-      mine.set(item.msg.messageId, item.msg.receiptHandle);
+      mine.set(item.msg.messageId, { handle: item.msg.receiptHandle, at: now });
     }
     // Beyond the cap the oldest shops' are forgotten: they come back when their 30 minutes end.
     for (const [shop, mine] of this.parked) {
@@ -1662,7 +1667,8 @@ class DrainerRun implements Drainer {
     }
     // A failed change only makes them visible again when their current visibility ends: they come back.
     const call = this.safely('changeVisibility', () => this.deps.queue.changeVisibility(handles, PARK_S));
-    this.parking = call;
+    // A hand-back waits for every park call still out, not only the latest.
+    this.parking = Promise.all([this.parking, call]).then(() => undefined);
     this.track(async () => {
       await call;
     });
