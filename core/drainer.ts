@@ -239,8 +239,9 @@ const MAX_HELD = 1_000;
  * many refusals in a row, from at least REFUSING_SHOPS shops and with no delivery in between, the drainer
  * slows down: webhooks of shops the app accepted within ACCEPTED_LATELY_MS still go at the pacer's rate (their
  * app works: a few uninstalled shops' leftovers must not hold them up), every other one goes one at a time,
- * REFUSING_GAP_MS apart, shops not refused first. The first 2xx for a shop without a recent one ends it (the
- * app works again). Each refused webhook still goes to the DLQ with its answer (nothing is held back unseen),
+ * REFUSING_GAP_MS apart, round-robin by shop, shops that do not look gone (GONE_AFTER_REFUSALS) first. A shop
+ * accepted lately that is refused now ends every fast lane (the app broke for live shops too). The first 2xx
+ * for a shop without a recent one ends the slow-down (the app works again). Each refused webhook still goes to the DLQ with its answer (nothing is held back unseen),
  * but at a pace that leaves hours to fix the app, not minutes. One shop's refusals never trip it.
  */
 const REFUSING_STREAK = 10;

@@ -450,38 +450,30 @@ describe('sluice CLI (local mode)', () => {
       expect(run.stderr).toMatch(/give --stack <name>.*or --local/);
     });
 
+    /** Endpoints where nothing listens (port 1), for the process `pid`. */
+    const nothingListening = (pid: number) => ({
+      apiUrl: 'http://127.0.0.1:1',
+      sqsEndpoint: 'http://127.0.0.1:1',
+      s3Endpoint: 'http://127.0.0.1:1',
+      dynamoEndpoint: 'http://127.0.0.1:1',
+      region: 'us-east-1',
+      queueUrl: 'http://127.0.0.1:1/000000000000/q.fifo',
+      dlqUrl: 'http://127.0.0.1:1/000000000000/q-dlq.fifo',
+      tableName: 't',
+      bucketName: 'b',
+      pid,
+    });
+
     it('says local mode is not answering when its process lives on but its emulators are gone', async () => {
-      const stateFile = writeStateFile({
-        apiUrl: 'http://127.0.0.1:1',
-        sqsEndpoint: 'http://127.0.0.1:1',
-        s3Endpoint: 'http://127.0.0.1:1',
-        dynamoEndpoint: 'http://127.0.0.1:1',
-        region: 'us-east-1',
-        queueUrl: 'http://127.0.0.1:1/000000000000/q.fifo',
-        dlqUrl: 'http://127.0.0.1:1/000000000000/q-dlq.fifo',
-        tableName: 't',
-        bucketName: 'b',
-        // A live process (this one), as after a pid was reused.
-        pid: process.pid,
-      });
+      // A live process (this one), as after a pid was reused.
+      const stateFile = writeStateFile(nothingListening(process.pid));
       const run = await sluice(['--state-file', stateFile, 'status']);
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/local mode is not answering .*is `npm start` still running\?/);
     });
 
     it('refuses a state file whose local mode is not running', async () => {
-      const stateFile = writeStateFile({
-        apiUrl: 'http://127.0.0.1:1',
-        sqsEndpoint: 'http://127.0.0.1:1',
-        s3Endpoint: 'http://127.0.0.1:1',
-        dynamoEndpoint: 'http://127.0.0.1:1',
-        region: 'us-east-1',
-        queueUrl: 'http://127.0.0.1:1/000000000000/q.fifo',
-        dlqUrl: 'http://127.0.0.1:1/000000000000/q-dlq.fifo',
-        tableName: 't',
-        bucketName: 'b',
-        pid: 2_147_483_646,
-      });
+      const stateFile = writeStateFile(nothingListening(2_147_483_646));
       const run = await sluice(['--state-file', stateFile, 'status']);
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/is not running; start it with `npm start`/);
