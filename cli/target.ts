@@ -1,6 +1,6 @@
 // Finds what a CLI command acts on: a deployed stack (by its CloudFormation outputs) or a running `npm start`.
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -44,7 +44,11 @@ export const queueNameOf = (url: string): string => url.slice(url.lastIndexOf('/
 export async function resolveTarget(options: GlobalOptions, env: GlobalEnv): Promise<Target> {
   const local = options.local === true || options.stateFile !== undefined;
   if (local && options.stack) throw new UsageError('give either --stack <name> or --local, not both');
-  if (local) return localTarget(options.stateFile ?? (env.SLUICE_LOCAL_FILE || LOCAL_STATE_FILE), env);
+  if (local) {
+    const given = options.stateFile ?? env.SLUICE_LOCAL_FILE;
+    // The default file is where `npm start` ran: the project's folder, which may be above this one.
+    return localTarget(given || findUp(LOCAL_STATE_FILE) || LOCAL_STATE_FILE, env);
+  }
   const stack = options.stack ?? env.SLUICE_STACK;
   if (!stack) {
     throw new UsageError(
@@ -69,6 +73,15 @@ async function profileRegion(): Promise<string | undefined> {
 
 /** The environment variables the CLI reads. */
 export type GlobalEnv = Readonly<Record<string, string | undefined>>;
+
+/** `rel` resolved in the working folder or the nearest folder above it that has it, if any. */
+function findUp(rel: string): string | undefined {
+  for (let dir = resolve('.'); ; dir = dirname(dir)) {
+    const candidate = join(dir, rel);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
 
 function localTarget(path: string, env: GlobalEnv): Target {
   const file = resolve(path);

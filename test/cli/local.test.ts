@@ -1,12 +1,14 @@
 // The operations CLI against local mode: fauxqs + dynalite, the real drainer, and an app on loopback.
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { buildDrainerDeps, CountingMetrics, type DrainerAdapters, DynamoState } from '../../adapters';
 import { encode } from '../../core/contract';
 import { createDrainer, type Drainer, type RunSummary } from '../../core/drainer';
-import { type DeadLetterInfo, FAILURE_ATTRIBUTE } from '../../core/resources';
+import { type DeadLetterInfo, FAILURE_ATTRIBUTE, LOCAL_STATE_FILE } from '../../core/resources';
 import { createResources, type LocalClients, type LocalResources } from '../../local/emulators';
 import { sluice, writeStateFile } from '../helpers/cli';
 import { useEmulators } from '../helpers/emulators';
@@ -470,6 +472,26 @@ describe('sluice CLI (local mode)', () => {
       const run = await sluice(['--state-file', stateFile, 'status']);
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/local mode is not answering .*is `npm start` still running\?/);
+    });
+
+    it("finds npm start's file from a folder below the project's, as run from a subfolder", async () => {
+      const project = mkdtempSync(join(tmpdir(), 'sluice-up-'));
+      const below = join(project, 'src', 'deep');
+      mkdirSync(below, { recursive: true });
+      mkdirSync(join(project, '.local'));
+      writeFileSync(join(project, LOCAL_STATE_FILE), JSON.stringify(nothingListening(2_147_483_646)));
+      const cwd = process.cwd();
+      try {
+        process.chdir(below);
+        const run = await sluice(['--local', 'status'], { env: {} });
+        // Found (and read: its process is gone), not "does not exist".
+        expect(run.stderr).toContain(
+          `${join(realpathSync(project), LOCAL_STATE_FILE)} (pid 2147483646) is not running`,
+        );
+      } finally {
+        process.chdir(cwd);
+        rmSync(project, { recursive: true, force: true });
+      }
     });
 
     it('refuses a state file whose local mode is not running', async () => {
