@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { LOCAL_STATE_FILE } from '../core/resources';
+import { TOPIC } from '../core/screening';
 import { parseSecrets } from '../core/signature';
 import { sendWebhooks } from '../local/sender';
 import { DEV_SECRET, makeFlood } from '../local/webhooks';
@@ -14,6 +15,14 @@ const positiveInt = (name: string) => (value: string) => {
 };
 
 // The running `npm start` writes its API URL here, so a non-default PORT needs no --url.
+// The shapes the edge accepts (core/screening.ts): anything else would be refused with 403, every one.
+const topic = (value: string): string => {
+  if (!TOPIC.test(value)) {
+    throw new InvalidArgumentError(`"${value}" is not a topic like products/update or orders/create`);
+  }
+  return value;
+};
+
 function defaultUrl(): string {
   try {
     const file = process.env.SLUICE_LOCAL_FILE || LOCAL_STATE_FILE;
@@ -36,7 +45,7 @@ const program = new Command('send')
   .description('Post signed Shopify-style webhooks to Sluice (local mode by default).')
   .option('-n, --count <n>', 'webhooks to send', positiveInt('--count'), 100)
   .option('-s, --shops <n>', 'shops to spread them over (each shop in order)', positiveInt('--shops'), 3)
-  .option('-t, --topic <topic>', 'webhook topic', 'products/update')
+  .option('-t, --topic <topic>', 'webhook topic', topic, 'products/update')
   .option(
     '-r, --resources <n>',
     'products (or orders) per shop the webhooks update in turn (default: each its own)',

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sendWebhooks } from '../../local/sender';
 import { makeFlood } from '../../local/webhooks';
 import { type Recorder, startRecorder } from '../helpers/recorder';
@@ -43,5 +46,27 @@ describe('sendWebhooks', () => {
     expect(summary.accepted).toBe(0);
     expect(summary.rejected[0]).toBe(1);
     expect(summary.error).toBeDefined();
+  });
+});
+
+describe('npm run send (bin/send.ts)', () => {
+  const send = (...args: string[]) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, '../../bin/send.ts'), ...args],
+      {
+        cwd: join(__dirname, '../..'),
+      },
+    ).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+
+  it('refuses a topic the edge would refuse, before sending anything', async () => {
+    const run = await send('--topic', 'bad topic', '--count', '1', '--url', 'http://127.0.0.1:1/webhooks');
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('"bad topic" is not a topic like products/update');
+    // Not the connection error a send to port 1 would give.
+    expect(run.stderr).not.toMatch(/cannot reach/);
   });
 });
