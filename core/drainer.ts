@@ -1801,11 +1801,12 @@ class DrainerRun implements Drainer {
 
   private applyControls(controls: OperatorControls, now: number): void {
     const base = this.options.pacer;
-    const limits: PacerOptions = {
-      ...base,
-      floorPerSecond: controls.floorPerSecond ?? base.floorPerSecond,
-      ceilingPerSecond: controls.ceilingPerSecond ?? base.ceilingPerSecond,
-    };
+    const ceilingPerSecond = controls.ceilingPerSecond ?? base.ceilingPerSecond;
+    const floor = controls.floorPerSecond ?? base.floorPerSecond;
+    // `sluice rate --floor 300` under the configured ceiling of 200 (or `--ceiling 1` over a configured floor):
+    // the ceiling wins, said once, instead of the pacer refusing the pair at every refresh.
+    const floorPerSecond = Math.min(floor, ceilingPerSecond);
+    const limits: PacerOptions = { ...base, floorPerSecond, ceilingPerSecond };
     if (controls.paused !== this.operatorPaused) {
       this.log('info', controls.paused ? 'paused by operator' : 'resumed by operator');
       this.operatorPaused = controls.paused;
@@ -1815,6 +1816,12 @@ class DrainerRun implements Drainer {
       limits.ceilingPerSecond === this.effectiveLimits.ceilingPerSecond
     ) {
       return;
+    }
+    if (floor > ceilingPerSecond) {
+      this.log('warn', 'the floor is above the ceiling: the ceiling applies', {
+        floorPerSecond: floor,
+        ceilingPerSecond,
+      });
     }
     try {
       this.pacer = configure(this.pacer!, limits, now);

@@ -964,6 +964,20 @@ describe('drainer', () => {
     expect(h.state.saves.every((s) => s.at < h.t0 + 6_000)).toBe(true);
   });
 
+  it('applies an operator floor above the configured ceiling as the ceiling, saying so once', async () => {
+    // `sluice rate --floor 300` under the configured ceiling of 200.
+    const h = harness({ drainer: { controlsRefreshMs: 1_000 } });
+    h.state.controls = { paused: false, floorPerSecond: 300 };
+    h.enqueue(flood(4_000, 40));
+
+    const drainer = h.drainer({ stopAt: h.t0 + 10_000, deadline: h.t0 + 20_000 });
+    await drainer.run();
+
+    expect(drainer.status().ratePerSecond).toBeLessThanOrEqual(200);
+    expect(h.logs.filter((l) => /floor is above the ceiling/.test(l.msg))).toHaveLength(1);
+    expect(h.logs.some((l) => /operator controls rejected/.test(l.msg))).toBe(false);
+  });
+
   it('receives nothing while paused by the operator, then drains on resume', async () => {
     const h = harness({ drainer: { visibilitySeconds: 10, controlsRefreshMs: 1_000 } });
     h.state.controls = { paused: true };
