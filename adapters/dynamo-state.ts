@@ -946,9 +946,9 @@ export async function setControls(
     );
   }
   const update = `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`;
-  // One limit set alone must still fit the other as stored: the drainer refuses a floor above the ceiling at
-  // every refresh, so the change would do nothing but fill its log (`rate --floor 50` under a stored
-  // `--ceiling 20`). Checked in the write itself, so a concurrent change cannot slip between.
+  // One limit set alone must still fit the other as stored: the drainer would only clamp a floor above the
+  // ceiling to it, so the change would do nothing (`rate --floor 50` under a stored `--ceiling 20`). Checked
+  // in the write itself, so a concurrent change cannot slip between.
   const floorAlone = typeof patch.floorPerSecond === 'number' && !('ceilingPerSecond' in patch);
   const ceilingAlone = typeof patch.ceilingPerSecond === 'number' && !('floorPerSecond' in patch);
   const condition = floorAlone

@@ -62,7 +62,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       err instanceof Error && /ECONNREFUSED/.test(`${(err as { code?: unknown }).code} ${err.message}`);
     if (refused && (argv.includes('--local') || argv.includes('--state-file'))) {
       io.err(
-        `error: local mode is not answering (${err.message}): is \`npm start\` still running? A local mode that was killed leaves its .local/sluice.json behind: start it again.`,
+        `error: local mode is not answering (${err.message}): is \`npm start\` still running? A local mode that was killed leaves its state file (.local/sluice.json, or the --state-file given) behind: start it again.`,
       );
       return EXIT.failed;
     }

@@ -45,6 +45,7 @@ export async function resolveTarget(options: GlobalOptions, env: GlobalEnv): Pro
   const local = options.local === true || options.stateFile !== undefined;
   if (local && options.stack) throw new UsageError('give either --stack <name> or --local, not both');
   if (local) {
+    if (options.stateFile === '') throw new UsageError('--state-file needs a path');
     const given = options.stateFile ?? env.SLUICE_LOCAL_FILE;
     // The default file is where `npm start` ran: the project's folder, which may be above this one.
     return localTarget(given || findUp(LOCAL_STATE_FILE) || LOCAL_STATE_FILE, env);
@@ -74,12 +75,15 @@ async function profileRegion(): Promise<string | undefined> {
 /** The environment variables the CLI reads. */
 export type GlobalEnv = Readonly<Record<string, string | undefined>>;
 
-/** `rel` resolved in the working folder or the nearest folder above it that has it, if any. */
+/**
+ * `rel` resolved in the working folder or the nearest folder above it that has it, if any, up to the project's
+ * own folder (the first with a package.json): never another project's file, nor one in the home folder.
+ */
 function findUp(rel: string): string | undefined {
   for (let dir = resolve('.'); ; dir = dirname(dir)) {
     const candidate = join(dir, rel);
     if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) return undefined;
+    if (existsSync(join(dir, 'package.json')) || dirname(dir) === dir) return undefined;
   }
 }
 

@@ -1817,7 +1817,7 @@ class DrainerRun implements Drainer {
     ) {
       return;
     }
-    if (floor > ceilingPerSecond) {
+    if (controls.floorPerSecond !== undefined && floor > ceilingPerSecond) {
       this.log('warn', 'the floor is above the ceiling: the ceiling applies', {
         floorPerSecond: floor,
         ceilingPerSecond,

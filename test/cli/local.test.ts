@@ -494,6 +494,29 @@ describe('sluice CLI (local mode)', () => {
       }
     });
 
+    it("stops looking at the project's own folder: another project's file above it is not taken", async () => {
+      const outer = mkdtempSync(join(tmpdir(), 'sluice-outer-'));
+      const project = join(outer, 'project');
+      const below = join(project, 'src');
+      mkdirSync(below, { recursive: true });
+      writeFileSync(join(project, 'package.json'), '{}');
+      mkdirSync(join(outer, '.local'));
+      writeFileSync(join(outer, LOCAL_STATE_FILE), JSON.stringify(nothingListening(2_147_483_646)));
+      const cwd = process.cwd();
+      try {
+        process.chdir(below);
+        const run = await sluice(['--local', 'status'], { env: {} });
+        expect(run.stderr).toMatch(/no local Sluice: .* does not exist/);
+        expect(run.stderr).not.toContain(`${realpathSync(outer)}/.local`);
+        expect((await sluice(['--state-file', '', 'status'], { env: {} })).stderr).toMatch(
+          /--state-file needs a path/,
+        );
+      } finally {
+        process.chdir(cwd);
+        rmSync(outer, { recursive: true, force: true });
+      }
+    });
+
     it('refuses a state file whose local mode is not running', async () => {
       const stateFile = writeStateFile(nothingListening(2_147_483_646));
       const run = await sluice(['--state-file', stateFile, 'status']);
