@@ -141,6 +141,36 @@ export function stalled(
   });
 }
 
+/**
+ * 1 when the app answered at least APP_FAILING_MIN_ANSWERS in the period and more than APP_FAILING_SHARE of
+ * them failed (5xx, timeouts, connection errors: not 429 or the 4xx it refuses for good), else 0.
+ */
+export function appFailing(
+  sources: Pick<MetricSources, 'drainer'>,
+  period: Duration = FIVE_MIN,
+): MathExpression {
+  const m = (c: StatusClass) => sources.drainer.metricResponses(c, { period, statistic: 'Sum' });
+  return new MathExpression({
+    expression: `IF((FILL(e5, 0) + FILL(t, 0) + FILL(er, 0)) > ${APP_FAILING_SHARE} * (FILL(ok, 0) + FILL(c3, 0) + FILL(c4, 0) + FILL(r, 0) + FILL(e5, 0) + FILL(t, 0) + FILL(er, 0)) AND (FILL(ok, 0) + FILL(c3, 0) + FILL(c4, 0) + FILL(r, 0) + FILL(e5, 0) + FILL(t, 0) + FILL(er, 0)) >= ${APP_FAILING_MIN_ANSWERS}, 1, 0)`,
+    usingMetrics: {
+      ok: m('2xx'),
+      c3: m('3xx'),
+      c4: m('4xx'),
+      r: m('429'),
+      e5: m('5xx'),
+      t: m('timeout'),
+      er: m('error'),
+    },
+    label: 'most answers failing',
+    period,
+  });
+}
+
+/** AppFailing: more than this share of the app's answers failed, ... */
+const APP_FAILING_SHARE = 0.5;
+/** ... out of at least this many answers in 5 minutes, for 15 minutes. */
+const APP_FAILING_MIN_ANSWERS = 100;
+
 export interface SluiceAlarmsProps extends MetricSources {
   /** Alarm when the oldest queued webhook is older than this, minutes. @default 15 (config `oldestAgeAlarmMinutes`) */
   readonly oldestAgeAlarmMinutes?: number;
@@ -166,6 +196,7 @@ export class SluiceAlarms extends Construct {
   readonly oldestTooOld: Alarm;
   readonly nearRetention: Alarm;
   readonly notDelivering: Alarm;
+  readonly appFailing: Alarm;
   readonly intakeServerErrors: Alarm;
   readonly signatureFailures: Alarm;
   /** Where the alarms notify, when configured. */
@@ -221,6 +252,17 @@ export class SluiceAlarms extends Construct {
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: stalledMinutes / 5,
       datapointsToAlarm: stalledMinutes / 5,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    // NotDelivering needs zero deliveries; an app failing most of what it gets (a bad deploy on some routes, a
+    // database that times out) still delivers some, and retries in place hide it from the queue's age for a while.
+    this.appFailing = new Alarm(this, 'AppFailing', {
+      alarmDescription: `More than half of your app's answers have been 5xx, timeouts or connection errors for 15 min (at least ${APP_FAILING_MIN_ANSWERS} answers per 5 min): webhooks are retried in place and wait. See the Delivery widgets and \`sluice status\`.`,
+      metric: appFailing(props),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.intakeServerErrors = new Alarm(this, 'IntakeServerErrors', {
@@ -295,6 +337,7 @@ export class SluiceAlarms extends Construct {
       this.oldestTooOld,
       this.nearRetention,
       this.notDelivering,
+      this.appFailing,
       this.intakeServerErrors,
       this.signatureFailures,
     ];

@@ -7,7 +7,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { METRICS, OUTPUTS, QUEUE } from '../../core/resources';
 import { Drainer } from '../../lib/drainer';
 import { Ingress } from '../../lib/ingress';
-import { SluiceAlarms, type SluiceAlarmsProps, SluiceDashboard } from '../../lib/observability';
+import {
+  SluiceAlarms,
+  type SluiceAlarmsProps,
+  SluiceDashboard,
+  STATUS_CLASSES,
+} from '../../lib/observability';
 import { WebhookQueue } from '../../lib/queue';
 import { fastApp, testConfig, testStack } from '../helpers/stacks';
 
@@ -198,7 +203,7 @@ describe('SluiceDashboard', () => {
 
   it('puts the alarm status on top', () => {
     const status = widgets.find((w) => w.type === 'alarm');
-    expect(status?.properties.alarms).toHaveLength(6);
+    expect(status?.properties.alarms).toHaveLength(7);
   });
 
   it('has a console URL naming the region and the dashboard', () => {
@@ -293,7 +298,30 @@ describe('SluiceAlarms', () => {
     expect(
       template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }),
     ).toEqual({});
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+  });
+
+  it("alarms when most of the app's answers fail for 15 min, counting every status class the drainer reports", () => {
+    const { template } = observedStack();
+    const alarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { AlarmDescription: Match.stringLikeRegexp('More than half of your app') },
+      }),
+    ) as {
+      Properties: {
+        Metrics: { Id: string; Expression?: string; MetricStat?: unknown }[];
+        EvaluationPeriods: number;
+      };
+    }[];
+    expect(alarms).toHaveLength(1);
+    const { Metrics, EvaluationPeriods } = alarms[0]!.Properties;
+    expect(EvaluationPeriods).toBe(3);
+    const expression = Metrics.find((m) => m.Expression)!.Expression!;
+    expect(expression).toContain('> 0.5 *');
+    expect(expression).toContain('>= 100');
+    // One metric per status class, all of them in the denominator.
+    expect(Metrics.filter((m) => m.MetricStat)).toHaveLength(STATUS_CLASSES.length);
+    for (const m of Metrics.filter((x) => x.MetricStat)) expect(expression).toContain(`FILL(${m.Id}, 0)`);
   });
 
   it("alarms 3 days before the queue's retention would delete the oldest webhook unseen", () => {
@@ -337,7 +365,7 @@ describe('SluiceAlarms', () => {
     });
     const topic = Object.keys(template.findResources('AWS::SNS::Topic'))[0]!;
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) {
       const p = (a as { Properties: { AlarmActions: unknown; OKActions: unknown } }).Properties;
       expect(p.AlarmActions).toEqual([{ Ref: topic }]);
