@@ -509,10 +509,12 @@ class DrainerRun implements Drainer {
   private operatorPaused = false;
   /** When this run last had a webhook delivered (-∞: none yet). */
   private lastDeliveredAt = Number.NEGATIVE_INFINITY;
-  /** Refusals for good since the last delivery, and their shops (REFUSING_STREAK). */
+  /** Refusals for good since the last delivery (REFUSING_STREAK). */
   private refusedInARow = 0;
-  private readonly refusedShops = new Set<string>();
-  /** Refusals per shop since its last 2xx, during a slow-down (GONE_AFTER_REFUSALS). */
+  /**
+   * Refusals per shop since its last 2xx: outside a slow-down, the shops of the current run of refusals
+   * (REFUSING_SHOPS); during one, which shops look gone (GONE_AFTER_REFUSALS).
+   */
   private readonly refusalsByShop = new Map<string, number>();
   /** Webhooks this run parked (PARK_S) by shop, message id → latest receipt handle and when (unparkShop). */
   private readonly parked = new Map<string, Map<string, { handle: string; at: number }>>();
@@ -1025,18 +1027,17 @@ class DrainerRun implements Drainer {
     // A shop it accepted a moment ago refused now: the app broke for live shops too, none keeps its pace.
     if (this.acceptedLately(shop, now)) this.acceptedAt.clear();
     this.refusedInARow++;
-    this.refusedShops.add(shop);
     this.refusalsByShop.set(shop, (this.refusalsByShop.get(shop) ?? 0) + 1);
     if (
       this.refusingSince === undefined &&
       this.refusedInARow >= REFUSING_STREAK &&
-      this.refusedShops.size >= REFUSING_SHOPS
+      this.refusalsByShop.size >= REFUSING_SHOPS
     ) {
       this.refusingSince = now;
       this.log(
         'error',
         'your app refuses every webhook: sending one a second until it accepts one (each refused one goes to the DLQ as rejected); check its webhook route, its secret and what it answers',
-        { refusedInARow: this.refusedInARow, shops: this.refusedShops.size, lastStatus: status },
+        { refusedInARow: this.refusedInARow, shops: this.refusalsByShop.size, lastStatus: status },
       );
     }
   }
@@ -1065,7 +1066,6 @@ class DrainerRun implements Drainer {
       });
     }
     this.refusedInARow = 0;
-    this.refusedShops.clear();
     this.refusalsByShop.clear();
     this.refusingSince = undefined;
   }
