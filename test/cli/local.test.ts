@@ -474,22 +474,34 @@ describe('sluice CLI (local mode)', () => {
       expect(run.stderr).toMatch(/local mode is not answering .*is `npm start` still running\?/);
     });
 
+    /** npm start's file in `dir`, written by a process that is gone. */
+    const writeGoneStateFile = (dir: string): void => {
+      mkdirSync(join(dir, '.local'));
+      writeFileSync(join(dir, LOCAL_STATE_FILE), JSON.stringify(nothingListening(2_147_483_646)));
+    };
+    /** Runs `fn` with `dir` as the working folder. */
+    const inFolder = async <T>(dir: string, fn: () => Promise<T>): Promise<T> => {
+      const cwd = process.cwd();
+      process.chdir(dir);
+      try {
+        return await fn();
+      } finally {
+        process.chdir(cwd);
+      }
+    };
+
     it("finds npm start's file from a folder below the project's, as run from a subfolder", async () => {
       const project = mkdtempSync(join(tmpdir(), 'sluice-up-'));
       const below = join(project, 'src', 'deep');
       mkdirSync(below, { recursive: true });
-      mkdirSync(join(project, '.local'));
-      writeFileSync(join(project, LOCAL_STATE_FILE), JSON.stringify(nothingListening(2_147_483_646)));
-      const cwd = process.cwd();
+      writeGoneStateFile(project);
       try {
-        process.chdir(below);
-        const run = await sluice(['--local', 'status'], { env: {} });
+        const run = await inFolder(below, () => sluice(['--local', 'status'], { env: {} }));
         // Found (and read: its process is gone), not "does not exist".
         expect(run.stderr).toContain(
           `${join(realpathSync(project), LOCAL_STATE_FILE)} (pid 2147483646) is not running`,
         );
       } finally {
-        process.chdir(cwd);
         rmSync(project, { recursive: true, force: true });
       }
     });
@@ -500,19 +512,15 @@ describe('sluice CLI (local mode)', () => {
       const below = join(project, 'src');
       mkdirSync(below, { recursive: true });
       writeFileSync(join(project, 'package.json'), '{}');
-      mkdirSync(join(outer, '.local'));
-      writeFileSync(join(outer, LOCAL_STATE_FILE), JSON.stringify(nothingListening(2_147_483_646)));
-      const cwd = process.cwd();
+      writeGoneStateFile(outer);
       try {
-        process.chdir(below);
-        const run = await sluice(['--local', 'status'], { env: {} });
+        const run = await inFolder(below, () => sluice(['--local', 'status'], { env: {} }));
         expect(run.stderr).toMatch(/no local Sluice: .* does not exist/);
         expect(run.stderr).not.toContain(`${realpathSync(outer)}/.local`);
         expect((await sluice(['--state-file', '', 'status'], { env: {} })).stderr).toMatch(
           /--state-file needs a path/,
         );
       } finally {
-        process.chdir(cwd);
         rmSync(outer, { recursive: true, force: true });
       }
     });
