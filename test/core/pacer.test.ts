@@ -621,12 +621,14 @@ describe('pacer', () => {
       },
     );
 
-    it('rarely steps under the worker count on rounds the answer-order test finds unqueued', () => {
-      // 4 workers at 50 ms (cv 0.5), window ≤ 8: the window sits at 4 or one over. A round that reads high by
-      // noise at 4 sets off a step down verified against that very round, which the next reads lower than by
-      // regression alone: the step is "confirmed", and 3 of 4 workers are used for 5 s. The answer-order test
-      // finds no queue at 4, and that holds the step back (before: 5 such steps in 3 of the 24 seeds).
+    it('rarely steps under the worker count on rounds that read high by chance, and undoes such a step', () => {
+      // 4 workers at 50 ms (cv 0.5), window ≤ 8: the window sits at 4 or one over. Rounds that read high by
+      // noise at 4 set off a step down. The answer-order test finds no queue at 4 and holds most of those
+      // back (without it: 9 steps in these 24 seeds), and a step that is taken is verified against the latest
+      // rounds at 4, not the one that read high, which the next round reads lower than by regression alone:
+      // verified against it, a step was "confirmed" and 3 of 4 workers used for 5 s.
       let steps = 0;
+      let kept = 0;
       for (let seed = 1; seed <= 24; seed += 1) {
         const service = lognormalService(50, 0.5, seed);
         const trace = simulate(
@@ -638,12 +640,15 @@ describe('pacer', () => {
           ),
           40_000,
         );
-        steps += trace.windowChanges.filter(
-          (c) => c.at >= 10_000 && c.rule === 'step-down' && c.to < 4,
-        ).length;
+        trace.windowChanges.forEach((c, i) => {
+          if (c.at < 10_000 || c.rule !== 'step-down' || c.to >= 4) return;
+          steps += 1;
+          if (trace.windowChanges[i + 1]?.rule !== 'step-undone') kept += 1;
+        });
         expect(mean(trace.acceptedPerSecond.slice(10, 40))).toBeGreaterThan(0.9 * 80);
       }
-      expect(steps).toBeLessThanOrEqual(2);
+      expect(steps).toBeLessThanOrEqual(6);
+      expect(kept).toBeLessThanOrEqual(1);
     });
 
     it('names the rule behind every change of the window', () => {
@@ -704,6 +709,47 @@ describe('pacer', () => {
       // A halving is itself verified by the round after it, against the round that rose.
       expect(s.meanBeforeShrinkMs).toBe(rule === 'rise-halving' ? rttMs : 0);
     });
+
+    it.each([
+      // Two rounds at 4 read 46 ms at 80 answers/s, then two read 60 (base 45): a step down to 3, and the round
+      // after it reads 44 ms at 72/s. Against the latest rounds at 4 (53 ms on average at 80/s) that drop is no
+      // more than a worker lost: noise, undone. Against the high round alone (60) it would be "confirmed", and
+      // 3 of 4 workers used until growth came back.
+      ['noise: the round that set it off read high by chance', [46, 46], 'step-undone', 4],
+      // The same rounds after a window change: the high ones are all there is at 4, and the drop keeps the step.
+      ['a queue: every round at the window read high', [], 'step-down', 3],
+    ] as const)(
+      'verifies a step down by one against the latest rounds at the window: %s',
+      (_, earlier, rule, window) => {
+        let s: PacerState = {
+          ...createPacer(OPTIONS, 0),
+          delayWindow: 4,
+          baseRttMs: 45,
+          roundStart: 0,
+          lastVerifyAt: 0,
+          verifyEveryMs: 120_000,
+          // Growth past 4 is blocked (the window just came down from 5), so the rounds at 46 ms stay at 4.
+          badWindow: 5,
+          badWindowAt: 0,
+          order: emptyOrder(0),
+        };
+        let t = 0;
+        const round = (rttMs: number, perSecond: number, inFlight: number): void => {
+          s = { ...s, roundMaxInFlight: inFlight, inFlight: 0 };
+          for (let k = 1; k <= 20; k += 1) {
+            t += 1000 / perSecond;
+            s = onSignal(s, { kind: 'accepted', rttMs }, t);
+          }
+        };
+        for (const rttMs of earlier) round(rttMs, 80, 4);
+        round(60, 80, 4);
+        round(60, 80, 4);
+        expect(s).toMatchObject({ delayWindow: 3, windowRule: 'step-down', windowBeforeShrink: 4 });
+        round(44, 72, 3);
+        expect(Math.floor(s.delayWindow)).toBe(window);
+        expect(s.windowRule).toBe(rule);
+      },
+    );
 
     it.each([
       // The round after a halving from 4 to 2 (the round before it: 260 ms, 16 answers/s, base 80 ms), at 200 ms.
