@@ -118,7 +118,10 @@ export interface PacerState {
   readonly roundSumMs: number;
   readonly roundCount: number;
   readonly roundMaxInFlight: number;
-  /** Mean RTT of the round that shrank the window (0 = no shrink to verify). */
+  /**
+   * Mean RTT of the round that shrank the window (0 = no shrink to verify); for a step down by one, of the rounds
+   * at the window before it (poolSumMs).
+   */
   readonly meanBeforeShrinkMs: number;
   /** Window before that shrink, restored if the shrink turns out not to lower the RTT. */
   readonly windowBeforeShrink: number;
@@ -137,12 +140,13 @@ export interface PacerState {
   /** A window size that queued recently, and when: growth past it waits `GROW_PAST_BAD_MS`. */
   readonly badWindow: number;
   readonly badWindowAt: number;
-  /** Answers per second in the round that shrank the window (verified against the next). */
+  /** Answers per second in the round that shrank the window (verified against the next; as above). */
   readonly rateBeforeShrink: number;
   /**
-   * The latest rounds at the window in force (a step down by one is verified against them, not against the
-   * round that set it off): the window they ran at, their count (fractional once older rounds fade) and the
-   * sums of their mean RTTs and answers per second.
+   * The rounds at the window in force, but its first (a step down by one is verified against them, not against
+   * the round that set it off): the window they ran at, their weight and the weighted sums of their mean RTTs
+   * and answers per second. Up to STEP_BEFORE_ROUNDS rounds weigh 1 each; past that every older round's weight
+   * shrinks by (STEP_BEFORE_ROUNDS − 1) / STEP_BEFORE_ROUNDS per round, so the weight stays at that count.
    */
   readonly poolWindow: number;
   readonly poolRounds: number;
@@ -332,10 +336,10 @@ const FIRST_VERIFY_MS = 3_000;
 const FASTER_RATIO = 0.7;
 // A step down by one is kept if the next round's RTT drop beats its throughput drop by this share of 1/W.
 const STEP_VERIFY_SHARE = 0.5;
-// Rounds at the window that a step down by one is verified against (the latest, the high ones that set it off
-// included). The round that set it off alone was picked for reading high, so the next reads lower by
-// regression alone and "confirms" a step under the worker count (simulator, SEED=0–17 × 40 runs, runs passing
-// every target: B 415 → 422 of 720, C 414 → 427; 2 rounds: about as before; 6: as 4).
+// Rounds at the window that a step down by one is verified against: the latest, the high ones that set it off
+// included, older ones fading (poolRounds). The round that set it off alone was picked for reading high, so the
+// next reads lower by regression alone and "confirms" a step under the worker count. Simulator, SEED=0–17 × 40
+// runs, runs passing every target: B 415 → 427 of 720, C 414 → 424.
 const STEP_BEFORE_ROUNDS = 4;
 // An announced service time is the mean of unqueued round trips, where the estimated base sits at their low end
 // (about 0.9 of the mean at 20 answers a round): the thresholds above are set for that, so the announced mean
@@ -851,6 +855,10 @@ export function onSignal(state: PacerState, signal: Signal, now: number): PacerS
         meanBeforeShrinkMs: 0,
         highRounds: 0,
         badWindow: 0,
+        poolWindow: 0,
+        poolRounds: 0,
+        poolSumMs: 0,
+        poolSumRate: 0,
       };
     }
     // Remember what a healthy app accepted: an outage is only noticed a timeout later, when that rate is gone.
@@ -974,15 +982,20 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const timed = 2 * s.roundServiceCount >= s.roundCount;
   if (timed) s = announcedBase(s);
   const window = Math.floor(s.delayWindow);
-  // This round joins the latest ones at its window; a verify round starts a new pool (a window just changed).
-  const pooled = s.poolWindow === window && s.meanBeforeShrinkMs <= 0 ? s.poolRounds : 0;
+  // This round joins the rounds at its window. The first round at a new window (a verify round included) starts
+  // an empty pool instead: its answers still carry requests of the old one (after a growth step from 5 to 6 was
+  // undone, the first round at 5 read 102 answers/s against 70 in the round that set off a right step down to 4
+  // next, and pooled with it the step was undone).
+  const fresh = s.poolWindow !== window || s.meanBeforeShrinkMs > 0;
+  const pooled = fresh ? 0 : s.poolRounds;
   const fade = pooled > 0 ? Math.min(pooled, STEP_BEFORE_ROUNDS - 1) / pooled : 0;
+  const joins = fresh ? 0 : 1;
   const next: PacerState = {
     ...s,
     poolWindow: window,
-    poolRounds: fade * pooled + 1,
-    poolSumMs: fade * s.poolSumMs + mean,
-    poolSumRate: fade * s.poolSumRate + roundRate,
+    poolRounds: fade * pooled + joins,
+    poolSumMs: fade * s.poolSumMs + joins * mean,
+    poolSumRate: fade * s.poolSumRate + joins * roundRate,
     roundStart: now,
     roundSumMs: 0,
     roundCount: 0,
@@ -1176,10 +1189,11 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   const subtle = 1 / Math.max(1, inUseNow - 1) < ROUND_NOISE && ratio < VERIFY_RATIO;
   const highNeeded = subtle ? LONG_HIGH_RUN - 1 : 1;
   // A round only moderately high while the answer-order test finds no queue at this window is noise (or the
-  // app's own variance), not one request too many: the step down it would set off is verified against this
-  // very round, which was picked for being high, so the next round reads lower by regression alone and
-  // "confirms" it (the simulator's C at 80 rps, SEED=0: 4 → 3 under its 4 workers, held 5 s; 10 of 40 runs
-  // settled late after the step up, 3 with this rule). A jump too big for a request too many still halves.
+  // app's own variance), not one request too many. Before steps down were verified against the rounds at the
+  // window (STEP_BEFORE_ROUNDS), one was verified against this very round, picked for being high, so the next
+  // round read lower by regression alone and "confirmed" it (the simulator's C at 80 rps, SEED=0: 4 → 3 under
+  // its 4 workers, held 5 s; 10 of 40 runs settled late after the step up, 3 with this rule); a step tried still
+  // costs a round under the workers. A jump too big for a request too many still halves.
   const queued = high && (ratio >= VERIFY_RATIO || verdict !== 'no queue');
   if (queued && s.highRounds < highNeeded) {
     return { ...next, baseRttMs, highRounds: s.highRounds + 1, growFrom: 0 };
@@ -1203,9 +1217,9 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
       delayWindow: Math.max(1, inUse - 1),
       windowRule: 'step-down',
       highRounds: 0,
-      meanBeforeShrinkMs: next.poolSumMs / next.poolRounds,
+      meanBeforeShrinkMs: next.poolRounds > 0 ? next.poolSumMs / next.poolRounds : mean,
       windowBeforeShrink: inUse,
-      rateBeforeShrink: next.poolSumRate / next.poolRounds,
+      rateBeforeShrink: next.poolRounds > 0 ? next.poolSumRate / next.poolRounds : roundRate,
       growFrom: 0,
       drainAnswers: s.inFlight,
       verifyReason: 3,

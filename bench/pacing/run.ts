@@ -3,74 +3,14 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { emptyLog, type FlowLog, runFlow } from './flows';
+import { type Flow, flowsFor } from './flowset';
 import { IDLE_MAX_CORES, machineBusyMs, otherCores, waitForIdle } from './machine';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
-import { faucet, netflixAimd, type Policy, sluicePacer, staticRate } from './policies';
 import { SCENARIOS, type Scenario } from './scenarios';
-import { type OrderCheck, runSluiceFlow, SLUICE_FLOWS } from './sluice';
+import type { ShardMessage, ShardWork } from './shard';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
-/** Sampling interval of the harness's event-loop delay, ms. */
-const LOOP_SAMPLE_MS = 1;
-
-/** A flow is one policy against its own instance of a scenario's downstream. */
-interface Flow {
-  readonly scenario: Scenario;
-  readonly key: string;
-  readonly label: string;
-  readonly sluice: boolean;
-  readonly log: FlowLog;
-  /** Sluice flows: per-group order as the app saw it. */
-  readonly order?: OrderCheck;
-  run(url: string, t0: number, endAt: number): Promise<void>;
-}
-
-function policyFlow(scenario: Scenario, key: string, policy: Policy): Flow {
-  const log = emptyLog();
-  return {
-    scenario,
-    key,
-    label: policy.name,
-    sluice: false,
-    log,
-    run: (url, t0, endAt) => runFlow(policy, url, scenario.maxInFlight, t0, endAt, log),
-  };
-}
-
-function flowsFor(scenario: Scenario, t0: number): Flow[] {
-  const lmax = scenario.maxInFlight;
-  const flows: Flow[] = [
-    policyFlow(scenario, 'static', staticRate(50, lmax)),
-    policyFlow(scenario, 'faucet', faucet(lmax)),
-    policyFlow(scenario, 'aimd', netflixAimd(lmax)),
-  ];
-  for (const variant of SLUICE_FLOWS) {
-    if (variant.groups > 1 && lmax === 1) continue;
-    if (variant.groups === 1 && lmax > 1 && !variant.alsoConcurrent.includes(scenario.id)) continue;
-    const log = emptyLog();
-    const order: OrderCheck = { delivered: 0, outOfOrder: 0, deadLettered: 0 };
-    flows.push({
-      scenario,
-      key: `sluice-${variant.key}`,
-      label: variant.label,
-      sluice: true,
-      log,
-      order,
-      run: async (url, start, endAt) => {
-        await runSluiceFlow(variant, scenario, url, start, endAt, log, order);
-      },
-    });
-  }
-  if (process.env.SLUICE_LOOP === '1') {
-    flows.push(
-      policyFlow(scenario, 'sluice-loop', { ...sluicePacer(lmax, t0), name: 'Sluice pacer (plain loop)' }),
-    );
-  }
-  return flows;
-}
 
 function startSimulator(): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(join(__dirname, 'downstream.ts'), [], {
@@ -256,6 +196,62 @@ async function plots(results: { flow: Flow; metrics: FlowMetrics }[]): Promise<s
   return files;
 }
 
+/**
+ * Harness processes: PACING_SHARDS, else one per core (at most one per scenario). The flows of one scenario stay
+ * together, so every baseline runs beside the Sluice flows it is compared with.
+ */
+function shardCount(): number {
+  const raw = process.env.PACING_SHARDS;
+  if (raw === undefined || raw === '') return cpus().length;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`PACING_SHARDS must be an integer ≥ 1, got "${raw}"`);
+  return n;
+}
+
+/** Scenarios per shard, balanced by their flows' requests in flight at most (a rough share of the work). */
+function shardPlan(scenarios: readonly Scenario[], count: number): Scenario[][] {
+  const weight = (s: Scenario): number => flowsFor(s, 0).length * s.maxInFlight;
+  const plan: Scenario[][] = Array.from({ length: Math.max(1, Math.min(count, scenarios.length)) }, () => []);
+  const load = plan.map(() => 0);
+  for (const s of [...scenarios].sort((a, b) => weight(b) - weight(a))) {
+    const i = load.indexOf(Math.min(...load));
+    plan[i].push(s);
+    load[i] += weight(s);
+  }
+  return plan;
+}
+
+function startShard(): Promise<ChildProcess> {
+  const shard = fork(join(__dirname, 'shard.ts'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Structured clone: logs hold NaN (a request never answered), which JSON would turn into null.
+    serialization: 'advanced',
+  });
+  return new Promise((resolve, reject) => {
+    shard.once('error', reject);
+    shard.once('disconnect', () => reject(new Error('a harness shard ended before it was ready')));
+    shard.once('message', () => resolve(shard));
+  });
+}
+
+function runShard(
+  shard: ChildProcess,
+  work: ShardWork,
+  onProgress: (sends: number) => void,
+): Promise<Extract<ShardMessage, { kind: 'done' }>> {
+  return new Promise((resolve, reject) => {
+    shard.removeAllListeners('disconnect');
+    shard.on('message', (m: ShardMessage) => {
+      if (m.kind === 'progress') onProgress(m.sends);
+      else if (m.kind === 'done') resolve(m);
+      else if (m.kind === 'error') reject(new Error(`a harness shard failed: ${m.message}`));
+    });
+    // Messages the shard sent before its channel closed are all read before 'disconnect' (unlike 'exit').
+    shard.once('disconnect', () => reject(new Error('a harness shard ended before its flows did')));
+    shard.send(work);
+  });
+}
+
 async function main(): Promise<void> {
   const only = process.env.SCENARIOS?.split(',').map((s) => s.trim().toUpperCase());
   const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id));
@@ -264,41 +260,51 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
   const othersBefore = await checkIdle();
   const { child, port } = await startSimulator();
+  const plan = shardPlan(scenarios, shardCount());
+  const shards = await Promise.all(plan.map(() => startShard()));
   const t0 = Date.now() + 500;
+  let ticker: NodeJS.Timeout | undefined;
   try {
     await fetch(`http://127.0.0.1:${port}/start?t0=${t0}`, { method: 'POST' });
     const flows = scenarios.flatMap((s) => flowsFor(s, t0));
-    console.log(`${flows.length} flows, ${scenarios.length} scenarios, simulator on 127.0.0.1:${port}`);
+    console.log(
+      `${flows.length} flows, ${scenarios.length} scenarios in ${shards.length} processes, simulator on 127.0.0.1:${port}`,
+    );
+    const progress = shards.map(() => 0);
+    ticker = setInterval(() => {
+      const sends = progress.reduce((a, b) => a + b, 0);
+      console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
+    }, 10_000);
     const cpuBefore = process.cpuUsage();
     const machineBefore = machineBusyMs();
     const childBefore = await childCpuMs(child);
     const runStart = performance.now();
-    // The harness's own event-loop delay: every Sluice flow's round trips include it (a CPU-starved run reads
-    // as an app that queues).
-    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
-    loopDelay.enable();
-    const progress = setInterval(() => {
-      const sends = flows.reduce((a, f) => a + f.log.sendAt.length, 0);
-      console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
-    }, 10_000);
-    await Promise.all(
-      flows.map((flow) => {
-        const url = `http://127.0.0.1:${port}/${flow.scenario.id}/${flow.key}`;
-        return flow.run(url, t0, t0 + flow.scenario.durationS * 1000);
-      }),
+    const done = await Promise.all(
+      shards.map((shard, i) =>
+        runShard(shard, { scenarios: plan[i].map((s) => s.id), port, t0 }, (sends) => {
+          progress[i] = sends;
+        }),
+      ),
     );
-    clearInterval(progress);
-    loopDelay.disable();
-    // The histogram holds whole sampling intervals: the delay is what exceeds the interval.
-    const late = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS);
+    clearInterval(ticker);
+    for (const d of done) {
+      for (const got of d.flows) {
+        const flow = flows.find((f) => f.scenario.id === got.scenario && f.key === got.key);
+        if (!flow) throw new Error(`a shard ran an unknown flow ${got.scenario}/${got.key}`);
+        Object.assign(flow.log, got.log);
+        if (flow.order && got.order) Object.assign(flow.order, got.order);
+      }
+    }
+    // Every Sluice flow's round trips include its shard's event-loop delay (a CPU-starved run reads as an app
+    // that queues): the worst shard's is reported.
     const loopDelayMs = {
-      p50: late(loopDelay.percentile(50)),
-      p99: late(loopDelay.percentile(99)),
-      max: late(loopDelay.max),
+      p50: Math.max(...done.map((d) => d.loopDelayMs.p50)),
+      p99: Math.max(...done.map((d) => d.loopDelayMs.p99)),
+      max: Math.max(...done.map((d) => d.loopDelayMs.max)),
     };
     const cpu = process.cpuUsage(cpuBefore);
-    const ownMs = (cpu.user + cpu.system) / 1000 + ((await childCpuMs(child)) - childBefore);
-    // NaN when the simulator did not say its CPU time: the share of others is then unknown, not zero.
+    const shardsMs = done.reduce((a, d) => a + d.cpuMs, 0);
+    const ownMs = (cpu.user + cpu.system) / 1000 + shardsMs + ((await childCpuMs(child)) - childBefore);
     const othersDuring = otherCores(machineBusyMs() - machineBefore, ownMs, performance.now() - runStart);
     const wallS = (Date.now() - t0) / 1000;
     const results = flows.map((flow) => {
@@ -309,7 +315,7 @@ async function main(): Promise<void> {
     const md = tables(results);
     console.log(md);
     mkdirSync(RESULTS, { recursive: true });
-    const harnessCpu = (cpu.user + cpu.system) / 1e6 / wallS;
+    const harnessCpu = ((cpu.user + cpu.system) / 1000 + shardsMs) / 1000 / wallS;
     const others = `other processes ${othersBefore.toFixed(2)} cores before, ${f2(othersDuring)} during`;
     const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${others}`;
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}, ${load}`;
@@ -369,6 +375,8 @@ async function main(): Promise<void> {
     updateBenchmarksMd(md, files, machine, (Date.now() - started) / 1000, harness);
     console.log(`\nwall ${((Date.now() - started) / 1000).toFixed(0)} s, ${harness}`);
   } finally {
+    clearInterval(ticker);
+    for (const shard of shards) if (shard.connected) shard.kill();
     child.send('stop');
     child.disconnect();
   }
