@@ -60,3 +60,16 @@ export function flowsFor(scenario: Scenario, t0: number): Flow[] {
   }
   return flows;
 }
+
+/** Scenarios per shard, balanced by their flows' requests in flight at most (a rough share of the work). */
+export function shardPlan(scenarios: readonly Scenario[], count: number): Scenario[][] {
+  const weight = (s: Scenario): number => flowsFor(s, 0).length * s.maxInFlight;
+  const plan: Scenario[][] = Array.from({ length: Math.max(1, Math.min(count, scenarios.length)) }, () => []);
+  const load = plan.map(() => 0);
+  for (const s of [...scenarios].sort((a, b) => weight(b) - weight(a))) {
+    const i = load.indexOf(Math.min(...load));
+    plan[i].push(s);
+    load[i] += weight(s);
+  }
+  return plan;
+}

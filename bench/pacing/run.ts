@@ -3,10 +3,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { type Flow, flowsFor } from './flowset';
+import { type Flow, flowsFor, shardPlan } from './flowset';
 import { IDLE_MAX_CORES, machineBusyMs, otherCores, waitForIdle } from './machine';
 import { checkTargets, type FlowMetrics, flowMetrics, type TargetCheck } from './metrics';
-import { SCENARIOS, type Scenario } from './scenarios';
+import { SCENARIOS } from './scenarios';
 import type { ShardMessage, ShardWork } from './shard';
 
 const ROOT = join(__dirname, '..', '..');
@@ -208,19 +208,6 @@ function shardCount(): number {
   return n;
 }
 
-/** Scenarios per shard, balanced by their flows' requests in flight at most (a rough share of the work). */
-function shardPlan(scenarios: readonly Scenario[], count: number): Scenario[][] {
-  const weight = (s: Scenario): number => flowsFor(s, 0).length * s.maxInFlight;
-  const plan: Scenario[][] = Array.from({ length: Math.max(1, Math.min(count, scenarios.length)) }, () => []);
-  const load = plan.map(() => 0);
-  for (const s of [...scenarios].sort((a, b) => weight(b) - weight(a))) {
-    const i = load.indexOf(Math.min(...load));
-    plan[i].push(s);
-    load[i] += weight(s);
-  }
-  return plan;
-}
-
 function startShard(): Promise<ChildProcess> {
   const shard = fork(join(__dirname, 'shard.ts'), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -258,17 +245,21 @@ async function main(): Promise<void> {
   const started = Date.now();
   // The machine may be shared: other processes' load skews every latency and pacing measurement.
   const loadBefore = loadavg()[0];
+  const plan = shardPlan(scenarios, shardCount());
   const othersBefore = await checkIdle();
   const { child, port } = await startSimulator();
-  const plan = shardPlan(scenarios, shardCount());
-  const shards = await Promise.all(plan.map(() => startShard()));
-  const t0 = Date.now() + 500;
+  let shards: ChildProcess[] = [];
   let ticker: NodeJS.Timeout | undefined;
   try {
+    const launched = await Promise.allSettled(plan.map(() => startShard()));
+    shards = launched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = launched.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const t0 = Date.now() + 500;
     await fetch(`http://127.0.0.1:${port}/start?t0=${t0}`, { method: 'POST' });
     const flows = scenarios.flatMap((s) => flowsFor(s, t0));
     console.log(
-      `${flows.length} flows, ${scenarios.length} scenarios in ${shards.length} processes, simulator on 127.0.0.1:${port}`,
+      `${flows.length} flows, ${scenarios.length} scenarios in ${shards.length} ${shards.length === 1 ? 'process' : 'processes'}, simulator on 127.0.0.1:${port}`,
     );
     const progress = shards.map(() => 0);
     ticker = setInterval(() => {
