@@ -200,6 +200,12 @@ async function plots(results: { flow: Flow; metrics: FlowMetrics }[]): Promise<s
  * Harness processes: PACING_SHARDS, else one per core (at most one per scenario). The flows of one scenario stay
  * together, so every baseline runs beside the Sluice flows it is compared with.
  */
+/**
+ * Event-loop delay p99 of the busiest harness process over which a run is flagged: the idle AMD runs read 4.6 ms,
+ * the starved one-process runs on a 2-core Intel VM 8.5–12 ms (BENCHMARKS.md, "The machine matters").
+ */
+const LAGGED_P99_MS = 5;
+
 function shardCount(): number {
   const raw = process.env.PACING_SHARDS;
   if (raw === undefined || raw === '') return cpus().length;
@@ -365,6 +371,14 @@ async function main(): Promise<void> {
     const harness = `harness ${harnessCpu.toFixed(2)} cores, its event-loop delay p50 ${loopDelayMs.p50.toFixed(1)} ms, p99 ${loopDelayMs.p99.toFixed(1)} ms, max ${loopDelayMs.max.toFixed(0)} ms`;
     updateBenchmarksMd(md, files, machine, (Date.now() - started) / 1000, harness);
     console.log(`\nwall ${((Date.now() - started) / 1000).toFixed(0)} s, ${harness}`);
+    if (loopDelayMs.p99 > LAGGED_P99_MS) {
+      console.warn(
+        `warning: a harness process lagged (event-loop delay p99 ${loopDelayMs.p99.toFixed(1)} ms > ${LAGGED_P99_MS} ms). ` +
+          'Every round trip includes that lag, and the strictly serial 80 rps flows (A, F one group, G) have 2.5 ms ' +
+          'to spare per request: their last phase reads low. Compare only with runs that lagged as much ' +
+          '(PACING_SHARDS=n runs the flows in n processes).',
+      );
+    }
   } finally {
     clearInterval(ticker);
     for (const shard of shards) if (shard.connected) shard.kill();
