@@ -120,7 +120,7 @@ export interface PacerState {
   readonly roundMaxInFlight: number;
   /**
    * Mean RTT of the round that shrank the window (0 = no shrink to verify); for a step down by one, of the rounds
-   * at the window before it (poolSumMs).
+   * at the window before it (poolSumMs), or of that round alone when it was the first there.
    */
   readonly meanBeforeShrinkMs: number;
   /** Window before that shrink, restored if the shrink turns out not to lower the RTT. */
@@ -144,9 +144,10 @@ export interface PacerState {
   readonly rateBeforeShrink: number;
   /**
    * The rounds at the window in force, but its first (a step down by one is verified against them, not against
-   * the round that set it off): the window they ran at, their weight and the weighted sums of their mean RTTs
-   * and answers per second. Up to STEP_BEFORE_ROUNDS rounds weigh 1 each; past that every older round's weight
-   * shrinks by (STEP_BEFORE_ROUNDS − 1) / STEP_BEFORE_ROUNDS per round, so the weight stays at that count.
+   * the round that set it off alone): the window they ran at, their weight and the weighted sums of their mean
+   * RTTs and answers per second. Up to STEP_BEFORE_ROUNDS rounds weigh 1 each; past that every older round's
+   * weight is multiplied by (STEP_BEFORE_ROUNDS − 1) / STEP_BEFORE_ROUNDS per round, so the weight stays at that
+   * count.
    */
   readonly poolWindow: number;
   readonly poolRounds: number;
@@ -1209,7 +1210,8 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (queued && ratio < VERIFY_RATIO && !routine) {
     // Moderately high: one request too many explains it. Step down, and verify with the next round that the
     // RTT dropped as a queue of ours would (noise in two rounds is common: a wrong step costs 1/W of the rate),
-    // against the latest rounds at this window rather than this one, which was picked for reading high.
+    // against the rounds at this window (this one among them, though it was picked for reading high: right
+    // after a window change it is all there is, and the check is then as strict as it was before the pool).
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,

@@ -284,13 +284,20 @@ async function main(): Promise<void> {
       ),
     );
     clearInterval(ticker);
+    const filled = new Set<Flow>();
     for (const d of done) {
       for (const got of d.flows) {
         const flow = flows.find((f) => f.scenario.id === got.scenario && f.key === got.key);
-        if (!flow) throw new Error(`a shard ran an unknown flow ${got.scenario}/${got.key}`);
+        if (!flow || filled.has(flow))
+          throw new Error(`a shard sent flow ${got.scenario}/${got.key} unasked`);
+        filled.add(flow);
         Object.assign(flow.log, got.log);
         if (flow.order && got.order) Object.assign(flow.order, got.order);
       }
+    }
+    const missing = flows.filter((f) => !filled.has(f));
+    if (missing.length > 0) {
+      throw new Error(`no shard ran ${missing.map((f) => `${f.scenario.id}/${f.key}`).join(', ')}`);
     }
     // Every Sluice flow's round trips include its shard's event-loop delay (a CPU-starved run reads as an app
     // that queues): the worst shard's is reported.
@@ -381,9 +388,11 @@ async function main(): Promise<void> {
     }
   } finally {
     clearInterval(ticker);
-    for (const shard of shards) if (shard.connected) shard.kill();
-    child.send('stop');
-    child.disconnect();
+    for (const shard of shards) if (shard.exitCode === null && shard.signalCode === null) shard.kill();
+    if (child.connected) {
+      child.send('stop');
+      child.disconnect();
+    }
   }
 }
 

@@ -83,6 +83,10 @@ function send(message: ShardMessage, then?: () => void): void {
   process.send?.(message, undefined, undefined, () => then?.());
 }
 
+// The parent gone (killed, or exited without its cleanup), or our own channel closed once the results are
+// written: either way this shard's work is over.
+process.on('disconnect', () => process.exit(0));
+
 process.once('message', (work: ShardWork) => {
   runShard(work)
     .catch((err: unknown): ShardMessage => ({ kind: 'error', message: String((err as Error)?.stack ?? err) }))

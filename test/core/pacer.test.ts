@@ -751,6 +751,54 @@ describe('pacer', () => {
       },
     );
 
+    it('leaves the first round at a new window out of the rounds a step down is verified against', () => {
+      // Its answers still carry requests sent under the old window (after a growth step from 5 to 6 was undone,
+      // the first round at 5 read 102 answers/s, against 70 in the round after it).
+      let s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 4,
+        baseRttMs: 45,
+        roundStart: 0,
+        lastVerifyAt: 0,
+        verifyEveryMs: 120_000,
+        badWindow: 5,
+        badWindowAt: 0,
+        poolWindow: 5,
+        poolRounds: 4,
+        poolSumMs: 4 * 60,
+        poolSumRate: 4 * 70,
+      };
+      let t = 0;
+      const round = (rttMs: number, perSecond: number): void => {
+        s = { ...s, roundMaxInFlight: 4, inFlight: 0 };
+        for (let k = 1; k <= 20; k += 1) {
+          t += 1000 / perSecond;
+          s = onSignal(s, { kind: 'accepted', rttMs }, t);
+        }
+      };
+      round(48, 102);
+      expect(s).toMatchObject({ poolWindow: 4, poolRounds: 0, poolSumMs: 0, poolSumRate: 0 });
+      round(46, 80);
+      round(47, 78);
+      expect(s).toMatchObject({ poolWindow: 4, poolRounds: 2, poolSumMs: 93 });
+      expect(s.poolSumRate).toBeCloseTo(158, 0);
+    });
+
+    it('empties the pool of rounds when it starts the window afresh after an outage', () => {
+      const s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 8,
+        failStreak: 3,
+        poolWindow: 8,
+        poolRounds: 4,
+        poolSumMs: 400,
+        poolSumRate: 320,
+      };
+      const after = onSignal(s, { kind: 'accepted', rttMs: 100 }, 5_000);
+      expect(after.windowRule).toBe('outage');
+      expect(after).toMatchObject({ poolWindow: 0, poolRounds: 0, poolSumMs: 0, poolSumRate: 0 });
+    });
+
     it.each([
       // The round after a halving from 4 to 2 (the round before it: 260 ms, 16 answers/s, base 80 ms), at 200 ms.
       [
