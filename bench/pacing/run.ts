@@ -261,6 +261,12 @@ async function main(): Promise<void> {
     shards = launched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = launched.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // CPU times first (the simulator's answer may take up to a second), then t0, leaving 500 ms for the work to
+    // reach the shards.
+    const cpuBefore = process.cpuUsage();
+    const machineBefore = machineBusyMs();
+    const childBefore = await childCpuMs(child);
+    const runStart = performance.now();
     const t0 = Date.now() + 500;
     await fetch(`http://127.0.0.1:${port}/start?t0=${t0}`, { method: 'POST' });
     const flows = scenarios.flatMap((s) => flowsFor(s, t0));
@@ -272,10 +278,6 @@ async function main(): Promise<void> {
       const sends = progress.reduce((a, b) => a + b, 0);
       console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
     }, 10_000);
-    const cpuBefore = process.cpuUsage();
-    const machineBefore = machineBusyMs();
-    const childBefore = await childCpuMs(child);
-    const runStart = performance.now();
     const done = await Promise.all(
       shards.map((shard, i) =>
         runShard(shard, { scenarios: plan[i].map((s) => s.id), port, t0 }, (sends) => {
