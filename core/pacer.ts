@@ -120,7 +120,7 @@ export interface PacerState {
   readonly roundMaxInFlight: number;
   /**
    * Mean RTT of the round that shrank the window (0 = no shrink to verify); for a step down by one, of the rounds
-   * at the window before it (poolSumMs), or of that round alone when it was the first there.
+   * at the window before it (poolSumMs / poolRounds), or of that round alone when it was the first there.
    */
   readonly meanBeforeShrinkMs: number;
   /** Window before that shrink, restored if the shrink turns out not to lower the RTT. */
@@ -1210,8 +1210,9 @@ function delayRound(state: PacerState, rttMs: number, now: number): PacerState {
   if (queued && ratio < VERIFY_RATIO && !routine) {
     // Moderately high: one request too many explains it. Step down, and verify with the next round that the
     // RTT dropped as a queue of ours would (noise in two rounds is common: a wrong step costs 1/W of the rate),
-    // against the rounds at this window (this one among them, though it was picked for reading high: right
-    // after a window change it is all there is, and the check is then as strict as it was before the pool).
+    // against the rounds pooled at this window (this one among them, though it was picked for reading high). When
+    // this round is the first at its window (a refusal cap or the operator moved it), there is no pool, and
+    // the check is against this round alone, as before the pool (and as easily passed).
     const inUse = Math.min(window, s.roundMaxInFlight);
     return {
       ...next,

@@ -18,6 +18,9 @@ function startSimulator(): Promise<{ child: ChildProcess; port: number }> {
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`the simulator exited (${code ?? signal}) on start`)),
+    );
     child.once('message', (m: unknown) => {
       const port = typeof m === 'object' && m !== null && 'port' in m ? Number(m.port) : Number.NaN;
       if (Number.isNaN(port)) reject(new Error(`simulator sent ${JSON.stringify(m)}`));
@@ -197,15 +200,15 @@ async function plots(results: { flow: Flow; metrics: FlowMetrics }[]): Promise<s
 }
 
 /**
- * Harness processes: PACING_SHARDS, else one per core (at most one per scenario). The flows of one scenario stay
- * together, so every baseline runs beside the Sluice flows it is compared with.
- */
-/**
- * Event-loop delay p99 of the busiest harness process over which a run is flagged: the idle AMD runs read 4.6 ms,
- * the starved one-process runs on a 2-core Intel VM 8.5–12 ms (BENCHMARKS.md, "The machine matters").
+ * Event-loop delay p99 (the worst harness process's) over which a run is flagged: the last idle AMD run read
+ * 4.6 ms, the starved one-process runs on a 2-core Intel VM 8.3–12.2 ms (BENCHMARKS.md, "The machine matters").
  */
 const LAGGED_P99_MS = 5;
 
+/**
+ * Harness processes: PACING_SHARDS, else one per core (at most one per scenario). The flows of one scenario stay
+ * together, so every baseline runs beside the Sluice flows it is compared with.
+ */
 function shardCount(): number {
   const raw = process.env.PACING_SHARDS;
   if (raw === undefined || raw === '') return cpus().length;
@@ -263,9 +266,9 @@ async function main(): Promise<void> {
     if (failed) throw failed.reason;
     // CPU times first (the simulator's answer may take up to a second), then t0, leaving 500 ms for the work to
     // reach the shards.
+    const childBefore = await childCpuMs(child);
     const cpuBefore = process.cpuUsage();
     const machineBefore = machineBusyMs();
-    const childBefore = await childCpuMs(child);
     const runStart = performance.now();
     const t0 = Date.now() + 500;
     await fetch(`http://127.0.0.1:${port}/start?t0=${t0}`, { method: 'POST' });
@@ -278,20 +281,30 @@ async function main(): Promise<void> {
       const sends = progress.reduce((a, b) => a + b, 0);
       console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)} s, ${sends} attempts`);
     }, 10_000);
-    const done = await Promise.all(
-      shards.map((shard, i) =>
-        runShard(shard, { scenarios: plan[i].map((s) => s.id), port, t0 }, (sends) => {
-          progress[i] = sends;
-        }),
+    // A simulator gone mid-run would leave every flow failing against a closed port: the run stops instead.
+    const simulatorGone = new Promise<never>((_, reject) => {
+      child.once('exit', (code, signal) =>
+        reject(new Error(`the simulator exited (${code ?? signal}) mid-run`)),
+      );
+    });
+    simulatorGone.catch(() => undefined);
+    const done = await Promise.race([
+      Promise.all(
+        shards.map((shard, i) =>
+          runShard(shard, { scenarios: plan[i].map((s) => s.id), port, t0 }, (sends) => {
+            progress[i] = sends;
+          }),
+        ),
       ),
-    );
+      simulatorGone,
+    ]);
     clearInterval(ticker);
     const filled = new Set<Flow>();
     for (const d of done) {
       for (const got of d.flows) {
         const flow = flows.find((f) => f.scenario.id === got.scenario && f.key === got.key);
-        if (!flow || filled.has(flow))
-          throw new Error(`a shard sent flow ${got.scenario}/${got.key} unasked`);
+        if (!flow) throw new Error(`a shard sent flow ${got.scenario}/${got.key} unasked`);
+        if (filled.has(flow)) throw new Error(`flow ${got.scenario}/${got.key} came back twice`);
         filled.add(flow);
         Object.assign(flow.log, got.log);
         if (flow.order && got.order) Object.assign(flow.order, got.order);

@@ -784,6 +784,28 @@ describe('pacer', () => {
       expect(s.poolSumRate).toBeCloseTo(158, 0);
     });
 
+    it('verifies a step down set off by the first round at its window against that round', () => {
+      // A refusal cap or the operator moved the window without clearing the run of high rounds: the round that
+      // sets off the step is the first at 4, so no round is pooled, and the step is checked against it alone.
+      let s: PacerState = {
+        ...createPacer(OPTIONS, 0),
+        delayWindow: 4,
+        baseRttMs: 45,
+        roundStart: 0,
+        lastVerifyAt: 0,
+        verifyEveryMs: 120_000,
+        highRounds: 1,
+        poolWindow: 5,
+        poolRounds: 3,
+        poolSumMs: 3 * 50,
+        poolSumRate: 3 * 90,
+        roundMaxInFlight: 4,
+      };
+      for (let k = 1; k <= 20; k += 1) s = onSignal(s, { kind: 'accepted', rttMs: 62 }, k * 12.5);
+      expect(s).toMatchObject({ delayWindow: 3, windowRule: 'step-down', meanBeforeShrinkMs: 62 });
+      expect(s.rateBeforeShrink).toBeCloseTo(80, 0);
+    });
+
     it('empties the pool of rounds when it starts the window afresh after an outage', () => {
       const s: PacerState = {
         ...createPacer(OPTIONS, 0),
