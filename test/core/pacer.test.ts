@@ -235,6 +235,40 @@ function simulate(downstream: Downstream, durationMs: number, start?: PacerState
   };
 }
 
+/**
+ * A pacer whose delay window sits at 4 with a base of 45 ms: no routine check of the base due, and growth past 4
+ * blocked (the window just came down from 5), so rounds that read low stay at 4.
+ */
+function atFour(extra: Partial<PacerState> = {}): PacerState {
+  return {
+    ...createPacer(OPTIONS, 0),
+    delayWindow: 4,
+    baseRttMs: 45,
+    roundStart: 0,
+    lastVerifyAt: 0,
+    verifyEveryMs: 120_000,
+    badWindow: 5,
+    badWindowAt: 0,
+    ...extra,
+  };
+}
+
+/** One round of 20 answers of `rttMs` each, `perSecond` apart, with at most `inFlight` of ours in flight. */
+function feedRound(
+  at: { s: PacerState; t: number },
+  rttMs: number,
+  perSecond: number,
+  inFlight = 4,
+): { s: PacerState; t: number } {
+  let s: PacerState = { ...at.s, roundMaxInFlight: inFlight, inFlight: 0 };
+  let t = at.t;
+  for (let k = 1; k <= 20; k += 1) {
+    t += 1000 / perSecond;
+    s = onSignal(s, { kind: 'accepted', rttMs }, t);
+  }
+  return { s, t };
+}
+
 function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -721,87 +755,32 @@ describe('pacer', () => {
     ] as const)(
       'verifies a step down by one against the latest rounds at the window: %s',
       (_, earlier, rule, window) => {
-        let s: PacerState = {
-          ...createPacer(OPTIONS, 0),
-          delayWindow: 4,
-          baseRttMs: 45,
-          roundStart: 0,
-          lastVerifyAt: 0,
-          verifyEveryMs: 120_000,
-          // Growth past 4 is blocked (the window just came down from 5), so the rounds at 46 ms stay at 4.
-          badWindow: 5,
-          badWindowAt: 0,
-          order: emptyOrder(0),
-        };
-        let t = 0;
-        const round = (rttMs: number, perSecond: number, inFlight: number): void => {
-          s = { ...s, roundMaxInFlight: inFlight, inFlight: 0 };
-          for (let k = 1; k <= 20; k += 1) {
-            t += 1000 / perSecond;
-            s = onSignal(s, { kind: 'accepted', rttMs }, t);
-          }
-        };
-        for (const rttMs of earlier) round(rttMs, 80, 4);
-        round(60, 80, 4);
-        round(60, 80, 4);
-        expect(s).toMatchObject({ delayWindow: 3, windowRule: 'step-down', windowBeforeShrink: 4 });
-        round(44, 72, 3);
-        expect(Math.floor(s.delayWindow)).toBe(window);
-        expect(s.windowRule).toBe(rule);
+        let r = { s: atFour({ order: emptyOrder(0) }), t: 0 };
+        for (const rttMs of earlier) r = feedRound(r, rttMs, 80);
+        r = feedRound(feedRound(r, 60, 80), 60, 80);
+        expect(r.s).toMatchObject({ delayWindow: 3, windowRule: 'step-down', windowBeforeShrink: 4 });
+        r = feedRound(r, 44, 72, 3);
+        expect(Math.floor(r.s.delayWindow)).toBe(window);
+        expect(r.s.windowRule).toBe(rule);
       },
     );
 
     it('leaves the first round at a new window out of the rounds a step down is verified against', () => {
       // Its answers still carry requests sent under the old window (after a growth step from 5 to 6 was undone,
       // the first round at 5 read 102 answers/s, against 70 in the round after it).
-      let s: PacerState = {
-        ...createPacer(OPTIONS, 0),
-        delayWindow: 4,
-        baseRttMs: 45,
-        roundStart: 0,
-        lastVerifyAt: 0,
-        verifyEveryMs: 120_000,
-        badWindow: 5,
-        badWindowAt: 0,
-        poolWindow: 5,
-        poolRounds: 4,
-        poolSumMs: 4 * 60,
-        poolSumRate: 4 * 70,
-      };
-      let t = 0;
-      const round = (rttMs: number, perSecond: number): void => {
-        s = { ...s, roundMaxInFlight: 4, inFlight: 0 };
-        for (let k = 1; k <= 20; k += 1) {
-          t += 1000 / perSecond;
-          s = onSignal(s, { kind: 'accepted', rttMs }, t);
-        }
-      };
-      round(48, 102);
-      expect(s).toMatchObject({ poolWindow: 4, poolRounds: 0, poolSumMs: 0, poolSumRate: 0 });
-      round(46, 80);
-      round(47, 78);
-      expect(s).toMatchObject({ poolWindow: 4, poolRounds: 2, poolSumMs: 93 });
-      expect(s.poolSumRate).toBeCloseTo(158, 0);
+      const pooledAtFive = { poolWindow: 5, poolRounds: 4, poolSumMs: 4 * 60, poolSumRate: 4 * 70 };
+      let r = feedRound({ s: atFour(pooledAtFive), t: 0 }, 48, 102);
+      expect(r.s).toMatchObject({ poolWindow: 4, poolRounds: 0, poolSumMs: 0, poolSumRate: 0 });
+      r = feedRound(feedRound(r, 46, 80), 47, 78);
+      expect(r.s).toMatchObject({ poolWindow: 4, poolRounds: 2, poolSumMs: 93 });
+      expect(r.s.poolSumRate).toBeCloseTo(158, 0);
     });
 
     it('verifies a step down set off by the first round at its window against that round', () => {
       // A refusal cap or the operator moved the window without clearing the run of high rounds: the round that
       // sets off the step is the first at 4, so no round is pooled, and the step is checked against it alone.
-      let s: PacerState = {
-        ...createPacer(OPTIONS, 0),
-        delayWindow: 4,
-        baseRttMs: 45,
-        roundStart: 0,
-        lastVerifyAt: 0,
-        verifyEveryMs: 120_000,
-        highRounds: 1,
-        poolWindow: 5,
-        poolRounds: 3,
-        poolSumMs: 3 * 50,
-        poolSumRate: 3 * 90,
-        roundMaxInFlight: 4,
-      };
-      for (let k = 1; k <= 20; k += 1) s = onSignal(s, { kind: 'accepted', rttMs: 62 }, k * 12.5);
+      const pooledAtFive = { poolWindow: 5, poolRounds: 3, poolSumMs: 3 * 50, poolSumRate: 3 * 90 };
+      const { s } = feedRound({ s: atFour({ ...pooledAtFive, highRounds: 1 }), t: 0 }, 62, 80);
       expect(s).toMatchObject({ delayWindow: 3, windowRule: 'step-down', meanBeforeShrinkMs: 62 });
       expect(s.rateBeforeShrink).toBeCloseTo(80, 0);
     });
