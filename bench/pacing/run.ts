@@ -204,6 +204,8 @@ async function plots(results: { flow: Flow; metrics: FlowMetrics }[]): Promise<s
  * 4.6 ms, the starved one-process runs on a 2-core Intel VM 8.3–12.2 ms (BENCHMARKS.md, "The machine matters").
  */
 const LAGGED_P99_MS = 5;
+/** How long past the end of the longest scenario the flows may still run before the run is stopped. */
+const OVERDUE_MS = 60_000;
 
 /**
  * Harness processes: PACING_SHARDS, else one per core (at most one per scenario). The flows of one scenario stay
@@ -259,6 +261,7 @@ async function main(): Promise<void> {
   const { child, port } = await startSimulator();
   let shards: ChildProcess[] = [];
   let ticker: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
   try {
     const launched = await Promise.allSettled(plan.map(() => startShard()));
     shards = launched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -288,6 +291,16 @@ async function main(): Promise<void> {
       );
     });
     simulatorGone.catch(() => undefined);
+    // Every flow ends by its scenario's end (a Sluice flow RUN_ON_MS later, a request at its client timeout): a
+    // run still going well past that has a flow stuck, and is stopped rather than left to hang.
+    const longestMs = Math.max(...scenarios.map((s) => s.durationS * 1000));
+    const overdue = new Promise<never>((_, reject) => {
+      deadline = setTimeout(
+        () => reject(new Error(`the flows were still running ${OVERDUE_MS / 1000} s after their end`)),
+        t0 - Date.now() + longestMs + OVERDUE_MS,
+      );
+    });
+    overdue.catch(() => undefined);
     const done = await Promise.race([
       Promise.all(
         shards.map((shard, i) =>
@@ -297,6 +310,7 @@ async function main(): Promise<void> {
         ),
       ),
       simulatorGone,
+      overdue,
     ]);
     clearInterval(ticker);
     const filled = new Set<Flow>();
@@ -403,6 +417,7 @@ async function main(): Promise<void> {
     }
   } finally {
     clearInterval(ticker);
+    clearTimeout(deadline);
     for (const shard of shards) if (shard.exitCode === null && shard.signalCode === null) shard.kill();
     if (child.connected) {
       child.send('stop');
