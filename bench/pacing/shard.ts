@@ -36,7 +36,7 @@ export type ShardMessage =
   | { readonly kind: 'error'; readonly message: string };
 
 /** Sampling interval of the event-loop delay, ms. */
-export const LOOP_SAMPLE_MS = 1;
+const LOOP_SAMPLE_MS = 1;
 const PROGRESS_MS = 10_000;
 
 async function runShard(work: ShardWork): Promise<ShardMessage> {
